@@ -1,0 +1,152 @@
+//! The one error type of the core. Profiles turn it into a status and body, in one place each.
+
+use std::time::Duration;
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Field name as it appears in the JSON body.
+    pub field: String,
+    /// Human-readable reason, e.g. "must be at least 8 characters".
+    pub message: String,
+    /// Machine-readable reason: `missing`, `type`, `value`.
+    pub kind: FieldErrorKind,
+}
+
+/// Why a field was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldErrorKind {
+    /// The field is required and absent (or null).
+    Missing,
+    /// The field has the wrong JSON type.
+    Type,
+    /// The value is refused (too short, not an email, ...).
+    Value,
+}
+
+/// Everything that can go wrong while serving a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The body is not JSON or not a JSON object.
+    #[error("malformed request body")]
+    MalformedRequest,
+    /// One or more fields are invalid.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// Registration with an address that is taken.
+    #[error("email already registered")]
+    EmailTaken,
+    /// Unknown email or wrong password.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Right password, deactivated account.
+    #[error("account inactive")]
+    AccountInactive,
+    /// The current password given to a password change is wrong.
+    #[error("wrong current password")]
+    WrongCurrentPassword,
+    /// No bearer token was sent.
+    #[error("missing bearer token")]
+    MissingToken,
+    /// A token was sent and refused (malformed, expired, revoked, forged, inactive user).
+    #[error("invalid token")]
+    InvalidToken,
+    /// Authenticated, but not allowed.
+    #[error("forbidden")]
+    Forbidden,
+    /// No such resource (or not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// Known path, other method; the allowed methods.
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<&'static str>),
+    /// The body exceeds the limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// A body was sent with a media type other than JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// Too many attempts; retry after this long.
+    #[error("rate limited")]
+    RateLimited(Duration),
+    /// The password-hashing queue is full; retry after this long.
+    #[error("overloaded")]
+    Overloaded(Duration),
+    /// The database is unreachable.
+    #[error("service unavailable")]
+    Unavailable,
+    /// A bug or an unexpected backend failure (details are logged, never sent).
+    #[error("internal error")]
+    Internal,
+}
+
+impl Error {
+    /// Builds a validation error for one field.
+    pub fn field(field: &str, kind: FieldErrorKind, message: impl Into<String>) -> Self {
+        Error::Validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+            kind,
+        }])
+    }
+
+    /// The HTTP status every profile uses for this error, except where a profile's seed says
+    /// otherwise (see each profile's encoder).
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::MalformedRequest | Error::EmailTaken => 400,
+            Error::InvalidCredentials | Error::MissingToken | Error::InvalidToken => 401,
+            Error::AccountInactive | Error::WrongCurrentPassword | Error::Forbidden => 403,
+            Error::NotFound => 404,
+            Error::MethodNotAllowed(_) => 405,
+            Error::PayloadTooLarge => 413,
+            Error::UnsupportedMediaType => 415,
+            Error::Validation(_) => 422,
+            Error::RateLimited(_) => 429,
+            Error::Internal => 500,
+            Error::Unavailable | Error::Overloaded(_) => 503,
+        }
+    }
+
+    /// Standard reason phrase of [`Error::status`].
+    pub fn reason(&self) -> &'static str {
+        reason_phrase(self.status())
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(err: crate::store::StoreError) -> Self {
+        match err {
+            crate::store::StoreError::Unavailable(msg) => {
+                tracing::warn!(error = %msg, "database unavailable");
+                Error::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Error::Internal
+            }
+        }
+    }
+}
+
+/// The reason phrase of a status code, as used in titles and messages.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}

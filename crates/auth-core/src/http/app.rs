@@ -1,0 +1,427 @@
+//! The mounted application: profiles at prefixes, one dispatch function for every adapter.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{Body, Request, Response, is_json_media_type};
+use crate::error::Error;
+use crate::profile::{self, Call, Profile, Route};
+use crate::service::{Auth, Principal};
+
+/// Health check path, mounted whatever the profiles.
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// A profile to mount, as configured: `name` or `name=/prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    /// Profile name.
+    pub profile: String,
+    /// Prefix; the profile's default when `None`.
+    pub prefix: Option<String>,
+    /// Access-token lifetime; the profile's default when `None`.
+    pub access_ttl: Option<Duration>,
+}
+
+impl MountSpec {
+    /// Parses a comma-separated list such as `native,envelope=/legacy/auth`.
+    pub fn parse_list(list: &str) -> Result<Vec<MountSpec>, MountError> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                let (name, prefix) = match item.split_once('=') {
+                    Some((name, prefix)) => (name.trim(), Some(prefix.trim().to_owned())),
+                    None => (item, None),
+                };
+                Ok(MountSpec {
+                    profile: name.to_owned(),
+                    prefix,
+                    access_ttl: None,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Why a set of mounts was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MountError {
+    /// No profile of that name.
+    #[error("unknown profile `{0}` (known: {known})", known = known_profiles())]
+    UnknownProfile(String),
+    /// A prefix must start with `/`, not end with `/`, and be more than `/`.
+    #[error("invalid prefix `{0}`: it must start with `/`, not end with `/`, and not be `/` alone")]
+    BadPrefix(String),
+    /// Two mounted profiles claim the same method and path.
+    #[error("profiles `{first}` and `{second}` both claim {route}")]
+    Conflict {
+        /// The first profile.
+        first: String,
+        /// The second profile.
+        second: String,
+        /// Method and path.
+        route: String,
+    },
+    /// Nothing to mount.
+    #[error("no profile to mount")]
+    Empty,
+}
+
+fn known_profiles() -> String {
+    profile::ALL
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A profile mounted at a prefix.
+#[derive(Debug, Clone)]
+pub struct MountedProfile {
+    /// The profile.
+    pub profile: &'static Profile,
+    /// Its prefix, e.g. `/api/v1/auth`.
+    pub prefix: String,
+    /// Access-token lifetime in force.
+    pub access_ttl: Option<Duration>,
+}
+
+impl MountedProfile {
+    /// The part of `path` below the prefix (`""` or starting with `/`), if `path` is under it.
+    fn relative<'p>(&self, path: &'p str) -> Option<&'p str> {
+        let rest = path.strip_prefix(self.prefix.as_str())?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    }
+
+    /// Every route with its full path, in table order.
+    pub fn routes(&self) -> impl Iterator<Item = MountedRoute<'_>> {
+        self.profile
+            .routes
+            .iter()
+            .map(move |route: &'static Route| MountedRoute {
+                mount: self,
+                route,
+                full_path: format!("{}{}", self.prefix, route.path),
+            })
+    }
+}
+
+/// The application every adapter serves. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    auth: Arc<Auth>,
+    /// Longest prefix first, so the most specific mount answers.
+    mounts: Vec<MountedProfile>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("mounts", &self.inner.mounts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Mounts the profiles. Refuses unknown profiles, bad prefixes, and two profiles that
+    /// claim the same method and path (naming both).
+    pub fn new(auth: Arc<Auth>, specs: &[MountSpec]) -> Result<Self, MountError> {
+        if specs.is_empty() {
+            return Err(MountError::Empty);
+        }
+        let mut mounts = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let profile = profile::find(&spec.profile)
+                .ok_or_else(|| MountError::UnknownProfile(spec.profile.clone()))?;
+            let prefix = spec
+                .prefix
+                .clone()
+                .unwrap_or_else(|| profile.default_prefix.to_owned());
+            if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains("//") {
+                return Err(MountError::BadPrefix(prefix));
+            }
+            mounts.push(MountedProfile {
+                profile,
+                prefix,
+                access_ttl: spec.access_ttl.or(profile.default_access_ttl),
+            });
+        }
+        check_conflicts(&mounts)?;
+        mounts.sort_by_key(|mount| std::cmp::Reverse(mount.prefix.len()));
+        Ok(Self {
+            inner: Arc::new(Inner { auth, mounts }),
+        })
+    }
+
+    /// The core service.
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
+    /// The mounted profiles, longest prefix first.
+    pub fn mounts(&self) -> &[MountedProfile] {
+        &self.inner.mounts
+    }
+
+    /// The distinct prefixes an adapter must route to [`App::handle`], plus the always-mounted
+    /// paths ([`App::fixed_paths`]).
+    pub fn prefixes(&self) -> Vec<String> {
+        let mut prefixes: Vec<String> = self.mounts().iter().map(|m| m.prefix.clone()).collect();
+        prefixes.sort();
+        prefixes.dedup();
+        prefixes
+    }
+
+    /// Paths served whatever the profiles.
+    pub fn fixed_paths(&self) -> &'static [&'static str] {
+        &[HEALTH_PATH]
+    }
+
+    /// Whether `path` is the core's to answer (under a prefix, or always mounted).
+    pub fn serves(&self, path: &str) -> bool {
+        self.fixed_paths().contains(&path)
+            || self.mounts().iter().any(|m| m.relative(path).is_some())
+    }
+
+    /// Largest body accepted; adapters collect bodies with this limit.
+    pub fn body_limit(&self) -> usize {
+        self.auth().config().body_limit
+    }
+
+    /// Authenticates an `Authorization` header for an adapter's extractor; a refusal comes
+    /// rendered in the first mounted profile's shape.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Response> {
+        self.auth()
+            .authenticate(authorization)
+            .await
+            .map_err(|err| self.error_response(self.default_mount(), &err))
+    }
+
+    /// Answers one request. Never panics; every outcome is a JSON response.
+    pub async fn handle(&self, request: Request) -> Response {
+        let started = Instant::now();
+        let response = self.dispatch(&request).await;
+        tracing::info!(
+            method = %request.method,
+            path = %request.path,
+            status = response.status,
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        response
+    }
+
+    async fn dispatch(&self, request: &Request) -> Response {
+        if request.path == HEALTH_PATH {
+            return self.health(request).await;
+        }
+        let mut allowed: Vec<&'static str> = Vec::new();
+        let mut not_found_shape = None;
+        let mut not_allowed_shape = None;
+        for mount in self.mounts() {
+            let Some(relative) = mount.relative(&request.path) else {
+                continue;
+            };
+            not_found_shape.get_or_insert(mount);
+            for route in mount.profile.routes {
+                let Some(params) = match_path(route.path, relative) else {
+                    continue;
+                };
+                if method_matches(route.method, &request.method) {
+                    return self.run(mount, route, request, &params).await;
+                }
+                not_allowed_shape.get_or_insert(mount);
+                if !allowed.contains(&route.method) {
+                    allowed.push(route.method);
+                }
+            }
+        }
+        if allowed.is_empty() {
+            let shape = not_found_shape.or(self.default_mount());
+            self.error_response(shape, &Error::NotFound)
+        } else {
+            self.error_response(not_allowed_shape, &Error::MethodNotAllowed(allowed))
+        }
+    }
+
+    async fn run(
+        &self,
+        mount: &MountedProfile,
+        route: &Route,
+        request: &Request,
+        params: &[(&'static str, String)],
+    ) -> Response {
+        let checked = match &request.body {
+            Body::TooLarge => Err(Error::PayloadTooLarge),
+            Body::Complete(bytes)
+                if !bytes.is_empty()
+                    && !request
+                        .headers
+                        .content_type
+                        .as_deref()
+                        .is_some_and(is_json_media_type) =>
+            {
+                Err(Error::UnsupportedMediaType)
+            }
+            Body::Complete(_) => Ok(()),
+        };
+        let result = match checked {
+            Ok(()) => {
+                (route.handler)(Call {
+                    auth: self.auth(),
+                    request,
+                    params,
+                    access_ttl: mount.access_ttl,
+                })
+                .await
+            }
+            Err(err) => Err(err),
+        };
+        result.unwrap_or_else(|err| self.error_response(Some(mount), &err))
+    }
+
+    async fn health(&self, request: &Request) -> Response {
+        if !method_matches("GET", &request.method) {
+            return self
+                .error_response(self.default_mount(), &Error::MethodNotAllowed(vec!["GET"]));
+        }
+        if self.auth().healthy().await {
+            Response::json(200, &json!({"status": "ok"}))
+        } else {
+            Response::json(503, &json!({"status": "unavailable"}))
+        }
+    }
+
+    /// The shape for errors outside any route: `native` when mounted, else the first mount.
+    fn default_mount(&self) -> Option<&MountedProfile> {
+        let mounts = self.mounts();
+        mounts
+            .iter()
+            .find(|m| m.profile.name == profile::native::PROFILE.name)
+            .or(mounts.first())
+    }
+
+    /// Renders an error in a mount's shape (native's when there is none) with the headers
+    /// every profile shares: `WWW-Authenticate`, `Allow`, `Retry-After`.
+    pub fn error_response(&self, mount: Option<&MountedProfile>, err: &Error) -> Response {
+        let render = mount.map_or(profile::native::PROFILE.render_error, |m| {
+            m.profile.render_error
+        });
+        let rendered = render(err);
+        let response = Response::json_as(rendered.status, rendered.content_type, &rendered.body);
+        match err {
+            Error::MissingToken => response.with_header("www-authenticate", "Bearer"),
+            Error::InvalidToken => {
+                response.with_header("www-authenticate", r#"Bearer error="invalid_token""#)
+            }
+            Error::MethodNotAllowed(methods) => response.with_header("allow", methods.join(", ")),
+            Error::RateLimited(wait) | Error::Overloaded(wait) => {
+                response.with_header("retry-after", wait.as_secs().max(1).to_string())
+            }
+            _ => response,
+        }
+    }
+}
+
+fn method_matches(route_method: &str, request_method: &str) -> bool {
+    route_method == request_method || (route_method == "GET" && request_method == "HEAD")
+}
+
+/// Matches a route pattern against a relative path; the parameters on success.
+fn match_path(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let mut params = Vec::new();
+    let mut pattern_segments = pattern.split('/');
+    let mut path_segments = path.split('/');
+    loop {
+        match (pattern_segments.next(), path_segments.next()) {
+            (None, None) => return Some(params),
+            (Some(expected), Some(actual)) => {
+                match expected.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    Some(_) if actual.is_empty() => return None,
+                    Some(name) => params.push((name, actual.to_owned())),
+                    None if expected != actual => return None,
+                    None => {}
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// A route of a mounted profile, with its full path.
+#[derive(Debug, Clone)]
+pub struct MountedRoute<'a> {
+    /// The mount.
+    pub mount: &'a MountedProfile,
+    /// The route.
+    pub route: &'static Route,
+    /// Prefix and route path.
+    pub full_path: String,
+}
+
+fn check_conflicts(mounts: &[MountedProfile]) -> Result<(), MountError> {
+    let mut claimed: Vec<(String, String, &'static str)> = Vec::new();
+    for mount in mounts {
+        for route in mount.routes() {
+            let key = (route.route.method.to_owned(), normalize(&route.full_path));
+            if key.1 == HEALTH_PATH {
+                return Err(MountError::Conflict {
+                    first: "built-in".to_owned(),
+                    second: mount.profile.name.to_owned(),
+                    route: format!("{} {}", key.0, route.full_path),
+                });
+            }
+            if let Some((_, _, first)) = claimed.iter().find(|(m, p, _)| *m == key.0 && *p == key.1)
+            {
+                return Err(MountError::Conflict {
+                    first: (*first).to_owned(),
+                    second: mount.profile.name.to_owned(),
+                    route: format!("{} {}", key.0, route.full_path),
+                });
+            }
+            claimed.push((key.0, key.1, mount.profile.name));
+        }
+    }
+    Ok(())
+}
+
+/// A path pattern with parameter names erased, so `/a/{id}` and `/a/{x}` compare equal.
+fn normalize(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "{}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_with_parameters() {
+        assert_eq!(match_path("/me", "/me"), Some(vec![]));
+        assert_eq!(match_path("/me", "/me/"), None);
+        assert_eq!(match_path("/me", ""), None);
+        assert_eq!(
+            match_path("/sessions/{id}", "/sessions/abc"),
+            Some(vec![("id", "abc".to_owned())])
+        );
+        assert_eq!(match_path("/sessions/{id}", "/sessions/"), None);
+        assert_eq!(match_path("/sessions/{id}", "/sessions/a/b"), None);
+    }
+
+    #[test]
+    fn mount_lists_parse() {
+        let specs = MountSpec::parse_list("native, envelope=/x/auth,").unwrap();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[1].prefix.as_deref(), Some("/x/auth"));
+        assert_eq!(normalize("/a/{id}/b"), normalize("/a/{x}/b"));
+    }
+}

@@ -1,0 +1,236 @@
+//! The framework-neutral HTTP layer: what adapters hand the core and what they get back.
+//!
+//! An adapter converts its framework's request into a [`Request`] (reading the body through a
+//! [`BodyCollector`] so no more than the limit is ever buffered), calls [`App::handle`], and
+//! writes the [`Response`] back verbatim: status, headers, body. It adds nothing of its own.
+
+mod app;
+
+use std::net::IpAddr;
+
+use bytes::{Bytes, BytesMut};
+use serde::Serialize;
+
+pub use app::{App, HEALTH_PATH, MountError, MountSpec, MountedProfile, MountedRoute};
+
+/// A request as the core sees it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Upper-case method, e.g. `GET`.
+    pub method: String,
+    /// The path, without query string, percent-encoding untouched.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// The headers the core reads.
+    pub headers: RequestHeaders,
+    /// The peer address.
+    pub client_ip: Option<IpAddr>,
+    /// The body, or the fact that it was over the limit.
+    pub body: Body,
+}
+
+/// The request headers that matter to the core. Values that are not UTF-8 are kept lossily
+/// (they then fail whatever check reads them).
+#[derive(Debug, Clone, Default)]
+pub struct RequestHeaders {
+    /// `Authorization`.
+    pub authorization: Option<String>,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
+    /// `X-Forwarded-For` (only trusted when a proxy is configured).
+    pub forwarded_for: Option<String>,
+}
+
+impl RequestHeaders {
+    /// Picks the headers that matter out of any `(name, value)` iterator; names compare
+    /// case-insensitively, and the first occurrence wins.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
+        let mut headers = Self::default();
+        for (name, value) in pairs {
+            let slot = if name.eq_ignore_ascii_case("authorization") {
+                &mut headers.authorization
+            } else if name.eq_ignore_ascii_case("content-type") {
+                &mut headers.content_type
+            } else if name.eq_ignore_ascii_case("user-agent") {
+                &mut headers.user_agent
+            } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+                &mut headers.forwarded_for
+            } else {
+                continue;
+            };
+            if slot.is_none() {
+                *slot = Some(String::from_utf8_lossy(value).into_owned());
+            }
+        }
+        headers
+    }
+}
+
+/// A request body after collection.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// The whole body, within the limit.
+    Complete(Bytes),
+    /// The body exceeded the limit; it was not (fully) read.
+    TooLarge,
+}
+
+/// Collects a streamed body up to a limit, so adapters never buffer more than that.
+#[derive(Debug)]
+pub struct BodyCollector {
+    limit: usize,
+    buffer: BytesMut,
+    too_large: bool,
+}
+
+impl BodyCollector {
+    /// Starts collecting. A declared `Content-Length` above the limit fails at once.
+    pub fn new(limit: usize, content_length: Option<u64>) -> Self {
+        let too_large = content_length.is_some_and(|len| len > limit as u64);
+        let capacity = content_length.map_or(0, |len| len.min(limit as u64) as usize);
+        Self {
+            limit,
+            buffer: BytesMut::with_capacity(capacity),
+            too_large,
+        }
+    }
+
+    /// Adds a chunk. Returns false once the limit is exceeded: stop reading then.
+    pub fn push(&mut self, chunk: &[u8]) -> bool {
+        if self.too_large || self.buffer.len() + chunk.len() > self.limit {
+            self.too_large = true;
+            self.buffer.clear();
+            return false;
+        }
+        self.buffer.extend_from_slice(chunk);
+        true
+    }
+
+    /// Whether reading should go on.
+    pub fn wants_more(&self) -> bool {
+        !self.too_large
+    }
+
+    /// The collected body.
+    pub fn finish(self) -> Body {
+        if self.too_large {
+            Body::TooLarge
+        } else {
+            Body::Complete(self.buffer.freeze())
+        }
+    }
+}
+
+/// A response as the core produces it. Adapters write it out unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, `Content-Type` included when there is a body.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+/// `application/json`.
+pub const JSON: &str = "application/json";
+/// `application/problem+json` (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, body: &impl Serialize) -> Self {
+        Self::json_as(status, JSON, body)
+    }
+
+    /// A JSON response with another JSON media type.
+    pub fn json_as(status: u16, content_type: &'static str, body: &impl Serialize) -> Self {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => Self {
+                status,
+                headers: vec![("content-type", content_type.to_owned())],
+                body: Bytes::from(bytes),
+            },
+            Err(err) => {
+                tracing::error!(error = %err, "response serialization failed");
+                Self {
+                    status: 500,
+                    headers: vec![("content-type", JSON.to_owned())],
+                    body: Bytes::from_static(br#"{"message":"Internal Server Error"}"#),
+                }
+            }
+        }
+    }
+
+    /// A response without a body (e.g. 204).
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The first value of a header, by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Whether a `Content-Type` value is JSON: `application/json` (any case, any parameters).
+pub fn is_json_media_type(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(JSON))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collector_enforces_the_limit() {
+        let mut c = BodyCollector::new(4, None);
+        assert!(c.push(b"ab"));
+        assert!(c.push(b"cd"));
+        assert!(matches!(c.finish(), Body::Complete(b) if b == "abcd"));
+        let mut c = BodyCollector::new(4, None);
+        assert!(c.push(b"abc"));
+        assert!(!c.push(b"de"));
+        assert!(matches!(c.finish(), Body::TooLarge));
+        let c = BodyCollector::new(4, Some(5));
+        assert!(!c.wants_more());
+    }
+
+    #[test]
+    fn media_types() {
+        assert!(is_json_media_type("application/json"));
+        assert!(is_json_media_type("Application/JSON; charset=utf-8"));
+        assert!(!is_json_media_type("text/plain"));
+        assert!(!is_json_media_type("application/jsonx"));
+    }
+
+    #[test]
+    fn headers_from_pairs() {
+        let h = RequestHeaders::from_pairs([
+            ("Authorization", b"Bearer x".as_slice()),
+            ("authorization", b"Bearer y".as_slice()),
+            ("USER-AGENT", b"ua".as_slice()),
+        ]);
+        assert_eq!(h.authorization.as_deref(), Some("Bearer x"));
+        assert_eq!(h.user_agent.as_deref(), Some("ua"));
+    }
+}

@@ -1,0 +1,116 @@
+//! Profiles: one seed API each, as data (a route table, a default prefix and access-token
+//! lifetime) plus small encoders, all on the one [`Auth`] core.
+//!
+//! Adding a profile means one file: a `pub static PROFILE: Profile` with its routes and its
+//! error encoder, listed in [`ALL`].
+
+pub mod native;
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::http::{Body, Request, Response};
+use crate::service::{Auth, Principal};
+use crate::validate::Fields;
+
+/// A route handler: decodes the request, calls the core, encodes the answer.
+pub type Handler = for<'a> fn(Call<'a>) -> BoxFuture<'a, Result<Response, Error>>;
+
+/// One route of a profile.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// Upper-case method.
+    pub method: &'static str,
+    /// Path below the profile's prefix; `{name}` segments are parameters.
+    pub path: &'static str,
+    /// Whether the route needs a bearer token (documentation and OpenAPI).
+    pub authenticated: bool,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// The handler.
+    pub handler: Handler,
+}
+
+/// The body and headers of an error, as a profile renders it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorBody {
+    /// Status (usually [`Error::status`]).
+    pub status: u16,
+    /// Media type of the body.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Value,
+}
+
+/// A profile: a seed API as a route table and encoders.
+#[derive(Debug)]
+pub struct Profile {
+    /// Name used in configuration, e.g. `native`.
+    pub name: &'static str,
+    /// Where it is mounted unless configured otherwise.
+    pub default_prefix: &'static str,
+    /// Default access-token lifetime; `None` means tokens do not expire unless asked.
+    pub default_access_ttl: Option<Duration>,
+    /// The routes, relative to the prefix.
+    pub routes: &'static [Route],
+    /// Renders an error in this profile's shape.
+    pub render_error: fn(&Error) -> ErrorBody,
+}
+
+/// Every profile this build knows.
+pub static ALL: &[&Profile] = &[&native::PROFILE];
+
+/// Looks a profile up by name.
+pub fn find(name: &str) -> Option<&'static Profile> {
+    ALL.iter().copied().find(|profile| profile.name == name)
+}
+
+/// What a handler gets.
+pub struct Call<'a> {
+    /// The core.
+    pub auth: &'a Auth,
+    /// The request.
+    pub request: &'a Request,
+    /// Path parameters by name.
+    pub params: &'a [(&'static str, String)],
+    /// Access-token lifetime for this mount (`None`: no expiry unless asked).
+    pub access_ttl: Option<Duration>,
+}
+
+impl Call<'_> {
+    /// A path parameter (empty when absent, which cannot happen for a matched route).
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The body bytes (the size limit was enforced before the handler ran).
+    pub fn body(&self) -> &[u8] {
+        match &self.request.body {
+            Body::Complete(bytes) => bytes,
+            Body::TooLarge => &[],
+        }
+    }
+
+    /// The body as a JSON object.
+    pub fn fields(&self) -> Result<Fields, Error> {
+        Fields::parse(self.body())
+    }
+
+    /// The `User-Agent` header.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.request.headers.user_agent.as_deref()
+    }
+
+    /// Authenticates the bearer token.
+    pub async fn principal(&self) -> Result<Principal, Error> {
+        self.auth
+            .authenticate(self.request.headers.authorization.as_deref())
+            .await
+    }
+}

@@ -1,0 +1,422 @@
+//! `native` (seed 002, extended): register, login, me, refresh, logout, sessions, password
+//! change and personal access tokens, with RFC 9457 problem documents for errors.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat};
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Call, ErrorBody, Profile, Route};
+use crate::error::{Error, FieldErrorKind};
+use crate::http::{PROBLEM_JSON, Response};
+use crate::service::{NewAccount, Principal, TokenPair};
+use crate::store::{PersonalTokenRecord, SessionRecord, UserRecord};
+
+/// Default access-token lifetime: 7 days.
+pub const ACCESS_TTL: Duration = Duration::from_secs(604_800);
+
+/// The profile.
+pub static PROFILE: Profile = Profile {
+    name: "native",
+    default_prefix: "/api/v1/auth",
+    default_access_ttl: Some(ACCESS_TTL),
+    routes: ROUTES,
+    render_error,
+};
+
+static ROUTES: &[Route] = &[
+    route("POST", "/register", false, "Register a new user", |c| {
+        register(c).boxed()
+    }),
+    route(
+        "POST",
+        "/login",
+        false,
+        "Log in with email and password",
+        |c| login(c).boxed(),
+    ),
+    route("GET", "/me", true, "The authenticated user", |c| {
+        me(c).boxed()
+    }),
+    route(
+        "POST",
+        "/refresh",
+        false,
+        "Rotate the session's tokens",
+        |c| refresh(c).boxed(),
+    ),
+    route(
+        "POST",
+        "/logout",
+        true,
+        "Revoke this session or personal token",
+        |c| logout(c).boxed(),
+    ),
+    route("GET", "/sessions", true, "The user's live sessions", |c| {
+        sessions(c).boxed()
+    }),
+    route("DELETE", "/sessions/{id}", true, "Revoke a session", |c| {
+        delete_session(c).boxed()
+    }),
+    route("POST", "/password", true, "Change the password", |c| {
+        password(c).boxed()
+    }),
+    route(
+        "POST",
+        "/tokens",
+        true,
+        "Create a personal access token",
+        |c| create_token(c).boxed(),
+    ),
+    route(
+        "GET",
+        "/tokens",
+        true,
+        "The user's personal access tokens",
+        |c| tokens(c).boxed(),
+    ),
+    route(
+        "DELETE",
+        "/tokens/{id}",
+        true,
+        "Revoke a personal access token",
+        |c| delete_token(c).boxed(),
+    ),
+];
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    authenticated: bool,
+    summary: &'static str,
+    handler: for<'a> fn(Call<'a>) -> BoxFuture<'a, Result<Response, Error>>,
+) -> Route {
+    Route {
+        method,
+        path,
+        authenticated,
+        summary,
+        handler,
+    }
+}
+
+/// RFC 3339, UTC, whole seconds, `Z`.
+pub fn timestamp(unix: i64) -> String {
+    DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The user object.
+#[derive(Debug, Serialize)]
+pub struct UserBody<'a> {
+    id: Uuid,
+    email: &'a str,
+    full_name: Option<&'a str>,
+    is_active: bool,
+    roles: &'a [String],
+    organization_id: Option<Uuid>,
+    created_at: String,
+}
+
+impl<'a> UserBody<'a> {
+    /// Renders a user.
+    pub fn new(user: &'a UserRecord) -> Self {
+        Self {
+            id: user.id,
+            email: &user.email,
+            full_name: user.full_name.as_deref(),
+            is_active: user.is_active,
+            roles: &user.roles,
+            organization_id: user.organization_id,
+            created_at: timestamp(user.created_at),
+        }
+    }
+}
+
+/// The token object.
+#[derive(Debug, Serialize)]
+pub struct TokenBody<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: &'a str,
+}
+
+impl<'a> TokenBody<'a> {
+    /// Renders a token pair.
+    pub fn new(pair: &'a TokenPair) -> Self {
+        Self {
+            access_token: &pair.access_token,
+            token_type: "bearer",
+            expires_in: pair.expires_in,
+            refresh_token: &pair.refresh_token,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SessionBody {
+    id: Uuid,
+    created_at: String,
+    last_used_at: String,
+    user_agent: Option<String>,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct PersonalTokenBody<'a> {
+    id: Uuid,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+    created_at: String,
+    expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_used_at: Option<Option<String>>,
+}
+
+impl<'a> PersonalTokenBody<'a> {
+    fn new(record: &'a PersonalTokenRecord, token: Option<&'a str>) -> Self {
+        Self {
+            id: record.id,
+            name: &record.name,
+            token,
+            created_at: timestamp(record.created_at),
+            expires_at: record.expires_at.map(timestamp),
+            // Listed tokens show when they were last used; a freshly created one shows its secret instead.
+            last_used_at: token.is_none().then(|| record.last_used_at.map(timestamp)),
+        }
+    }
+}
+
+fn ttl(call: &Call<'_>) -> Duration {
+    call.access_ttl.unwrap_or(ACCESS_TTL)
+}
+
+async fn register(call: Call<'_>) -> Result<Response, Error> {
+    let mut fields = call.fields()?;
+    let email = fields.email("email");
+    let password = fields.new_password("password");
+    let full_name = fields.optional_name("full_name");
+    fields.finish()?;
+    let account = NewAccount {
+        email: email.unwrap_or_default(),
+        password: password.unwrap_or_default(),
+        full_name,
+        is_active: true,
+        ..NewAccount::default()
+    };
+    let grant = call
+        .auth
+        .register(account, call.user_agent(), ttl(&call))
+        .await?;
+    Ok(Response::json(
+        201,
+        &json!({"user": UserBody::new(&grant.user), "token": TokenBody::new(&grant.tokens)}),
+    ))
+}
+
+async fn login(call: Call<'_>) -> Result<Response, Error> {
+    let mut fields = call.fields()?;
+    let email = fields.email("email");
+    let password = fields.presented_password("password");
+    fields.finish()?;
+    let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
+    let grant = call
+        .auth
+        .login(&email, password, call.user_agent(), ttl(&call))
+        .await?;
+    Ok(Response::json(
+        200,
+        &json!({"user": UserBody::new(&grant.user), "token": TokenBody::new(&grant.tokens)}),
+    ))
+}
+
+async fn me(call: Call<'_>) -> Result<Response, Error> {
+    let principal = call.principal().await?;
+    Ok(Response::json(200, &UserBody::new(&principal.user)))
+}
+
+async fn refresh(call: Call<'_>) -> Result<Response, Error> {
+    let mut fields = crate::validate::Fields::parse_optional(call.body())?;
+    let refresh_token = fields.optional_string("refresh_token");
+    fields.finish()?;
+    let pair = match refresh_token {
+        Some(token) => call.auth.refresh(&token, ttl(&call)).await?,
+        None => {
+            let principal = call.principal().await?;
+            call.auth.refresh_session(&principal, ttl(&call)).await?
+        }
+    };
+    Ok(Response::json(200, &TokenBody::new(&pair)))
+}
+
+async fn logout(call: Call<'_>) -> Result<Response, Error> {
+    let principal = call.principal().await?;
+    call.auth.logout(&principal).await?;
+    Ok(Response::empty(204))
+}
+
+async fn sessions(call: Call<'_>) -> Result<Response, Error> {
+    let principal = call.principal().await?;
+    let current = principal.session_id();
+    let list: Vec<SessionBody> = call
+        .auth
+        .sessions(&principal)
+        .await?
+        .into_iter()
+        .map(|s: SessionRecord| SessionBody {
+            id: s.id,
+            created_at: timestamp(s.created_at),
+            last_used_at: timestamp(s.last_used_at),
+            user_agent: s.user_agent,
+            current: Some(s.id) == current,
+        })
+        .collect();
+    Ok(Response::json(200, &list))
+}
+
+async fn delete_session(call: Call<'_>) -> Result<Response, Error> {
+    let principal = call.principal().await?;
+    call.auth
+        .revoke_session(&principal, call.param("id"))
+        .await?;
+    Ok(Response::empty(204))
+}
+
+async fn password(call: Call<'_>) -> Result<Response, Error> {
+    let principal = call.principal().await?;
+    let mut fields = call.fields()?;
+    let current = fields.presented_password("current_password");
+    let new = fields.new_password("new_password");
+    fields.finish()?;
+    call.auth
+        .change_password(
+            &principal,
+            current.unwrap_or_default(),
+            new.unwrap_or_default(),
+        )
+        .await?;
+    Ok(Response::empty(204))
+}
+
+/// Longest personal-token lifetime accepted: 10 years.
+const MAX_TOKEN_TTL_SECS: i64 = 10 * 366 * 24 * 3600;
+
+async fn create_token(call: Call<'_>) -> Result<Response, Error> {
+    let principal: Principal = call.principal().await?;
+    let mut fields = call.fields()?;
+    let name = fields.optional_name("name");
+    if !fields.has("name") {
+        fields.reject("name", FieldErrorKind::Missing, "field required");
+    } else if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        fields.reject("name", FieldErrorKind::Value, "must not be empty");
+    }
+    let expires_in = fields.optional_integer("expires_in");
+    if expires_in.is_some_and(|secs| !(1..=MAX_TOKEN_TTL_SECS).contains(&secs)) {
+        fields.reject(
+            "expires_in",
+            FieldErrorKind::Value,
+            format!("must be between 1 and {MAX_TOKEN_TTL_SECS} seconds"),
+        );
+    }
+    fields.finish()?;
+    let expires_in = expires_in.map(|secs| Duration::from_secs(secs.unsigned_abs()));
+    let issued = call
+        .auth
+        .create_personal_token(principal.user.id, name.unwrap_or_default(), expires_in)
+        .await?;
+    Ok(Response::json(
+        201,
+        &PersonalTokenBody::new(&issued.record, Some(&issued.secret)),
+    ))
+}
+
+async fn tokens(call: Call<'_>) -> Result<Response, Error> {
+    let principal = call.principal().await?;
+    let records = call.auth.personal_tokens(&principal).await?;
+    let list: Vec<PersonalTokenBody> = records
+        .iter()
+        .map(|r| PersonalTokenBody::new(r, None))
+        .collect();
+    Ok(Response::json(200, &list))
+}
+
+async fn delete_token(call: Call<'_>) -> Result<Response, Error> {
+    let principal = call.principal().await?;
+    call.auth
+        .revoke_personal_token(&principal, call.param("id"))
+        .await?;
+    Ok(Response::empty(204))
+}
+
+/// The machine-readable code `native` (and `envelope`) use for an error.
+pub fn error_code(err: &Error) -> &'static str {
+    match err {
+        Error::MalformedRequest => "INVALID_REQUEST",
+        Error::Validation(_) => "VALIDATION_ERROR",
+        Error::EmailTaken => "EMAIL_TAKEN",
+        Error::InvalidCredentials | Error::WrongCurrentPassword => "INVALID_CREDENTIALS",
+        Error::AccountInactive => "ACCOUNT_INACTIVE",
+        Error::MissingToken | Error::InvalidToken => "UNAUTHORIZED",
+        Error::Forbidden => "FORBIDDEN",
+        Error::NotFound => "NOT_FOUND",
+        Error::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+        Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+        Error::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+        Error::RateLimited(_) => "RATE_LIMITED",
+        Error::Internal => "INTERNAL_ERROR",
+        Error::Unavailable | Error::Overloaded(_) => "SERVICE_UNAVAILABLE",
+    }
+}
+
+/// The human-readable detail `native` gives for an error.
+pub fn error_detail(err: &Error) -> &'static str {
+    match err {
+        Error::MalformedRequest => "Request body must be a JSON object",
+        Error::Validation(_) => "Request validation failed",
+        Error::EmailTaken => "Email already registered",
+        Error::InvalidCredentials => "Incorrect email or password",
+        Error::AccountInactive => "User account is inactive",
+        Error::WrongCurrentPassword => "Current password is incorrect",
+        Error::MissingToken => "Not authenticated",
+        Error::InvalidToken => "Could not validate credentials",
+        Error::Forbidden => "Not enough permissions",
+        Error::NotFound => "Not found",
+        Error::MethodNotAllowed(_) => "Method not allowed",
+        Error::PayloadTooLarge => "Request body exceeds the size limit",
+        Error::UnsupportedMediaType => "Content-Type must be application/json",
+        Error::RateLimited(_) => "Too many requests",
+        Error::Overloaded(_) => "Server is busy, retry later",
+        Error::Unavailable => "Service temporarily unavailable",
+        Error::Internal => "Internal server error",
+    }
+}
+
+fn render_error(err: &Error) -> ErrorBody {
+    let status = err.status();
+    let mut body = json!({
+        "type": "about:blank",
+        "title": err.reason(),
+        "status": status,
+        "detail": error_detail(err),
+        "code": error_code(err),
+    });
+    if let (Error::Validation(errors), Some(object)) = (err, body.as_object_mut()) {
+        let list: Vec<_> = errors
+            .iter()
+            .map(|e| json!({"field": e.field, "message": e.message}))
+            .collect();
+        object.insert("errors".to_owned(), list.into());
+    }
+    ErrorBody {
+        status,
+        content_type: PROBLEM_JSON,
+        body,
+    }
+}

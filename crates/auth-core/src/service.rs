@@ -1,0 +1,734 @@
+//! The domain operations: register, log in, authenticate, refresh, sessions, password change,
+//! personal tokens and account administration. Framework- and profile-neutral: profiles
+//! decode requests into these calls and encode what they return.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::error::{Error, FieldErrorKind};
+use crate::password::{PasswordHasher, Verification};
+use crate::store::{
+    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, PersonalTokenRecord,
+    RefreshRotation, SessionRecord, Store, StoreError, StoreResult, UserRecord,
+};
+use crate::token::{
+    Claims, OpaqueToken, PERSONAL_PREFIX, REFRESH_PREFIX, TokenSigner, hash_token, new_jti,
+    secrets_equal,
+};
+use crate::validate::{check_email, check_new_password, email_key};
+
+/// Longest bearer token considered at all; longer ones are refused without parsing.
+const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Longest `User-Agent` kept with a session.
+const MAX_USER_AGENT_LEN: usize = 512;
+
+/// The current time in Unix seconds.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Who made an authenticated request, and with what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// The user, as loaded for this request.
+    pub user: UserRecord,
+    /// The credential presented.
+    pub credential: Credential,
+}
+
+impl Principal {
+    /// The session this request belongs to, when it came with an access token.
+    pub fn session_id(&self) -> Option<Uuid> {
+        match &self.credential {
+            Credential::Session { session_id, .. } => Some(*session_id),
+            Credential::PersonalToken { .. } => None,
+        }
+    }
+}
+
+/// The credential behind a [`Principal`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token of a live session.
+    Session {
+        /// The session.
+        session_id: Uuid,
+        /// The access token's id.
+        jti: String,
+    },
+    /// A personal access token.
+    PersonalToken {
+        /// The token's id.
+        token_id: Uuid,
+    },
+}
+
+/// An access token, with the refresh token that goes with it when the session has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPair {
+    /// The signed JWT.
+    pub access_token: String,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: u64,
+    /// The refresh token, shown once.
+    pub refresh_token: String,
+}
+
+/// What a successful login or registration yields.
+#[derive(Debug, Clone)]
+pub struct SessionGrant {
+    /// The user.
+    pub user: UserRecord,
+    /// Their new tokens.
+    pub tokens: TokenPair,
+}
+
+/// An account to create (registration, administration, command line).
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    /// Email address, checked and trimmed here.
+    pub email: String,
+    /// Password, checked here.
+    pub password: String,
+    /// Optional display name.
+    pub full_name: Option<String>,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// Organization.
+    pub organization_id: Option<Uuid>,
+    /// Whether the account may sign in.
+    pub is_active: bool,
+}
+
+/// A personal access token just created: the record and the secret, shown once.
+#[derive(Debug, Clone)]
+pub struct IssuedPersonalToken {
+    /// The stored record.
+    pub record: PersonalTokenRecord,
+    /// The token itself.
+    pub secret: String,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The signing key is unusable.
+    #[error(transparent)]
+    Key(#[from] crate::token::KeyError),
+    /// The hashing parameters are unusable.
+    #[error("invalid argon2 parameters")]
+    Hashing,
+}
+
+/// The auth service. Cheap to share behind an `Arc`; every blocking call runs on
+/// `spawn_blocking`, password hashing on the bounded pool.
+pub struct Auth {
+    store: Arc<dyn Store>,
+    hasher: PasswordHasher,
+    signer: TokenSigner,
+    config: Config,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Builds the service. Hashes one dummy password (one hash's time).
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, StartError> {
+        let signer = TokenSigner::new(&config)?;
+        let hasher = PasswordHasher::new(config.argon2, config.hashing_slots, config.hashing_queue)
+            .map_err(|_| StartError::Hashing)?;
+        Ok(Self {
+            store,
+            hasher,
+            signer,
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs a store call on a blocking thread, keeping the store's own error.
+    async fn blocking_raw<T, F>(&self, call: F) -> Result<StoreResult<T>, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || call(store.as_ref()))
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "store task failed");
+                Error::Internal
+            })
+    }
+
+    /// Runs a store call on a blocking thread.
+    async fn blocking<T, F>(&self, call: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    {
+        self.blocking_raw(call).await?.map_err(Error::from)
+    }
+
+    /// Whether the database answers.
+    pub async fn healthy(&self) -> bool {
+        self.blocking(|store| store.ping()).await.is_ok()
+    }
+
+    /// Creates an account after checking email and password. `EmailTaken` when the address
+    /// is in use in any letter case.
+    pub async fn create_account(&self, account: NewAccount) -> Result<UserRecord, Error> {
+        let email = account.email.trim().to_owned();
+        if let Err(message) = check_email(&email) {
+            return Err(Error::field("email", FieldErrorKind::Value, message));
+        }
+        if let Err(message) = check_new_password(&account.password) {
+            return Err(Error::field("password", FieldErrorKind::Value, message));
+        }
+        let password_hash = self.hasher.hash(account.password).await?;
+        let mut roles = account.roles;
+        roles.sort();
+        roles.dedup();
+        let user = NewUser {
+            id: Uuid::new_v4(),
+            email_key: email_key(&email),
+            email,
+            password_hash,
+            full_name: account.full_name,
+            is_active: account.is_active,
+            roles,
+            organization_id: account.organization_id,
+            now: now(),
+        };
+        match self
+            .blocking_raw(move |store| store.create_user(&user))
+            .await?
+        {
+            Ok(user) => Ok(user),
+            Err(StoreError::Conflict) => Err(Error::EmailTaken),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Registers an account and opens its first session.
+    pub async fn register(
+        &self,
+        account: NewAccount,
+        user_agent: Option<&str>,
+        access_ttl: Duration,
+    ) -> Result<SessionGrant, Error> {
+        let user = self.create_account(account).await?;
+        self.open_session(user, user_agent, access_ttl).await
+    }
+
+    /// Checks an email and password. Unknown email and wrong password cost the same hash and
+    /// give the same `InvalidCredentials`; only the right password reveals `AccountInactive`.
+    pub async fn check_credentials(
+        &self,
+        email: &str,
+        password: String,
+    ) -> Result<UserRecord, Error> {
+        let key = email_key(email);
+        let user = self
+            .blocking(move |store| store.find_user_by_email(&key))
+            .await?;
+        let phc = user.as_ref().map(|u| u.password_hash.clone());
+        let verification = self.hasher.verify(password, phc).await?;
+        match (user, verification) {
+            (Some(user), Verification::Match | Verification::MatchNeedsRehash) => {
+                if user.is_active {
+                    Ok(user)
+                } else {
+                    Err(Error::AccountInactive)
+                }
+            }
+            _ => Err(Error::InvalidCredentials),
+        }
+    }
+
+    /// Logs in: checks the credentials and opens a session.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        user_agent: Option<&str>,
+        access_ttl: Duration,
+    ) -> Result<SessionGrant, Error> {
+        let user = self.check_credentials(email, password).await?;
+        self.open_session(user, user_agent, access_ttl).await
+    }
+
+    /// Opens a session for a user whose credentials were checked.
+    async fn open_session(
+        &self,
+        user: UserRecord,
+        user_agent: Option<&str>,
+        access_ttl: Duration,
+    ) -> Result<SessionGrant, Error> {
+        let now = now();
+        let jti = new_jti();
+        let refresh = OpaqueToken::generate(REFRESH_PREFIX);
+        let expires_at = now.saturating_add(secs(self.config.refresh_ttl));
+        let session = SessionRecord {
+            id: Uuid::new_v4(),
+            user_id: user.id,
+            access_jti: jti.clone(),
+            user_agent: user_agent.map(truncate_user_agent),
+            created_at: now,
+            last_used_at: now,
+            expires_at,
+        };
+        let access_token = self.sign_access(&user, session.id, jti, now, access_ttl)?;
+        let first_refresh = NewRefreshToken {
+            hash: refresh.hash,
+            session_id: session.id,
+            created_at: now,
+            expires_at,
+        };
+        self.blocking(move |store| store.create_session(&session, &first_refresh))
+            .await?;
+        Ok(SessionGrant {
+            user,
+            tokens: TokenPair {
+                access_token,
+                expires_in: access_ttl.as_secs(),
+                refresh_token: refresh.secret,
+            },
+        })
+    }
+
+    fn sign_access(
+        &self,
+        user: &UserRecord,
+        session_id: Uuid,
+        jti: String,
+        now: i64,
+        ttl: Duration,
+    ) -> Result<String, Error> {
+        self.signer.sign(&Claims {
+            iss: self.signer.issuer().to_owned(),
+            sub: user.id.to_string(),
+            sid: session_id.to_string(),
+            jti,
+            iat: now,
+            exp: now.saturating_add(secs(ttl)),
+            nbf: None,
+            email: user.email.clone(),
+            roles: user.roles.clone(),
+            org_id: user.organization_id,
+        })
+    }
+
+    /// Authenticates an `Authorization` header value: an access token of a live session, or a
+    /// personal access token, of an active user. Refresh tokens are refused.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Error> {
+        let token = bearer_token(authorization)?;
+        let now = now();
+        if token.starts_with(PERSONAL_PREFIX) {
+            let hash = hash_token(token);
+            let (record, user) = self
+                .blocking(move |store| store.personal_token_with_user(&hash, now))
+                .await?
+                .ok_or(Error::InvalidToken)?;
+            if record.expires_at.is_some_and(|expiry| expiry <= now) || !user.is_active {
+                return Err(Error::InvalidToken);
+            }
+            return Ok(Principal {
+                user,
+                credential: Credential::PersonalToken {
+                    token_id: record.id,
+                },
+            });
+        }
+        if token.starts_with(REFRESH_PREFIX) {
+            return Err(Error::InvalidToken);
+        }
+        let claims = self.signer.verify(token).ok_or(Error::InvalidToken)?;
+        let session_id = claims.session_id;
+        let (session, user) = self
+            .blocking(move |store| store.session_with_user(session_id, now))
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        let current = session.user_id == claims.user_id
+            && secrets_equal(&session.access_jti, &claims.jti)
+            && user.is_active;
+        if !current {
+            return Err(Error::InvalidToken);
+        }
+        Ok(Principal {
+            user,
+            credential: Credential::Session {
+                session_id,
+                jti: claims.jti,
+            },
+        })
+    }
+
+    /// Exchanges a refresh token (body form). See the contract's refresh semantics: one use;
+    /// replays within the reuse interval while the successor is unused get the same pair;
+    /// any other reuse revokes the session.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        access_ttl: Duration,
+    ) -> Result<TokenPair, Error> {
+        if !refresh_token.starts_with(REFRESH_PREFIX) || refresh_token.len() > MAX_TOKEN_LEN {
+            return Err(Error::InvalidToken);
+        }
+        let hash = hash_token(refresh_token);
+        // Two rounds at most: if a concurrent exchange wins the first, the second replays it.
+        for _ in 0..2 {
+            let now = now();
+            let record = self
+                .blocking(move |store| store.find_refresh_token(&hash))
+                .await?
+                .ok_or(Error::InvalidToken)?;
+            if record.session_revoked || record.expires_at <= now {
+                return Err(Error::InvalidToken);
+            }
+            if let Some(used_at) = record.used_at {
+                let in_window =
+                    now < used_at.saturating_add(secs(self.config.refresh_reuse_interval));
+                let replay = record
+                    .replay
+                    .as_deref()
+                    .and_then(|blob| open_replay(refresh_token, blob));
+                if let (true, false, Some(pair)) = (in_window, record.successor_used, replay) {
+                    return Ok(pair);
+                }
+                tracing::warn!(session = %record.session_id, "refresh token reuse: revoking the session");
+                let (user_id, session_id) = (record.user_id, record.session_id);
+                self.blocking(move |store| store.delete_session(user_id, session_id))
+                    .await?;
+                return Err(Error::InvalidToken);
+            }
+            let session_id = record.session_id;
+            let (_, user) = self
+                .blocking(move |store| store.session_with_user(session_id, now))
+                .await?
+                .ok_or(Error::InvalidToken)?;
+            if !user.is_active {
+                return Err(Error::InvalidToken);
+            }
+            let jti = new_jti();
+            let next = OpaqueToken::generate(REFRESH_PREFIX);
+            let pair = TokenPair {
+                access_token: self.sign_access(&user, session_id, jti.clone(), now, access_ttl)?,
+                expires_in: access_ttl.as_secs(),
+                refresh_token: next.secret,
+            };
+            let rotation = RefreshRotation {
+                old: hash,
+                new: NewRefreshToken {
+                    hash: next.hash,
+                    session_id,
+                    created_at: now,
+                    expires_at: now.saturating_add(secs(self.config.refresh_ttl)),
+                },
+                new_access_jti: jti,
+                replay: seal_replay(refresh_token, &pair)?,
+                now,
+            };
+            if self
+                .blocking(move |store| store.rotate_refresh_token(&rotation))
+                .await?
+            {
+                return Ok(pair);
+            }
+        }
+        Err(Error::InvalidToken)
+    }
+
+    /// Bearer-form refresh: rotates the session of the access token presented. Personal
+    /// tokens are refused. Of concurrent calls with one access token, one wins.
+    pub async fn refresh_session(
+        &self,
+        principal: &Principal,
+        access_ttl: Duration,
+    ) -> Result<TokenPair, Error> {
+        let Credential::Session { session_id, jti } = &principal.credential else {
+            return Err(Error::InvalidToken);
+        };
+        let now = now();
+        let new_jti = new_jti();
+        let next = OpaqueToken::generate(REFRESH_PREFIX);
+        let pair = TokenPair {
+            access_token: self.sign_access(
+                &principal.user,
+                *session_id,
+                new_jti.clone(),
+                now,
+                access_ttl,
+            )?,
+            expires_in: access_ttl.as_secs(),
+            refresh_token: next.secret,
+        };
+        let rotation = AccessRotation {
+            session_id: *session_id,
+            old_access_jti: jti.clone(),
+            new_access_jti: new_jti,
+            new_refresh: NewRefreshToken {
+                hash: next.hash,
+                session_id: *session_id,
+                created_at: now,
+                expires_at: now.saturating_add(secs(self.config.refresh_ttl)),
+            },
+            now,
+        };
+        if self
+            .blocking(move |store| store.rotate_access_token(&rotation))
+            .await?
+        {
+            Ok(pair)
+        } else {
+            Err(Error::InvalidToken)
+        }
+    }
+
+    /// Logs out: revokes the session, or the personal token, that authenticated the request.
+    pub async fn logout(&self, principal: &Principal) -> Result<(), Error> {
+        let user_id = principal.user.id;
+        match principal.credential {
+            Credential::Session { session_id, .. } => {
+                self.blocking(move |store| store.delete_session(user_id, session_id))
+                    .await?;
+            }
+            Credential::PersonalToken { token_id } => {
+                self.blocking(move |store| store.delete_personal_token(user_id, token_id))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The caller's live sessions, oldest first.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionRecord>, Error> {
+        let (user_id, now) = (principal.user.id, now());
+        self.blocking(move |store| store.list_sessions(user_id, now))
+            .await
+    }
+
+    /// Revokes one of the caller's sessions. `NotFound` for anything else, including ids
+    /// that are not UUIDs and other users' sessions.
+    pub async fn revoke_session(
+        &self,
+        principal: &Principal,
+        session_id: &str,
+    ) -> Result<(), Error> {
+        let session_id = Uuid::parse_str(session_id).map_err(|_| Error::NotFound)?;
+        let user_id = principal.user.id;
+        if self
+            .blocking(move |store| store.delete_session(user_id, session_id))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// Changes the caller's password after checking the current one; every other session
+    /// is revoked (personal tokens are kept).
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current_password: String,
+        new_password: String,
+    ) -> Result<(), Error> {
+        let verification = self
+            .hasher
+            .verify(current_password, Some(principal.user.password_hash.clone()))
+            .await?;
+        if verification == Verification::Mismatch {
+            return Err(Error::WrongCurrentPassword);
+        }
+        let hash = self.hasher.hash(new_password).await?;
+        let (user_id, keep) = (principal.user.id, principal.session_id());
+        let now = now();
+        self.blocking(move |store| store.change_password(user_id, &hash, keep, now))
+            .await
+    }
+
+    /// Creates a personal access token for the caller's user.
+    pub async fn create_personal_token(
+        &self,
+        user_id: Uuid,
+        name: String,
+        expires_in: Option<Duration>,
+    ) -> Result<IssuedPersonalToken, Error> {
+        let now = now();
+        let token = OpaqueToken::generate(PERSONAL_PREFIX);
+        let new = NewPersonalToken {
+            id: Uuid::new_v4(),
+            user_id,
+            name,
+            hash: token.hash,
+            created_at: now,
+            expires_at: expires_in.map(|ttl| now.saturating_add(secs(ttl))),
+        };
+        let record = self
+            .blocking(move |store| store.create_personal_token(&new))
+            .await?;
+        Ok(IssuedPersonalToken {
+            record,
+            secret: token.secret,
+        })
+    }
+
+    /// The caller's personal tokens, oldest first.
+    pub async fn personal_tokens(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<PersonalTokenRecord>, Error> {
+        let user_id = principal.user.id;
+        self.blocking(move |store| store.list_personal_tokens(user_id))
+            .await
+    }
+
+    /// Revokes one of the caller's personal tokens; `NotFound` for anything else.
+    pub async fn revoke_personal_token(
+        &self,
+        principal: &Principal,
+        token_id: &str,
+    ) -> Result<(), Error> {
+        let token_id = Uuid::parse_str(token_id).map_err(|_| Error::NotFound)?;
+        let user_id = principal.user.id;
+        if self
+            .blocking(move |store| store.delete_personal_token(user_id, token_id))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// Activates or deactivates the account with this email. Deactivation revokes every
+    /// session and personal token. `NotFound` for an unknown email.
+    pub async fn set_active_by_email(
+        &self,
+        email: &str,
+        active: bool,
+    ) -> Result<UserRecord, Error> {
+        let key = email_key(email);
+        let user = self
+            .blocking(move |store| store.find_user_by_email(&key))
+            .await?
+            .ok_or(Error::NotFound)?;
+        let id = user.id;
+        let now = now();
+        if !self
+            .blocking(move |store| store.set_user_active(id, active, now))
+            .await?
+        {
+            return Err(Error::NotFound);
+        }
+        Ok(UserRecord {
+            is_active: active,
+            ..user
+        })
+    }
+}
+
+/// Extracts the token of an `Authorization: Bearer` header. No header, or another scheme:
+/// `MissingToken`; a `Bearer` header without a usable token: `InvalidToken`.
+pub fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
+    let header = authorization.ok_or(Error::MissingToken)?.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Error::MissingToken);
+    }
+    let token = rest.trim();
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.contains(char::is_whitespace) {
+        return Err(Error::InvalidToken);
+    }
+    Ok(token)
+}
+
+fn secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn truncate_user_agent(user_agent: &str) -> String {
+    user_agent.chars().take(MAX_USER_AGENT_LEN).collect()
+}
+
+/// The key that protects a refresh token's replay: derived from the token, which the server
+/// does not keep, so a database dump reveals nothing usable.
+fn replay_cipher(refresh_token: &str) -> ChaCha20Poly1305 {
+    let mut digest = Sha256::new();
+    digest.update(b"auth-core/refresh-replay/v1\0");
+    digest.update(refresh_token.as_bytes());
+    let key: [u8; 32] = digest.finalize().into();
+    ChaCha20Poly1305::new(Key::from_slice(&key))
+}
+
+fn seal_replay(refresh_token: &str, pair: &TokenPair) -> Result<Vec<u8>, Error> {
+    let plaintext = serde_json::to_vec(pair).map_err(|_| Error::Internal)?;
+    let nonce: [u8; 12] = rand::random();
+    let mut sealed = nonce.to_vec();
+    let ciphertext = replay_cipher(refresh_token)
+        .encrypt(Nonce::from_slice(&nonce), plaintext.as_slice())
+        .map_err(|_| Error::Internal)?;
+    sealed.extend_from_slice(&ciphertext);
+    Ok(sealed)
+}
+
+fn open_replay(refresh_token: &str, sealed: &[u8]) -> Option<TokenPair> {
+    if sealed.len() < 12 {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(12);
+    let plaintext = replay_cipher(refresh_token)
+        .decrypt(Nonce::from_slice(nonce), ciphertext)
+        .ok()?;
+    serde_json::from_slice(&plaintext).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token(None), Err(Error::MissingToken));
+        assert_eq!(bearer_token(Some("Basic abc")), Err(Error::MissingToken));
+        assert_eq!(bearer_token(Some("Bearer")), Err(Error::InvalidToken));
+        assert_eq!(bearer_token(Some("Bearer   ")), Err(Error::InvalidToken));
+        assert_eq!(bearer_token(Some("Bearer a b")), Err(Error::InvalidToken));
+        assert_eq!(bearer_token(Some("bearer abc")), Ok("abc"));
+        let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
+        assert_eq!(bearer_token(Some(&huge)), Err(Error::InvalidToken));
+    }
+
+    #[test]
+    fn replay_round_trip_needs_the_token() {
+        let pair = TokenPair {
+            access_token: "a".into(),
+            expires_in: 60,
+            refresh_token: "r".into(),
+        };
+        let sealed = seal_replay("authrt_one", &pair).unwrap();
+        assert_eq!(open_replay("authrt_one", &sealed), Some(pair));
+        assert_eq!(open_replay("authrt_two", &sealed), None);
+        assert_eq!(open_replay("authrt_one", &sealed[..5]), None);
+    }
+}

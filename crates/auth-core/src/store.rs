@@ -1,0 +1,279 @@
+//! The storage trait: everything the core needs from a database.
+//!
+//! Every method blocks (Diesel, r2d2); the core only ever calls them from
+//! `tokio::task::spawn_blocking`, never on an async executor thread.
+//! Timestamps are Unix seconds (UTC). Ids are UUIDs. Secrets never reach a store
+//! in plain text: refresh and personal tokens arrive as [`TokenHash`]es.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+/// What a store reports when an operation fails. Stores map every backend error to this.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write (e.g. the email is taken).
+    #[error("conflict with an existing record")]
+    Conflict,
+    /// The database could not be reached or did not answer in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else. The message is for logs only and must not contain secrets.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// SHA-256 of a high-entropy token (refresh or personal). Only this is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Lower-case hex, the form stores keep in a text column.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
+}
+
+/// A user as stored, with the roles attached to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    /// Primary key.
+    pub id: Uuid,
+    /// The address as the user gave it (trimmed, case preserved).
+    pub email: String,
+    /// argon2id (or imported) PHC string. Never logged, never rendered.
+    pub password_hash: String,
+    /// Optional display name.
+    pub full_name: Option<String>,
+    /// Optional phone number.
+    pub phone: Option<String>,
+    /// Whether the account may sign in.
+    pub is_active: bool,
+    /// Role names, sorted.
+    pub roles: Vec<String>,
+    /// The organization the user belongs to, if any.
+    pub organization_id: Option<Uuid>,
+    /// Free-form JSON object.
+    pub attributes: Value,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last modification time.
+    pub updated_at: i64,
+}
+
+/// A user to insert.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Primary key, chosen by the core.
+    pub id: Uuid,
+    /// The address as given (trimmed).
+    pub email: String,
+    /// The normalized (lower-cased) address; unique across users.
+    pub email_key: String,
+    /// PHC string.
+    pub password_hash: String,
+    /// Optional display name.
+    pub full_name: Option<String>,
+    /// Whether the account may sign in.
+    pub is_active: bool,
+    /// Role names; unknown names are created on first use.
+    pub roles: Vec<String>,
+    /// Organization, which must exist.
+    pub organization_id: Option<Uuid>,
+    /// Creation time.
+    pub now: i64,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// Primary key; the `sid` claim.
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// `jti` of the one access token currently valid for this session.
+    pub access_jti: String,
+    /// The `User-Agent` of the login that created it.
+    pub user_agent: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last time it authenticated a request or was refreshed (updated at most once a minute).
+    pub last_used_at: i64,
+    /// After this the session and its refresh tokens are dead.
+    pub expires_at: i64,
+}
+
+/// A refresh token to insert (the hash of it).
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    /// Hash of the token.
+    pub hash: TokenHash,
+    /// Session it refreshes.
+    pub session_id: Uuid,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry.
+    pub expires_at: i64,
+}
+
+/// A refresh token as stored, with what the core needs to decide about it.
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    /// Session it refreshes.
+    pub session_id: Uuid,
+    /// Owner of that session.
+    pub user_id: Uuid,
+    /// Expiry.
+    pub expires_at: i64,
+    /// When it was exchanged, if it was.
+    pub used_at: Option<i64>,
+    /// The answer it was exchanged for, encrypted with a key only the token holder can derive.
+    pub replay: Option<Vec<u8>>,
+    /// Whether the token minted in exchange for it has itself been used (or removed).
+    pub successor_used: bool,
+    /// Whether the session has been revoked (or has expired and been removed).
+    pub session_revoked: bool,
+}
+
+/// Everything a refresh-token exchange writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct RefreshRotation {
+    /// The token being exchanged; the write only happens if it is still unused.
+    pub old: TokenHash,
+    /// The new refresh token.
+    pub new: NewRefreshToken,
+    /// The session's new current access-token id.
+    pub new_access_jti: String,
+    /// The encrypted answer, kept on the old token for replays within the reuse interval.
+    pub replay: Vec<u8>,
+    /// When.
+    pub now: i64,
+}
+
+/// Everything a bearer-form refresh writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct AccessRotation {
+    /// Session to rotate.
+    pub session_id: Uuid,
+    /// The access-token id presented; the write only happens if it is still current.
+    pub old_access_jti: String,
+    /// The new current access-token id.
+    pub new_access_jti: String,
+    /// The session's new refresh token; every older unused one of the session is removed.
+    pub new_refresh: NewRefreshToken,
+    /// When.
+    pub now: i64,
+}
+
+/// A personal access token as stored (never the token itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonalTokenRecord {
+    /// Primary key.
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry; `None` never expires.
+    pub expires_at: Option<i64>,
+    /// Last time it authenticated a request (updated at most once a minute).
+    pub last_used_at: Option<i64>,
+}
+
+/// A personal access token to insert.
+#[derive(Debug, Clone)]
+pub struct NewPersonalToken {
+    /// Primary key.
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Hash of the token.
+    pub hash: TokenHash,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry; `None` never expires.
+    pub expires_at: Option<i64>,
+}
+
+/// The storage a deployment runs on. Implementations must be safe to share across threads;
+/// every method may block and is only called from blocking threads.
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip proving the database answers.
+    fn ping(&self) -> StoreResult<()>;
+
+    /// Returns the stored value for `key`, storing `value` first if there was none.
+    /// Atomic: two instances racing on a fresh database agree on one value.
+    fn get_or_init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+
+    /// Inserts a user (and its roles). `Conflict` when `email_key` is taken.
+    fn create_user(&self, user: &NewUser) -> StoreResult<UserRecord>;
+    /// Looks a user up by normalized email.
+    fn find_user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>>;
+    /// Looks a user up by id.
+    fn find_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// Sets `is_active`. Deactivating also deletes all of the user's sessions, refresh
+    /// tokens and personal tokens, in the same transaction. Returns false for an unknown user.
+    fn set_user_active(&self, id: Uuid, active: bool, now: i64) -> StoreResult<bool>;
+    /// Replaces the password hash and, in the same transaction, deletes every session of
+    /// the user except `keep_session` (personal tokens are kept).
+    fn change_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep_session: Option<Uuid>,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Inserts a session with its first refresh token.
+    fn create_session(&self, session: &SessionRecord, refresh: &NewRefreshToken)
+    -> StoreResult<()>;
+    /// Loads a live (unexpired at `now`) session with its user. When `last_used_at` is more than
+    /// 60 s old it is set to `now`.
+    fn session_with_user(
+        &self,
+        session_id: Uuid,
+        now: i64,
+    ) -> StoreResult<Option<(SessionRecord, UserRecord)>>;
+    /// The user's live sessions, oldest first.
+    fn list_sessions(&self, user_id: Uuid, now: i64) -> StoreResult<Vec<SessionRecord>>;
+    /// Deletes one of the user's sessions (and its refresh tokens). False when the user has
+    /// no such session.
+    fn delete_session(&self, user_id: Uuid, session_id: Uuid) -> StoreResult<bool>;
+
+    /// Looks a refresh token up by hash.
+    fn find_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshRecord>>;
+    /// Exchanges an unused refresh token: marks it used with its replay, inserts the new
+    /// token, sets the session's access jti, last_used_at and expires_at (= new token's expiry).
+    /// Returns false, writing nothing, when the old token was already used (a concurrent exchange won).
+    fn rotate_refresh_token(&self, rotation: &RefreshRotation) -> StoreResult<bool>;
+    /// Bearer-form refresh. Returns false, writing nothing, when the session is gone or its
+    /// access jti is no longer `old_access_jti`.
+    fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<bool>;
+
+    /// Inserts a personal access token.
+    fn create_personal_token(&self, token: &NewPersonalToken) -> StoreResult<PersonalTokenRecord>;
+    /// Looks a personal token up by hash, with its user. Expiry is the caller's to check.
+    /// When `last_used_at` is unset or more than 60 s old it is set to `now`.
+    fn personal_token_with_user(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> StoreResult<Option<(PersonalTokenRecord, UserRecord)>>;
+    /// The user's personal tokens, oldest first.
+    fn list_personal_tokens(&self, user_id: Uuid) -> StoreResult<Vec<PersonalTokenRecord>>;
+    /// Deletes one of the user's personal tokens. False when the user has no such token.
+    fn delete_personal_token(&self, user_id: Uuid, token_id: Uuid) -> StoreResult<bool>;
+}
