@@ -42,6 +42,8 @@ pub struct RequestHeaders {
     pub user_agent: Option<String>,
     /// `X-Forwarded-For` (only trusted when a proxy is configured).
     pub forwarded_for: Option<String>,
+    /// `Content-Length`, when present and numeric.
+    pub content_length: Option<u64>,
 }
 
 impl RequestHeaders {
@@ -58,6 +60,13 @@ impl RequestHeaders {
                 &mut headers.user_agent
             } else if name.eq_ignore_ascii_case("x-forwarded-for") {
                 &mut headers.forwarded_for
+            } else if name.eq_ignore_ascii_case("content-length") {
+                if headers.content_length.is_none() {
+                    headers.content_length = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.trim().parse().ok());
+                }
+                continue;
             } else {
                 continue;
             };
@@ -124,6 +133,28 @@ impl BodyCollector {
     }
 }
 
+/// Reads a streamed body through a [`BodyCollector`]: stops reading as soon as the limit is
+/// exceeded. A stream error (client gone) ends the body where it broke; what was read is then
+/// judged like any other body.
+pub async fn collect_body<S, B, E>(stream: S, limit: usize, content_length: Option<u64>) -> Body
+where
+    S: futures_util::Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+{
+    use futures_util::StreamExt as _;
+    let mut collector = BodyCollector::new(limit, content_length);
+    let mut stream = std::pin::pin!(stream);
+    while collector.wants_more() {
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                collector.push(chunk.as_ref());
+            }
+            Some(Err(_)) | None => break,
+        }
+    }
+    collector.finish()
+}
+
 /// A response as the core produces it. Adapters write it out unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -163,6 +194,13 @@ impl Response {
                 }
             }
         }
+    }
+
+    /// The 500 an adapter's extractor answers when the app was not installed where the
+    /// extractor runs; `hint` says what to add.
+    pub fn misconfigured(hint: &str) -> Self {
+        tracing::error!(hint, "auth extractor used without the auth app installed");
+        Self::json(500, &serde_json::json!({ "message": hint }))
     }
 
     /// A response without a body (e.g. 204).

@@ -1,0 +1,10 @@
+//! The auth server: settings, building the [`App`] from them, and serving it with any adapter.
+//!
+//! The binary (`auth-server`) is a thin command line over this library; tests start servers
+//! in-process through [`start`].
+
+mod serve;
+mod settings;
+
+pub use serve::{Adapter, ServerHandle, serve, start};
+pub use settings::{AdminCommand, DatabaseArgs, ServeArgs, build_app, connect, open_auth};

@@ -1,0 +1,154 @@
+//! `auth-server`: serve the API, or manage users.
+
+use anyhow::Context;
+use auth_core::service::NewAccount;
+use auth_server::{AdminCommand, DatabaseArgs, ServeArgs};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// The auth server.
+#[derive(Debug, Parser)]
+#[command(name = "auth-server", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API.
+    Serve(Box<ServeArgs>),
+    /// Manage users.
+    User {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("AUTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(*args).await,
+        Command::User { database, command } => user(database, command).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let app = auth_server::build_app(&args).await?;
+    let listener = std::net::TcpListener::bind(&args.bind)
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let mounted: Vec<String> = app
+        .mounts()
+        .iter()
+        .map(|m| format!("{}={}", m.profile.name, m.prefix))
+        .collect();
+    tracing::info!(
+        adapter = args.adapter.name(),
+        addr = %listener.local_addr()?,
+        profiles = %mounted.join(","),
+        "listening"
+    );
+    auth_server::serve(args.adapter, app, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down");
+}
+
+async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<()> {
+    let store = tokio::task::spawn_blocking(move || auth_server::connect(&database)).await??;
+    let mut args = ServeArgs::defaults()?;
+    // Admin commands hash with the configured cost like the server does.
+    args.jwt_secret = None;
+    let auth = auth_server::open_auth(&args, store).await?;
+    match command {
+        AdminCommand::Create {
+            email,
+            password,
+            full_name,
+            roles,
+            inactive,
+        } => {
+            let user = auth
+                .create_account(NewAccount {
+                    email,
+                    password,
+                    full_name,
+                    roles,
+                    organization_id: None,
+                    is_active: !inactive,
+                })
+                .await
+                .map_err(describe)?;
+            println!("created {} ({})", user.email, user.id);
+        }
+        AdminCommand::Deactivate { email } => {
+            let user = auth
+                .set_active_by_email(&email, false)
+                .await
+                .map_err(describe)?;
+            println!("deactivated {}", user.email);
+        }
+        AdminCommand::Activate { email } => {
+            let user = auth
+                .set_active_by_email(&email, true)
+                .await
+                .map_err(describe)?;
+            println!("activated {}", user.email);
+        }
+    }
+    Ok(())
+}
+
+fn describe(err: auth_core::Error) -> anyhow::Error {
+    match err {
+        auth_core::Error::Validation(fields) => {
+            let reasons: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{} {}", f.field, f.message))
+                .collect();
+            anyhow::anyhow!("invalid input: {}", reasons.join("; "))
+        }
+        auth_core::Error::EmailTaken => anyhow::anyhow!("email already registered"),
+        auth_core::Error::NotFound => anyhow::anyhow!("no user with that email"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}

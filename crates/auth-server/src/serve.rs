@@ -1,0 +1,124 @@
+//! Serving an [`App`] with the chosen framework, with graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use auth_core::App;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The HTTP framework that serves the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Adapter {
+    /// axum (`auth-axum`).
+    Axum,
+    /// actix-web (`auth-actix`).
+    Actix,
+    /// warp (`auth-warp`).
+    Warp,
+}
+
+impl Adapter {
+    /// Every adapter.
+    pub const ALL: [Adapter; 3] = [Adapter::Axum, Adapter::Actix, Adapter::Warp];
+
+    /// Lower-case name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Adapter::Axum => "axum",
+            Adapter::Actix => "actix",
+            Adapter::Warp => "warp",
+        }
+    }
+}
+
+/// Serves `app` on `listener` with `adapter` until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub async fn serve(
+    adapter: Adapter,
+    app: App,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    match adapter {
+        Adapter::Axum => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let router: axum::Router = auth_axum::router(app);
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        }
+        Adapter::Actix => {
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new().configure(auth_actix::configure(app.clone()))
+            })
+            .disable_signals()
+            .shutdown_timeout(10)
+            .listen(listener)?
+            .run();
+            let handle = server.handle();
+            tokio::spawn(async move {
+                shutdown.await;
+                handle.stop(true).await;
+            });
+            server.await?;
+        }
+        Adapter::Warp => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            warp::serve(auth_warp::routes(app))
+                .incoming(listener)
+                .graceful(shutdown)
+                .run()
+                .await;
+        }
+    }
+    Ok(())
+}
+
+/// A server started in the background by [`start`].
+#[derive(Debug)]
+pub struct ServerHandle {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The app it serves (for out-of-band operations in tests).
+    pub app: App,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl ServerHandle {
+    /// `http://addr`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, finishes requests in flight, and waits for the server to end.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.context("server task failed")?
+    }
+}
+
+/// Binds `bind` (use port 0 for a free port) and serves `app` in the background.
+pub async fn start(adapter: Adapter, app: App, bind: &str) -> anyhow::Result<ServerHandle> {
+    let listener =
+        std::net::TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind}"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(adapter, app.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    Ok(ServerHandle {
+        addr,
+        app,
+        stop: Some(stop),
+        task,
+    })
+}

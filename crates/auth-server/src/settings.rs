@@ -1,0 +1,207 @@
+//! Settings from the command line and the environment, and building the app from them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use auth_core::store::Store;
+use auth_core::{App, Argon2Params, Auth, Config, MountSpec};
+use auth_diesel::DieselStore;
+use clap::{Args, Subcommand};
+
+use crate::serve::Adapter;
+
+/// Name of the setting that keeps the generated JWT secret.
+const JWT_SECRET_SETTING: &str = "jwt_secret";
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://path` (or a plain path) or `postgres://...`.
+    #[arg(long, env = "AUTH_DATABASE_URL", default_value = "sqlite://auth.db")]
+    pub database_url: String,
+    /// Connections in the pool.
+    #[arg(long, env = "AUTH_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+}
+
+/// `auth-server serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// HTTP framework to serve with.
+    #[arg(long, env = "AUTH_ADAPTER", value_enum, default_value_t = Adapter::Axum)]
+    pub adapter: Adapter,
+    /// Address to listen on.
+    #[arg(long, env = "AUTH_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Profiles to mount: `name` or `name=/prefix`, comma-separated.
+    #[arg(long, env = "AUTH_PROFILES", default_value = "native")]
+    pub profiles: String,
+    /// Access-token lifetimes per profile in seconds, e.g. `native=3600`, comma-separated.
+    #[arg(long, env = "AUTH_ACCESS_TTL", default_value = "")]
+    pub access_ttl: String,
+    /// HS256 secret (at least 32 bytes). Generated once and kept in the database when absent.
+    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// `iss` claim of access tokens.
+    #[arg(long, env = "AUTH_ISSUER", default_value = "auth-server")]
+    pub issuer: String,
+    /// Leeway in seconds for `exp`/`nbf` (at most 30).
+    #[arg(long, env = "AUTH_JWT_LEEWAY", default_value_t = 5)]
+    pub jwt_leeway: u64,
+    /// argon2id memory in KiB.
+    #[arg(long, env = "AUTH_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations.
+    #[arg(long, env = "AUTH_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+    /// argon2id parallelism.
+    #[arg(long, env = "AUTH_ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
+    /// Hashes that may run at once (default: one per core).
+    #[arg(long, env = "AUTH_HASHING_SLOTS")]
+    pub hashing_slots: Option<usize>,
+    /// Hash requests that may wait for a slot before new ones get 503.
+    #[arg(long, env = "AUTH_HASHING_QUEUE", default_value_t = 256)]
+    pub hashing_queue: usize,
+    /// Refresh-token (and session) lifetime in seconds.
+    #[arg(long, env = "AUTH_REFRESH_TTL", default_value_t = 30 * 24 * 3600)]
+    pub refresh_ttl: u64,
+    /// Seconds during which a used refresh token may be replayed for the same answer.
+    #[arg(long, env = "AUTH_REFRESH_REUSE_INTERVAL", default_value_t = 10)]
+    pub refresh_reuse_interval: u64,
+}
+
+impl ServeArgs {
+    /// The settings as if no flag was given (environment variables still apply), for tests
+    /// and embedding.
+    pub fn defaults() -> anyhow::Result<Self> {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Ok(Only::try_parse_from(["auth-server"])?.args)
+    }
+
+    fn core_config(&self, jwt_secret: Vec<u8>) -> Config {
+        let defaults = Config::default();
+        Config {
+            issuer: self.issuer.clone(),
+            jwt_secret,
+            leeway: Duration::from_secs(self.jwt_leeway),
+            argon2: Argon2Params {
+                memory_kib: self.argon2_memory_kib,
+                iterations: self.argon2_iterations,
+                parallelism: self.argon2_parallelism,
+            },
+            hashing_slots: self.hashing_slots.unwrap_or(defaults.hashing_slots),
+            hashing_queue: self.hashing_queue,
+            refresh_ttl: Duration::from_secs(self.refresh_ttl),
+            refresh_reuse_interval: Duration::from_secs(self.refresh_reuse_interval),
+            ..defaults
+        }
+    }
+
+    fn mounts(&self) -> anyhow::Result<Vec<MountSpec>> {
+        let mut mounts = MountSpec::parse_list(&self.profiles)?;
+        for item in self
+            .access_ttl
+            .split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+        {
+            let Some((name, secs)) = item.split_once('=') else {
+                bail!("access TTL `{item}` must look like `profile=seconds`");
+            };
+            let secs: u64 = secs
+                .trim()
+                .parse()
+                .with_context(|| format!("access TTL of `{name}` is not a number of seconds"))?;
+            let Some(mount) = mounts.iter_mut().find(|m| m.profile == name.trim()) else {
+                bail!("access TTL given for `{name}`, which is not mounted");
+            };
+            mount.access_ttl = Some(Duration::from_secs(secs));
+        }
+        Ok(mounts)
+    }
+}
+
+/// `auth-server user ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user.
+    Create {
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Password (or set AUTH_USER_PASSWORD).
+        #[arg(long, env = "AUTH_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Display name.
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Role, repeatable (`--role admin`).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Create the account deactivated.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// Deactivate a user: they can no longer log in; every session and token is revoked.
+    Deactivate {
+        /// Email address.
+        email: String,
+    },
+    /// Reactivate a user.
+    Activate {
+        /// Email address.
+        email: String,
+    },
+}
+
+/// Connects to the database (running migrations).
+pub fn connect(database: &DatabaseArgs) -> anyhow::Result<Arc<DieselStore>> {
+    let store = DieselStore::connect(&database.database_url, database.db_pool_size)
+        .context("cannot open the database")?;
+    Ok(Arc::new(store))
+}
+
+/// Builds the core service: the configured secret, or the one kept in the database
+/// (generated on first start, so restarts keep tokens valid).
+pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Result<Arc<Auth>> {
+    let secret = match &args.jwt_secret {
+        Some(secret) => secret.clone().into_bytes(),
+        None => {
+            let candidate = random_secret();
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                store.get_or_init_setting(JWT_SECRET_SETTING, &candidate)
+            })
+            .await?
+            .context("cannot read the JWT secret from the database")?
+            .into_bytes()
+        }
+    };
+    let config = args.core_config(secret);
+    // Building the hasher computes one dummy hash: keep it off the executor.
+    let auth = tokio::task::spawn_blocking(move || Auth::new(store, config)).await??;
+    Ok(Arc::new(auth))
+}
+
+/// Builds the app: database, core, mounted profiles.
+pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
+    let database = args.database.clone();
+    let store = tokio::task::spawn_blocking(move || connect(&database)).await??;
+    let auth = open_auth(args, store).await?;
+    Ok(App::new(auth, &args.mounts()?)?)
+}
+
+fn random_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
