@@ -1,0 +1,332 @@
+//! Diesel storage for the auth toolkit: one [`DieselStore`] type that implements
+//! [`auth_core::store::Store`] on SQLite or PostgreSQL, picked by the database URL.
+//!
+//! Both backends share one Diesel schema; the migrations creating it live in
+//! `migrations/sqlite` and `migrations/postgres`, are embedded in the binary and are applied
+//! at [`DieselStore::connect`]. Every query body is written once and expanded for each
+//! connection type by the `with_conn!`/`write_tx!` macros.
+//!
+//! ```no_run
+//! use auth_diesel::DieselStore;
+//! # fn main() -> Result<(), auth_core::store::StoreError> {
+//! let store = DieselStore::connect("sqlite://auth.db", 8)?;
+//! assert_eq!(store.backend(), "sqlite");
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use auth_core::store::{StoreError, StoreResult};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::ConnectionManager;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+mod error;
+mod models;
+mod schema;
+mod store;
+
+use error::{Fail, map_connection, map_pool};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// How long a caller waits for a pooled connection (or the first connections at start-up)
+/// before the database counts as unavailable.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Lock key that serializes migrations of concurrently starting instances on PostgreSQL.
+const MIGRATION_LOCK_KEY: i64 = 0x6175_7468_6469_6573; // "authdies"
+
+/// Settings applied to every new SQLite connection.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                              PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+type SqlitePool = r2d2::Pool<ConnectionManager<SqliteConnection>>;
+type PgPool = r2d2::Pool<ConnectionManager<PgConnection>>;
+
+/// The two kinds of pool behind a [`DieselStore`].
+enum Pools {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A [`Store`](auth_core::store::Store) on SQLite or PostgreSQL through Diesel and an r2d2
+/// connection pool. Cheap to share behind an `Arc`; every method blocks.
+pub struct DieselStore {
+    pools: Pools,
+}
+
+impl fmt::Debug for DieselStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DieselStore")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Applies [`SQLITE_PRAGMAS`] to each connection the pool opens.
+#[derive(Debug, Clone, Copy)]
+struct SqliteCustomizer;
+
+impl r2d2::CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteCustomizer {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(SQLITE_PRAGMAS)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Where a database URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+fn parse_url(url: &str) -> StoreResult<Target> {
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target::Postgres(url.to_owned()));
+    }
+    let path = if let Some(rest) = url.strip_prefix("sqlite://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("sqlite:") {
+        rest
+    } else if let Some((scheme, _)) = url.split_once("://") {
+        return Err(StoreError::Other(format!(
+            "unsupported database URL scheme `{scheme}` (use postgres:// or sqlite://)"
+        )));
+    } else {
+        url
+    };
+    if path.is_empty() {
+        return Err(StoreError::Other("empty SQLite database path".to_owned()));
+    }
+    Ok(Target::Sqlite(path.to_owned()))
+}
+
+/// Adds libpq's `connect_timeout` to a URL that does not set one, so that a host that
+/// never answers cannot hold a connection attempt forever.
+fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout={}", CONNECTION_TIMEOUT.as_secs())
+}
+
+fn migration_error(e: impl fmt::Display) -> Fail {
+    Fail::other(format!("migration failed: {e}"))
+}
+
+impl DieselStore {
+    /// Opens a pool of at most `pool_size` connections and applies pending migrations.
+    ///
+    /// `postgres://` and `postgresql://` URLs select PostgreSQL; `sqlite://PATH`,
+    /// `sqlite:PATH`, a plain file path or `:memory:` select SQLite (an in-memory database
+    /// always gets a single connection, since each connection would see its own database).
+    /// A database that cannot be reached within about five seconds yields
+    /// [`StoreError::Unavailable`].
+    pub fn connect(url: &str, pool_size: u32) -> Result<DieselStore, StoreError> {
+        let pool_size = pool_size.max(1);
+        let pools = match parse_url(url)? {
+            Target::Sqlite(path) => Pools::Sqlite(Self::sqlite_pool(&path, pool_size)?),
+            Target::Postgres(url) => Pools::Postgres(Self::postgres_pool(&url, pool_size)?),
+        };
+        Ok(DieselStore { pools })
+    }
+
+    fn sqlite_pool(path: &str, pool_size: u32) -> StoreResult<SqlitePool> {
+        let memory = path == ":memory:" || path.contains("mode=memory");
+        // Open once outside the pool so a bad path fails at once with a clear message
+        // rather than after the pool's retries.
+        SqliteConnection::establish(path).map_err(map_connection)?;
+        let mut builder = r2d2::Pool::builder()
+            .connection_timeout(CONNECTION_TIMEOUT)
+            .connection_customizer(Box::new(SqliteCustomizer));
+        builder = if memory {
+            // The single connection is the database: never let the pool recycle it.
+            builder
+                .max_size(1)
+                .min_idle(Some(1))
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            builder.max_size(pool_size).min_idle(Some(pool_size.min(2)))
+        };
+        let pool = builder
+            .build(ConnectionManager::<SqliteConnection>::new(path))
+            .map_err(map_pool)?;
+        let mut conn = pool.get().map_err(map_pool)?;
+        conn.immediate_transaction(|c| -> Result<(), Fail> {
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)?;
+        drop(conn);
+        Ok(pool)
+    }
+
+    fn postgres_pool(url: &str, pool_size: u32) -> StoreResult<PgPool> {
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(pool_size.min(2)))
+            .connection_timeout(CONNECTION_TIMEOUT)
+            .build(ConnectionManager::<PgConnection>::new(
+                with_connect_timeout(url),
+            ))
+            .map_err(map_pool)?;
+        let mut conn = pool.get().map_err(map_pool)?;
+        let c: &mut PgConnection = &mut conn;
+        c.transaction(|c| -> Result<(), Fail> {
+            // Two instances starting on a fresh database must not both create the tables.
+            c.batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+            ))?;
+            c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(migration_error)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)?;
+        drop(conn);
+        Ok(pool)
+    }
+
+    /// The backend in use: `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pools {
+            Pools::Sqlite(_) => "sqlite",
+            Pools::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Checks that `name` is a plain identifier (so it can be spliced into DDL unquoted).
+fn check_database_name(name: &str) -> StoreResult<()> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && name.len() <= 63 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err(StoreError::Other(
+            "database name must be 1-63 ASCII letters, digits or underscores".to_owned(),
+        ))
+    }
+}
+
+/// Replaces the database (path) of a `postgres://` URL, keeping credentials, host and query.
+fn url_with_database(url: &str, name: &str) -> StoreResult<String> {
+    let bad = || StoreError::Other("expected a postgres:// or postgresql:// URL".to_owned());
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    if scheme != "postgres" && scheme != "postgresql" {
+        return Err(bad());
+    }
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let query = rest[authority_end..]
+        .find('?')
+        .map(|i| &rest[authority_end + i..])
+        .unwrap_or("");
+    Ok(format!("{scheme}://{authority}/{name}{query}"))
+}
+
+fn admin_connection(admin_url: &str) -> StoreResult<PgConnection> {
+    if !matches!(parse_url(admin_url)?, Target::Postgres(_)) {
+        return Err(StoreError::Other(
+            "expected a postgres:// or postgresql:// URL".to_owned(),
+        ));
+    }
+    PgConnection::establish(&with_connect_timeout(admin_url)).map_err(map_connection)
+}
+
+/// Creates the PostgreSQL database `name` through the server of `admin_url` (a URL of a
+/// role allowed to create databases) and returns the URL of the new database. `name` must
+/// be a plain identifier. Meant for test harnesses and tooling.
+pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, StoreError> {
+    check_database_name(name)?;
+    let url = url_with_database(admin_url, name)?;
+    let mut conn = admin_connection(admin_url)?;
+    conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .map_err(error::map_diesel)?;
+    Ok(url)
+}
+
+/// Drops the PostgreSQL database `name` (if it exists), terminating its connections
+/// (`DROP DATABASE ... WITH (FORCE)`, PostgreSQL 13 or later).
+pub fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+    check_database_name(name)?;
+    let mut conn = admin_connection(admin_url)?;
+    conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .map_err(error::map_diesel)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend() {
+        let pg = |u: &str| Target::Postgres(u.to_owned());
+        let lite = |p: &str| Target::Sqlite(p.to_owned());
+        assert_eq!(
+            parse_url("postgres://u@h/db").ok(),
+            Some(pg("postgres://u@h/db"))
+        );
+        assert_eq!(parse_url("postgresql://h").ok(), Some(pg("postgresql://h")));
+        assert_eq!(parse_url("sqlite://a/b.db").ok(), Some(lite("a/b.db")));
+        assert_eq!(parse_url("sqlite:///abs.db").ok(), Some(lite("/abs.db")));
+        assert_eq!(parse_url("sqlite:x.db").ok(), Some(lite("x.db")));
+        assert_eq!(parse_url("sqlite::memory:").ok(), Some(lite(":memory:")));
+        assert_eq!(parse_url(":memory:").ok(), Some(lite(":memory:")));
+        assert_eq!(parse_url("data/auth.db").ok(), Some(lite("data/auth.db")));
+        assert!(parse_url("mysql://h/db").is_err());
+        assert!(parse_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn database_urls_are_rewritten() {
+        let u = |a: &str| url_with_database(a, "t1").ok();
+        assert_eq!(
+            u("postgres://postgres@127.0.0.1:5432/postgres").as_deref(),
+            Some("postgres://postgres@127.0.0.1:5432/t1")
+        );
+        assert_eq!(
+            u("postgresql://u:p@h").as_deref(),
+            Some("postgresql://u:p@h/t1")
+        );
+        assert_eq!(
+            u("postgres://h/db?sslmode=disable").as_deref(),
+            Some("postgres://h/t1?sslmode=disable")
+        );
+        assert_eq!(
+            u("postgres://h?sslmode=disable").as_deref(),
+            Some("postgres://h/t1?sslmode=disable")
+        );
+        assert!(u("sqlite://x").is_none());
+        assert_eq!(
+            with_connect_timeout("postgres://h/db"),
+            "postgres://h/db?connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?a=b"),
+            "postgres://h/db?a=b&connect_timeout=5"
+        );
+    }
+
+    #[test]
+    fn database_names_are_checked() {
+        assert!(check_database_name("auth_test_0af3").is_ok());
+        assert!(check_database_name("").is_err());
+        assert!(check_database_name("1abc").is_err());
+        assert!(check_database_name("a\"; DROP").is_err());
+        assert!(check_database_name(&"a".repeat(64)).is_err());
+    }
+}

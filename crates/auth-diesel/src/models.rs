@@ -1,0 +1,196 @@
+//! Row types and their conversion to the core's records.
+
+use auth_core::store::{PersonalTokenRecord, SessionRecord, UserRecord};
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::Fail;
+use crate::schema::{personal_tokens, refresh_tokens, roles, sessions, user_roles, users};
+
+/// Parses a UUID column.
+pub(crate) fn parse_id(value: &str, column: &str) -> Result<Uuid, Fail> {
+    Uuid::parse_str(value).map_err(|_| Fail::other(format!("invalid UUID in column {column}")))
+}
+
+/// Formats a UUID for a TEXT column (hyphenated, lower case).
+pub(crate) fn id_text(id: Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub(crate) struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub full_name: Option<String>,
+    pub phone: Option<String>,
+    pub is_active: bool,
+    pub organization_id: Option<String>,
+    pub attributes: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl UserRow {
+    /// Builds the record; `roles` must already be sorted.
+    pub(crate) fn into_record(self, roles: Vec<String>) -> Result<UserRecord, Fail> {
+        let attributes = match serde_json::from_str::<Value>(&self.attributes) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => Value::Object(serde_json::Map::new()),
+        };
+        Ok(UserRecord {
+            id: parse_id(&self.id, "users.id")?,
+            email: self.email,
+            password_hash: self.password_hash,
+            full_name: self.full_name,
+            phone: self.phone,
+            is_active: self.is_active,
+            roles,
+            organization_id: self
+                .organization_id
+                .as_deref()
+                .map(|o| parse_id(o, "users.organization_id"))
+                .transpose()?,
+            attributes,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub(crate) struct NewUserRow<'a> {
+    pub id: String,
+    pub email: &'a str,
+    pub email_key: &'a str,
+    pub password_hash: &'a str,
+    pub full_name: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub is_active: bool,
+    pub organization_id: Option<String>,
+    pub attributes: &'a str,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = roles)]
+pub(crate) struct NewRoleRow<'a> {
+    pub id: String,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = user_roles)]
+pub(crate) struct UserRoleRow {
+    pub user_id: String,
+    pub role_id: String,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub access_jti: String,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+}
+
+impl SessionRow {
+    pub(crate) fn from_record(s: &SessionRecord) -> Self {
+        SessionRow {
+            id: id_text(s.id),
+            user_id: id_text(s.user_id),
+            access_jti: s.access_jti.clone(),
+            user_agent: s.user_agent.clone(),
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+        }
+    }
+
+    pub(crate) fn into_record(self) -> Result<SessionRecord, Fail> {
+        Ok(SessionRecord {
+            id: parse_id(&self.id, "sessions.id")?,
+            user_id: parse_id(&self.user_id, "sessions.user_id")?,
+            access_jti: self.access_jti,
+            user_agent: self.user_agent,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub(crate) struct NewRefreshRow {
+    pub token_hash: String,
+    pub session_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl NewRefreshRow {
+    pub(crate) fn from_new(t: &auth_core::store::NewRefreshToken) -> Self {
+        NewRefreshRow {
+            token_hash: t.hash.to_hex(),
+            session_id: id_text(t.session_id),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub(crate) struct RefreshRow {
+    pub session_id: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub replay: Option<Vec<u8>>,
+    pub successor_hash: Option<String>,
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = personal_tokens)]
+pub(crate) struct PersonalTokenRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+impl PersonalTokenRow {
+    pub(crate) fn into_record(self) -> Result<PersonalTokenRecord, Fail> {
+        Ok(PersonalTokenRecord {
+            id: parse_id(&self.id, "personal_tokens.id")?,
+            user_id: parse_id(&self.user_id, "personal_tokens.user_id")?,
+            name: self.name,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+        })
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = personal_tokens)]
+pub(crate) struct NewPersonalTokenRow<'a> {
+    pub id: String,
+    pub user_id: String,
+    pub name: &'a str,
+    pub token_hash: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}

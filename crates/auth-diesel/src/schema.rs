@@ -1,0 +1,104 @@
+//! The one schema both backends share. Column types are chosen so that the same Diesel
+//! types work on SQLite and PostgreSQL: ids are hyphenated UUID strings, timestamps are
+//! Unix seconds, JSON is text, token hashes are lower-case hex.
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        email_key -> Text,
+        password_hash -> Text,
+        full_name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        is_active -> Bool,
+        organization_id -> Nullable<Text>,
+        attributes -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_roles (user_id, role_id) {
+        user_id -> Text,
+        role_id -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        access_jti -> Text,
+        user_agent -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        replay -> Nullable<Binary>,
+        successor_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    personal_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(users -> organizations (organization_id));
+diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(user_roles -> roles (role_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(personal_tokens -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    settings,
+    organizations,
+    users,
+    roles,
+    user_roles,
+    sessions,
+    refresh_tokens,
+    personal_tokens,
+);

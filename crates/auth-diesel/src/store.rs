@@ -1,0 +1,559 @@
+//! The [`Store`] implementation. Each query body is written once and expanded for both
+//! connection types by [`with_conn!`] (autocommit) and [`write_tx!`] (one write
+//! transaction: `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL).
+
+use auth_core::store::{
+    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, PersonalTokenRecord, RefreshRecord,
+    RefreshRotation, SessionRecord, Store, StoreError, StoreResult, TokenHash, UserRecord,
+};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use uuid::Uuid;
+
+use crate::error::Fail;
+use crate::models::{
+    NewPersonalTokenRow, NewRefreshRow, NewRoleRow, NewUserRow, PersonalTokenRow, RefreshRow,
+    SessionRow, UserRoleRow, UserRow, id_text, parse_id,
+};
+use crate::schema::{
+    personal_tokens, refresh_tokens, roles, sessions, settings, user_roles, users,
+};
+use crate::{DieselStore, Pools};
+
+/// How stale `last_used_at` may get before a read refreshes it.
+const TOUCH_INTERVAL: i64 = 60;
+
+/// Runs `f` on a connection of `pool`.
+fn run<C, T>(
+    pool: &r2d2::Pool<ConnectionManager<C>>,
+    f: impl FnOnce(&mut C) -> Result<T, Fail>,
+) -> Result<T, Fail>
+where
+    C: R2D2Connection + Send + 'static,
+{
+    let mut pooled = pool.get()?;
+    f(&mut *pooled)
+}
+
+/// `with_conn!(store, conn => { ... })`: runs the block, which evaluates to
+/// `Result<T, Fail>`, with `conn` bound to a pooled `&mut SqliteConnection` or
+/// `&mut PgConnection`. Statements run in autocommit mode.
+macro_rules! with_conn {
+    ($store:expr, $conn:ident => $body:block) => {
+        match &$store.pools {
+            Pools::Sqlite(pool) => run(pool, |$conn: &mut SqliteConnection| -> Result<_, Fail> {
+                $body
+            }),
+            Pools::Postgres(pool) => run(pool, |$conn: &mut PgConnection| -> Result<_, Fail> {
+                $body
+            }),
+        }
+    };
+}
+
+/// `write_tx!(store, conn => { ... })`: like [`with_conn!`] but inside one write
+/// transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so that two
+/// writers never deadlock upgrading read locks. Returning `Err` (e.g. [`Fail::Abort`])
+/// rolls everything back.
+macro_rules! write_tx {
+    ($store:expr, $conn:ident => $body:block) => {
+        match &$store.pools {
+            Pools::Sqlite(pool) => run(pool, |c: &mut SqliteConnection| {
+                c.immediate_transaction(|$conn: &mut SqliteConnection| -> Result<_, Fail> { $body })
+            }),
+            Pools::Postgres(pool) => run(pool, |c: &mut PgConnection| {
+                c.transaction(|$conn: &mut PgConnection| -> Result<_, Fail> { $body })
+            }),
+        }
+    };
+}
+
+/// `user_record!(conn, row)`: loads the roles of a [`UserRow`] and builds the record.
+macro_rules! user_record {
+    ($conn:ident, $row:expr) => {{
+        let row: UserRow = $row;
+        let roles = user_roles::table
+            .inner_join(roles::table)
+            .filter(user_roles::user_id.eq(row.id.as_str()))
+            .select(roles::name)
+            .order(roles::name.asc())
+            .load::<String>($conn)?;
+        row.into_record(roles)
+    }};
+}
+
+/// `find_user!(conn, predicate)`: the user matching `predicate`, with roles, if any.
+macro_rules! find_user {
+    ($conn:ident, $predicate:expr) => {{
+        let row = users::table
+            .filter($predicate)
+            .select(UserRow::as_select())
+            .first::<UserRow>($conn)
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some(row) => user_record!($conn, row).map(Some),
+        }
+    }};
+}
+
+/// Wall-clock Unix seconds (only used where the trait passes no `now`).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Maps the result of a conditional write: `Abort` means "nothing written" (false).
+fn conditional(result: Result<bool, Fail>) -> StoreResult<bool> {
+    match result {
+        Err(Fail::Abort) => Ok(false),
+        other => other.map_err(Fail::into_store),
+    }
+}
+
+fn same_session(expected: Uuid, refresh: &NewRefreshToken) -> StoreResult<()> {
+    if refresh.session_id == expected {
+        Ok(())
+    } else {
+        Err(StoreError::Other(
+            "refresh token does not belong to the session".to_owned(),
+        ))
+    }
+}
+
+impl Store for DieselStore {
+    fn ping(&self) -> StoreResult<()> {
+        with_conn!(self, conn => {
+            conn.batch_execute("SELECT 1")?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn get_or_init_setting(&self, key: &str, value: &str) -> StoreResult<String> {
+        with_conn!(self, conn => {
+            // One statement, so two racing instances agree: the loser inserts nothing.
+            diesel::insert_into(settings::table)
+                .values((settings::key.eq(key), settings::value.eq(value)))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            let stored = settings::table
+                .filter(settings::key.eq(key))
+                .select(settings::value)
+                .first::<String>(conn)?;
+            Ok(stored)
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn create_user(&self, user: &NewUser) -> StoreResult<UserRecord> {
+        let mut role_names: Vec<&str> = user.roles.iter().map(String::as_str).collect();
+        role_names.sort_unstable();
+        role_names.dedup();
+        let row = NewUserRow {
+            id: id_text(user.id),
+            email: &user.email,
+            email_key: &user.email_key,
+            password_hash: &user.password_hash,
+            full_name: user.full_name.as_deref(),
+            phone: None,
+            is_active: user.is_active,
+            organization_id: user.organization_id.map(id_text),
+            attributes: "{}",
+            created_at: user.now,
+            updated_at: user.now,
+        };
+        write_tx!(self, conn => {
+            diesel::insert_into(users::table).values(&row).execute(conn)?;
+            for name in &role_names {
+                diesel::insert_into(roles::table)
+                    .values(&NewRoleRow {
+                        id: id_text(Uuid::new_v4()),
+                        name,
+                        description: None,
+                        created_at: user.now,
+                    })
+                    .on_conflict(roles::name)
+                    .do_nothing()
+                    .execute(conn)?;
+                let role_id = roles::table
+                    .filter(roles::name.eq(*name))
+                    .select(roles::id)
+                    .first::<String>(conn)?;
+                diesel::insert_into(user_roles::table)
+                    .values(&UserRoleRow { user_id: row.id.clone(), role_id })
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+            }
+            let created = find_user!(conn, users::id.eq(row.id.as_str()))?;
+            created.ok_or_else(|| Fail::other("inserted user not found"))
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn find_user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>> {
+        with_conn!(self, conn => { find_user!(conn, users::email_key.eq(email_key)) })
+            .map_err(Fail::into_store)
+    }
+
+    fn find_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
+        let id = id_text(id);
+        with_conn!(self, conn => { find_user!(conn, users::id.eq(id.as_str())) })
+            .map_err(Fail::into_store)
+    }
+
+    fn set_user_active(&self, id: Uuid, active: bool, now: i64) -> StoreResult<bool> {
+        let id = id_text(id);
+        write_tx!(self, conn => {
+            let updated = diesel::update(users::table.filter(users::id.eq(id.as_str())))
+                .set((users::is_active.eq(active), users::updated_at.eq(now)))
+                .execute(conn)?;
+            if updated == 0 {
+                return Ok(false);
+            }
+            if !active {
+                // Refresh tokens go with their sessions (ON DELETE CASCADE).
+                diesel::delete(sessions::table.filter(sessions::user_id.eq(id.as_str())))
+                    .execute(conn)?;
+                diesel::delete(
+                    personal_tokens::table.filter(personal_tokens::user_id.eq(id.as_str())),
+                )
+                .execute(conn)?;
+            }
+            Ok(true)
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn change_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep_session: Option<Uuid>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let user_id = id_text(user_id);
+        let keep = keep_session.map(id_text);
+        write_tx!(self, conn => {
+            diesel::update(users::table.filter(users::id.eq(user_id.as_str())))
+                .set((
+                    users::password_hash.eq(password_hash),
+                    users::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            let of_user = sessions::table.filter(sessions::user_id.eq(user_id.as_str()));
+            match &keep {
+                Some(keep) => {
+                    diesel::delete(of_user.filter(sessions::id.ne(keep.as_str()))).execute(conn)?
+                }
+                None => diesel::delete(of_user).execute(conn)?,
+            };
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn create_session(
+        &self,
+        session: &SessionRecord,
+        refresh: &NewRefreshToken,
+    ) -> StoreResult<()> {
+        same_session(session.id, refresh)?;
+        let row = SessionRow::from_record(session);
+        let token = NewRefreshRow::from_new(refresh);
+        write_tx!(self, conn => {
+            // Housekeeping: the user's sessions that have expired by now are dead weight.
+            diesel::delete(
+                sessions::table
+                    .filter(sessions::user_id.eq(row.user_id.as_str()))
+                    .filter(sessions::expires_at.le(row.created_at)),
+            )
+            .execute(conn)?;
+            diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+            diesel::insert_into(refresh_tokens::table).values(&token).execute(conn)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn session_with_user(
+        &self,
+        session_id: Uuid,
+        now: i64,
+    ) -> StoreResult<Option<(SessionRecord, UserRecord)>> {
+        let id = id_text(session_id);
+        let stale = now.saturating_sub(TOUCH_INTERVAL);
+        with_conn!(self, conn => {
+            let found = sessions::table
+                .inner_join(users::table)
+                .filter(sessions::id.eq(id.as_str()))
+                .filter(sessions::expires_at.gt(now))
+                .select((SessionRow::as_select(), UserRow::as_select()))
+                .first::<(SessionRow, UserRow)>(conn)
+                .optional()?;
+            let Some((mut session, user)) = found else {
+                return Ok(None);
+            };
+            if session.last_used_at < stale {
+                let touched = diesel::update(
+                    sessions::table
+                        .filter(sessions::id.eq(id.as_str()))
+                        .filter(sessions::last_used_at.lt(stale)),
+                )
+                .set(sessions::last_used_at.eq(now))
+                .execute(conn);
+                match touched {
+                    Ok(n) if n > 0 => session.last_used_at = now,
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "could not record session use"),
+                }
+            }
+            let user = user_record!(conn, user)?;
+            Ok(Some((session.into_record()?, user)))
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn list_sessions(&self, user_id: Uuid, now: i64) -> StoreResult<Vec<SessionRecord>> {
+        let user_id = id_text(user_id);
+        with_conn!(self, conn => {
+            sessions::table
+                .filter(sessions::user_id.eq(user_id.as_str()))
+                .filter(sessions::expires_at.gt(now))
+                .order((sessions::created_at.asc(), sessions::id.asc()))
+                .select(SessionRow::as_select())
+                .load::<SessionRow>(conn)?
+                .into_iter()
+                .map(SessionRow::into_record)
+                .collect()
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn delete_session(&self, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
+        let user_id = id_text(user_id);
+        let session_id = id_text(session_id);
+        with_conn!(self, conn => {
+            let deleted = diesel::delete(
+                sessions::table
+                    .filter(sessions::id.eq(session_id.as_str()))
+                    .filter(sessions::user_id.eq(user_id.as_str())),
+            )
+            .execute(conn)?;
+            Ok(deleted > 0)
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn find_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshRecord>> {
+        let hash = hash.to_hex();
+        with_conn!(self, conn => {
+            let found = refresh_tokens::table
+                .inner_join(sessions::table)
+                .filter(refresh_tokens::token_hash.eq(hash.as_str()))
+                .select((RefreshRow::as_select(), sessions::user_id, sessions::expires_at))
+                .first::<(RefreshRow, String, i64)>(conn)
+                .optional()?;
+            let Some((token, user_id, session_expires_at)) = found else {
+                return Ok(None);
+            };
+            let successor_used = match &token.successor_hash {
+                None => false,
+                Some(next) => refresh_tokens::table
+                    .filter(refresh_tokens::token_hash.eq(next.as_str()))
+                    .select(refresh_tokens::used_at)
+                    .first::<Option<i64>>(conn)
+                    .optional()?
+                    // Gone (removed by a bearer-form refresh) counts as used.
+                    .is_none_or(|used_at| used_at.is_some()),
+            };
+            Ok(Some(RefreshRecord {
+                session_id: parse_id(&token.session_id, "refresh_tokens.session_id")?,
+                user_id: parse_id(&user_id, "sessions.user_id")?,
+                expires_at: token.expires_at,
+                used_at: token.used_at,
+                replay: token.replay,
+                successor_used,
+                // A revoked session's row (and so its tokens) is deleted; an expired one
+                // may linger until housekeeping.
+                session_revoked: session_expires_at <= unix_now(),
+            }))
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn rotate_refresh_token(&self, rotation: &RefreshRotation) -> StoreResult<bool> {
+        let old = rotation.old.to_hex();
+        let new = NewRefreshRow::from_new(&rotation.new);
+        let now = rotation.now;
+        let result = write_tx!(self, conn => {
+            // The conditional write comes first: a concurrent exchange that already marked
+            // the token makes it match no row (PostgreSQL re-checks the condition after
+            // waiting for the row lock; SQLite writers are serialized).
+            let claimed = diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::token_hash.eq(old.as_str()))
+                    .filter(refresh_tokens::session_id.eq(new.session_id.as_str()))
+                    .filter(refresh_tokens::used_at.is_null()),
+            )
+            .set((
+                refresh_tokens::used_at.eq(now),
+                refresh_tokens::replay.eq(rotation.replay.as_slice()),
+                refresh_tokens::successor_hash.eq(new.token_hash.as_str()),
+            ))
+            .execute(conn)?;
+            if claimed != 1 {
+                return Err(Fail::Abort);
+            }
+            diesel::insert_into(refresh_tokens::table).values(&new).execute(conn)?;
+            let updated = diesel::update(
+                sessions::table.filter(sessions::id.eq(new.session_id.as_str())),
+            )
+            .set((
+                sessions::access_jti.eq(rotation.new_access_jti.as_str()),
+                sessions::last_used_at.eq(now),
+                sessions::expires_at.eq(new.expires_at),
+            ))
+            .execute(conn)?;
+            if updated != 1 {
+                return Err(Fail::Abort);
+            }
+            Ok(true)
+        });
+        conditional(result)
+    }
+
+    fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<bool> {
+        same_session(rotation.session_id, &rotation.new_refresh)?;
+        let session_id = id_text(rotation.session_id);
+        let new = NewRefreshRow::from_new(&rotation.new_refresh);
+        let now = rotation.now;
+        let result = write_tx!(self, conn => {
+            let updated = diesel::update(
+                sessions::table
+                    .filter(sessions::id.eq(session_id.as_str()))
+                    .filter(sessions::access_jti.eq(rotation.old_access_jti.as_str()))
+                    .filter(sessions::expires_at.gt(now)),
+            )
+            .set((
+                sessions::access_jti.eq(rotation.new_access_jti.as_str()),
+                sessions::last_used_at.eq(now),
+                sessions::expires_at.eq(new.expires_at),
+            ))
+            .execute(conn)?;
+            if updated != 1 {
+                return Err(Fail::Abort);
+            }
+            // Used tokens stay for reuse detection; unused ones are superseded.
+            diesel::delete(
+                refresh_tokens::table
+                    .filter(refresh_tokens::session_id.eq(session_id.as_str()))
+                    .filter(refresh_tokens::used_at.is_null()),
+            )
+            .execute(conn)?;
+            diesel::insert_into(refresh_tokens::table).values(&new).execute(conn)?;
+            Ok(true)
+        });
+        conditional(result)
+    }
+
+    fn create_personal_token(&self, token: &NewPersonalToken) -> StoreResult<PersonalTokenRecord> {
+        let row = NewPersonalTokenRow {
+            id: id_text(token.id),
+            user_id: id_text(token.user_id),
+            name: &token.name,
+            token_hash: token.hash.to_hex(),
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+        };
+        with_conn!(self, conn => {
+            diesel::insert_into(personal_tokens::table).values(&row).execute(conn)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)?;
+        Ok(PersonalTokenRecord {
+            id: token.id,
+            user_id: token.user_id,
+            name: token.name.clone(),
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            last_used_at: None,
+        })
+    }
+
+    fn personal_token_with_user(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> StoreResult<Option<(PersonalTokenRecord, UserRecord)>> {
+        let hash = hash.to_hex();
+        let stale = now.saturating_sub(TOUCH_INTERVAL);
+        with_conn!(self, conn => {
+            let found = personal_tokens::table
+                .inner_join(users::table)
+                .filter(personal_tokens::token_hash.eq(hash.as_str()))
+                .select((PersonalTokenRow::as_select(), UserRow::as_select()))
+                .first::<(PersonalTokenRow, UserRow)>(conn)
+                .optional()?;
+            let Some((mut token, user)) = found else {
+                return Ok(None);
+            };
+            if token.last_used_at.is_none_or(|t| t < stale) {
+                let touched = diesel::update(
+                    personal_tokens::table
+                        .filter(personal_tokens::id.eq(token.id.as_str()))
+                        .filter(
+                            personal_tokens::last_used_at
+                                .is_null()
+                                .or(personal_tokens::last_used_at.lt(stale)),
+                        ),
+                )
+                .set(personal_tokens::last_used_at.eq(now))
+                .execute(conn);
+                match touched {
+                    Ok(n) if n > 0 => token.last_used_at = Some(now),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "could not record personal token use"),
+                }
+            }
+            let user = user_record!(conn, user)?;
+            Ok(Some((token.into_record()?, user)))
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn list_personal_tokens(&self, user_id: Uuid) -> StoreResult<Vec<PersonalTokenRecord>> {
+        let user_id = id_text(user_id);
+        with_conn!(self, conn => {
+            personal_tokens::table
+                .filter(personal_tokens::user_id.eq(user_id.as_str()))
+                .order((personal_tokens::created_at.asc(), personal_tokens::id.asc()))
+                .select(PersonalTokenRow::as_select())
+                .load::<PersonalTokenRow>(conn)?
+                .into_iter()
+                .map(PersonalTokenRow::into_record)
+                .collect()
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn delete_personal_token(&self, user_id: Uuid, token_id: Uuid) -> StoreResult<bool> {
+        let user_id = id_text(user_id);
+        let token_id = id_text(token_id);
+        with_conn!(self, conn => {
+            let deleted = diesel::delete(
+                personal_tokens::table
+                    .filter(personal_tokens::id.eq(token_id.as_str()))
+                    .filter(personal_tokens::user_id.eq(user_id.as_str())),
+            )
+            .execute(conn)?;
+            Ok(deleted > 0)
+        })
+        .map_err(Fail::into_store)
+    }
+}

@@ -1,0 +1,938 @@
+//! The store contract, run against SQLite (a fresh temporary file per test) and, when
+//! `AUTH_TEST_POSTGRES_URL` names an admin URL, against PostgreSQL (a fresh database per
+//! test, dropped afterwards even when the test fails).
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use auth_core::store::{
+    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, RefreshRotation, SessionRecord,
+    Store, StoreError, TokenHash, UserRecord,
+};
+use auth_diesel::{DieselStore, create_postgres_database, drop_postgres_database};
+use uuid::Uuid;
+
+const THREADS: usize = 8;
+
+// ---------------------------------------------------------------------------------------
+// Harness
+
+/// A store plus whatever keeps its database alive; dropping it removes the database.
+/// Field order matters: the pool closes before the database goes.
+struct Harness {
+    store: DieselStore,
+    _guard: Guard,
+}
+
+enum Guard {
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres { admin: String, name: String },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Guard::Postgres { admin, name } = self
+            && let Err(e) = drop_postgres_database(admin, name)
+        {
+            eprintln!("could not drop test database {name}: {e}");
+        }
+    }
+}
+
+fn sqlite_harness() -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("auth.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = DieselStore::connect(&url, THREADS as u32).expect("connect sqlite");
+    assert_eq!(store.backend(), "sqlite");
+    Harness {
+        store,
+        _guard: Guard::Sqlite { _dir: dir },
+    }
+}
+
+fn postgres_admin_url() -> Option<String> {
+    std::env::var("AUTH_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+fn postgres_harness(admin: &str) -> Harness {
+    let name = format!("auth_test_{}", Uuid::new_v4().simple());
+    let url = create_postgres_database(admin, &name).expect("create test database");
+    // The guard exists before connecting, so a failed connect still drops the database.
+    let guard = Guard::Postgres {
+        admin: admin.to_owned(),
+        name,
+    };
+    let store = DieselStore::connect(&url, THREADS as u32).expect("connect postgres");
+    assert_eq!(store.backend(), "postgres");
+    Harness {
+        store,
+        _guard: guard,
+    }
+}
+
+/// Declares each test function once per backend: `sqlite::name` and `postgres::name`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    let h = super::sqlite_harness();
+                    super::$name(&h.store);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    let Some(admin) = super::postgres_admin_url() else {
+                        eprintln!("AUTH_TEST_POSTGRES_URL not set; skipping");
+                        return;
+                    };
+                    let h = super::postgres_harness(&admin);
+                    super::$name(&h.store);
+                }
+            )*
+        }
+    };
+}
+
+backend_tests!(
+    ping_and_settings,
+    user_roundtrip,
+    email_conflict_is_case_insensitive,
+    concurrent_create_user_has_one_winner,
+    session_lifecycle,
+    refresh_rotation,
+    concurrent_refresh_rotation_has_one_winner,
+    access_rotation_is_conditional_on_jti,
+    expired_session_reads_as_revoked,
+    deactivation_deletes_sessions_and_tokens,
+    change_password_keeps_only_given_session,
+    personal_tokens,
+);
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+fn random_hash() -> TokenHash {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    TokenHash(bytes)
+}
+
+fn new_user(email: &str, roles: &[&str], now: i64) -> NewUser {
+    NewUser {
+        id: Uuid::new_v4(),
+        email: email.to_owned(),
+        email_key: email.to_lowercase(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        full_name: Some("Test User".to_owned()),
+        is_active: true,
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        organization_id: None,
+        now,
+    }
+}
+
+fn make_user(store: &DieselStore, email: &str) -> UserRecord {
+    store
+        .create_user(&new_user(email, &["user"], now()))
+        .expect("create user")
+}
+
+/// Creates a live session (one hour) with its first refresh token.
+fn make_session(store: &DieselStore, user: Uuid, created_at: i64) -> (SessionRecord, TokenHash) {
+    let session = SessionRecord {
+        id: Uuid::new_v4(),
+        user_id: user,
+        access_jti: format!("jti-{}", Uuid::new_v4()),
+        user_agent: Some("test-agent".to_owned()),
+        created_at,
+        last_used_at: created_at,
+        expires_at: created_at + 3600,
+    };
+    let hash = random_hash();
+    let refresh = NewRefreshToken {
+        hash,
+        session_id: session.id,
+        created_at,
+        expires_at: session.expires_at,
+    };
+    store
+        .create_session(&session, &refresh)
+        .expect("create session");
+    (session, hash)
+}
+
+fn rotation(session: Uuid, old: TokenHash, new: TokenHash, jti: &str, now: i64) -> RefreshRotation {
+    RefreshRotation {
+        old,
+        new: NewRefreshToken {
+            hash: new,
+            session_id: session,
+            created_at: now,
+            expires_at: now + 7200,
+        },
+        new_access_jti: jti.to_owned(),
+        replay: vec![1, 2, 3, 0, 255],
+        now,
+    }
+}
+
+fn session_of(store: &DieselStore, id: Uuid, now: i64) -> Option<SessionRecord> {
+    store
+        .session_with_user(id, now)
+        .expect("session_with_user")
+        .map(|(s, _)| s)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+fn ping_and_settings(store: &DieselStore) {
+    store.ping().expect("ping");
+    assert_eq!(store.get_or_init_setting("k", "v1").expect("init"), "v1");
+    assert_eq!(store.get_or_init_setting("k", "v2").expect("again"), "v1");
+    assert_eq!(store.get_or_init_setting("other", "x").expect("other"), "x");
+
+    // Racing initializers all agree on one value.
+    let barrier = Barrier::new(THREADS);
+    let values: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    store
+                        .get_or_init_setting("race", &format!("value-{i}"))
+                        .expect("race")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("join"))
+            .collect()
+    });
+    assert!(values.iter().all(|v| v == &values[0]), "{values:?}");
+}
+
+fn user_roundtrip(store: &DieselStore) {
+    let t = now();
+    let input = new_user("Alice@Example.com", &["writer", "admin", "writer"], t);
+    let created = store.create_user(&input).expect("create");
+    assert_eq!(created.id, input.id);
+    assert_eq!(created.email, "Alice@Example.com");
+    assert_eq!(created.password_hash, input.password_hash);
+    assert_eq!(created.full_name.as_deref(), Some("Test User"));
+    assert_eq!(created.phone, None);
+    assert!(created.is_active);
+    assert_eq!(created.roles, vec!["admin".to_owned(), "writer".to_owned()]);
+    assert_eq!(created.organization_id, None);
+    assert_eq!(created.attributes, serde_json::json!({}));
+    assert_eq!((created.created_at, created.updated_at), (t, t));
+
+    let by_id = store.find_user(input.id).expect("find").expect("exists");
+    assert_eq!(by_id, created);
+    let by_email = store
+        .find_user_by_email("alice@example.com")
+        .expect("find by email")
+        .expect("exists");
+    assert_eq!(by_email, created);
+    assert!(store.find_user(Uuid::new_v4()).expect("find").is_none());
+    assert!(
+        store
+            .find_user_by_email("nobody@example.com")
+            .expect("find")
+            .is_none()
+    );
+
+    // Existing roles are reused; a user may have none.
+    let bob = store
+        .create_user(&new_user("bob@example.com", &["admin"], t))
+        .expect("bob");
+    assert_eq!(bob.roles, vec!["admin".to_owned()]);
+    let carol = store
+        .create_user(&new_user("carol@example.com", &[], t))
+        .expect("carol");
+    assert!(carol.roles.is_empty());
+
+    // An unknown organization is refused (foreign key), and it is not a conflict.
+    let mut orphan = new_user("dave@example.com", &[], t);
+    orphan.organization_id = Some(Uuid::new_v4());
+    match store.create_user(&orphan) {
+        Err(StoreError::Other(_)) => {}
+        other => panic!("expected Other, got {other:?}"),
+    }
+    assert!(store.find_user(orphan.id).expect("find").is_none());
+}
+
+fn email_conflict_is_case_insensitive(store: &DieselStore) {
+    store
+        .create_user(&new_user("Erin@Example.com", &["a"], now()))
+        .expect("first");
+    let second = new_user("erin@EXAMPLE.com", &["b"], now());
+    match store.create_user(&second) {
+        Err(StoreError::Conflict) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    // Nothing of the refused user was written.
+    assert!(store.find_user(second.id).expect("find").is_none());
+    let first = store
+        .find_user_by_email("erin@example.com")
+        .expect("find")
+        .expect("exists");
+    assert_eq!(first.email, "Erin@Example.com");
+    assert_eq!(first.roles, vec!["a".to_owned()]);
+}
+
+fn concurrent_create_user_has_one_winner(store: &DieselStore) {
+    let barrier = Barrier::new(THREADS);
+    let results: Vec<Result<UserRecord, StoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let email = if i % 2 == 0 {
+                        "race@example.com"
+                    } else {
+                        "RACE@example.com"
+                    };
+                    let user = new_user(email, &["racer", &format!("r{i}")], now());
+                    barrier.wait();
+                    store.create_user(&user)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("join"))
+            .collect()
+    });
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Conflict)))
+        .count();
+    assert_eq!((ok, conflicts), (1, THREADS - 1), "{results:?}");
+    let winner = store
+        .find_user_by_email("race@example.com")
+        .expect("find")
+        .expect("exists");
+    assert_eq!(winner.roles.len(), 2);
+}
+
+fn session_lifecycle(store: &DieselStore) {
+    let user = make_user(store, "sam@example.com");
+    let other = make_user(store, "other@example.com");
+    let t = now();
+    let (s1, h1) = make_session(store, user.id, t - 100);
+    let (s2, _) = make_session(store, user.id, t - 50);
+
+    // Lookup joins the user and refreshes a stale last_used_at.
+    let (found, found_user) = store
+        .session_with_user(s1.id, t)
+        .expect("lookup")
+        .expect("live");
+    assert_eq!(found_user, user);
+    assert_eq!(found.id, s1.id);
+    assert_eq!(found.access_jti, s1.access_jti);
+    assert_eq!(found.user_agent.as_deref(), Some("test-agent"));
+    assert_eq!(found.last_used_at, t);
+    // Within a minute it is left alone.
+    assert_eq!(
+        session_of(store, s1.id, t + 30).expect("live").last_used_at,
+        t
+    );
+    assert_eq!(
+        session_of(store, s1.id, t + 61).expect("live").last_used_at,
+        t + 61
+    );
+
+    // Expiry.
+    assert!(session_of(store, s1.id, s1.expires_at - 1).is_some());
+    assert!(session_of(store, s1.id, s1.expires_at).is_none());
+    assert!(session_of(store, Uuid::new_v4(), t).is_none());
+
+    // Listing: live ones only, oldest first.
+    let ids: Vec<Uuid> = store
+        .list_sessions(user.id, t)
+        .expect("list")
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, vec![s1.id, s2.id]);
+    let later: Vec<Uuid> = store
+        .list_sessions(user.id, s1.expires_at)
+        .expect("list")
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(later, vec![s2.id]);
+    assert!(store.list_sessions(other.id, t).expect("list").is_empty());
+
+    // Deleting: only the owner's, and it takes the refresh tokens along.
+    assert!(store.find_refresh_token(&h1).expect("find").is_some());
+    assert!(!store.delete_session(other.id, s1.id).expect("delete"));
+    assert!(store.delete_session(user.id, s1.id).expect("delete"));
+    assert!(!store.delete_session(user.id, s1.id).expect("delete again"));
+    assert!(session_of(store, s1.id, t).is_none());
+    assert!(store.find_refresh_token(&h1).expect("find").is_none());
+    assert!(session_of(store, s2.id, t).is_some());
+}
+
+fn refresh_rotation(store: &DieselStore) {
+    let user = make_user(store, "rita@example.com");
+    let t = now();
+    let (session, h1) = make_session(store, user.id, t);
+
+    let first = store
+        .find_refresh_token(&h1)
+        .expect("find")
+        .expect("exists");
+    assert_eq!(first.session_id, session.id);
+    assert_eq!(first.user_id, user.id);
+    assert_eq!(first.expires_at, session.expires_at);
+    assert_eq!(first.used_at, None);
+    assert_eq!(first.replay, None);
+    assert!(!first.successor_used);
+    assert!(!first.session_revoked);
+
+    let h2 = random_hash();
+    assert!(
+        store
+            .rotate_refresh_token(&rotation(session.id, h1, h2, "jti-2", t + 10))
+            .expect("rotate")
+    );
+    let used = store.find_refresh_token(&h1).expect("find").expect("kept");
+    assert_eq!(used.used_at, Some(t + 10));
+    assert_eq!(used.replay, Some(vec![1, 2, 3, 0, 255]));
+    assert!(!used.successor_used);
+    let s = session_of(store, session.id, t + 10).expect("live");
+    assert_eq!(s.access_jti, "jti-2");
+    assert_eq!(s.last_used_at, t + 10);
+    assert_eq!(s.expires_at, t + 10 + 7200);
+    let second = store.find_refresh_token(&h2).expect("find").expect("new");
+    assert_eq!(second.used_at, None);
+    assert_eq!(second.expires_at, t + 10 + 7200);
+
+    // The same old token again: false, and nothing written.
+    let h3 = random_hash();
+    assert!(
+        !store
+            .rotate_refresh_token(&rotation(session.id, h1, h3, "jti-3", t + 20))
+            .expect("rotate again")
+    );
+    assert!(store.find_refresh_token(&h3).expect("find").is_none());
+    let unchanged = store.find_refresh_token(&h1).expect("find").expect("kept");
+    assert_eq!(unchanged.used_at, Some(t + 10));
+    let s = session_of(store, session.id, t + 20).expect("live");
+    assert_eq!(s.access_jti, "jti-2");
+    assert_eq!(s.last_used_at, t + 10);
+
+    // A token of another session cannot be exchanged into this one.
+    let (other_session, other_hash) = make_session(store, user.id, t);
+    assert!(
+        !store
+            .rotate_refresh_token(&rotation(session.id, other_hash, random_hash(), "x", t))
+            .expect("cross-session")
+    );
+    assert!(
+        store
+            .find_refresh_token(&other_hash)
+            .expect("find")
+            .expect("kept")
+            .used_at
+            .is_none()
+    );
+    assert!(session_of(store, other_session.id, t).is_some());
+
+    // Using the successor marks the first one's successor as used.
+    let h4 = random_hash();
+    assert!(
+        store
+            .rotate_refresh_token(&rotation(session.id, h2, h4, "jti-4", t + 30))
+            .expect("rotate successor")
+    );
+    assert!(
+        store
+            .find_refresh_token(&h1)
+            .expect("find")
+            .expect("kept")
+            .successor_used
+    );
+    assert!(
+        !store
+            .find_refresh_token(&h2)
+            .expect("find")
+            .expect("kept")
+            .successor_used
+    );
+
+    // An unknown token is simply absent.
+    assert!(
+        store
+            .find_refresh_token(&random_hash())
+            .expect("find")
+            .is_none()
+    );
+}
+
+fn concurrent_refresh_rotation_has_one_winner(store: &DieselStore) {
+    let user = make_user(store, "conc@example.com");
+    let t = now();
+    let (session, h1) = make_session(store, user.id, t);
+    let barrier = Barrier::new(THREADS);
+    let results: Vec<(TokenHash, Result<bool, StoreError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let new = random_hash();
+                    let r = rotation(session.id, h1, new, &format!("jti-{i}"), t + 1);
+                    barrier.wait();
+                    (new, store.rotate_refresh_token(&r))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("join"))
+            .collect()
+    });
+    let winners: Vec<&TokenHash> = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(true)))
+        .map(|(h, _)| h)
+        .collect();
+    let losers = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(false)))
+        .count();
+    assert_eq!(
+        (winners.len(), losers),
+        (1, THREADS - 1),
+        "{:?}",
+        results.iter().map(|(_, r)| r).collect::<Vec<_>>()
+    );
+    // Exactly the winner's token exists.
+    for (hash, _) in &results {
+        let exists = store.find_refresh_token(hash).expect("find").is_some();
+        assert_eq!(exists, hash == winners[0]);
+    }
+    let winner_index = results
+        .iter()
+        .position(|(_, r)| matches!(r, Ok(true)))
+        .expect("winner");
+    let s = session_of(store, session.id, t + 1).expect("live");
+    assert_eq!(s.access_jti, format!("jti-{winner_index}"));
+}
+
+fn access_rotation_is_conditional_on_jti(store: &DieselStore) {
+    let user = make_user(store, "ada@example.com");
+    let t = now();
+    let (session, h1) = make_session(store, user.id, t);
+    // h1 is exchanged for h2, so h1 is a used token and h2 the live one.
+    let h2 = random_hash();
+    assert!(
+        store
+            .rotate_refresh_token(&rotation(session.id, h1, h2, "jti-2", t + 1))
+            .expect("rotate")
+    );
+
+    let access = |old: &str, new: &str, hash: TokenHash, now: i64| AccessRotation {
+        session_id: session.id,
+        old_access_jti: old.to_owned(),
+        new_access_jti: new.to_owned(),
+        new_refresh: NewRefreshToken {
+            hash,
+            session_id: session.id,
+            created_at: now,
+            expires_at: now + 9000,
+        },
+        now,
+    };
+
+    // Wrong jti: false, nothing written.
+    let h3 = random_hash();
+    assert!(
+        !store
+            .rotate_access_token(&access(&session.access_jti, "jti-3", h3, t + 2))
+            .expect("stale jti")
+    );
+    assert!(store.find_refresh_token(&h3).expect("find").is_none());
+    assert!(store.find_refresh_token(&h2).expect("find").is_some());
+    assert_eq!(
+        session_of(store, session.id, t + 2)
+            .expect("live")
+            .access_jti,
+        "jti-2"
+    );
+
+    // Current jti: rotates, drops the unused refresh token, keeps the used one.
+    assert!(
+        store
+            .rotate_access_token(&access("jti-2", "jti-3", h3, t + 3))
+            .expect("rotate access")
+    );
+    let s = session_of(store, session.id, t + 3).expect("live");
+    assert_eq!(s.access_jti, "jti-3");
+    assert_eq!(s.last_used_at, t + 3);
+    assert_eq!(s.expires_at, t + 3 + 9000);
+    assert!(store.find_refresh_token(&h2).expect("find").is_none());
+    let old = store
+        .find_refresh_token(&h1)
+        .expect("find")
+        .expect("used kept");
+    assert!(old.successor_used, "a removed successor counts as used");
+    let new = store.find_refresh_token(&h3).expect("find").expect("new");
+    assert_eq!((new.used_at, new.expires_at), (None, t + 3 + 9000));
+
+    // The same old jti again: false.
+    let h4 = random_hash();
+    assert!(
+        !store
+            .rotate_access_token(&access("jti-2", "jti-4", h4, t + 4))
+            .expect("replayed jti")
+    );
+    assert!(store.find_refresh_token(&h4).expect("find").is_none());
+
+    // A deleted session cannot be rotated.
+    assert!(store.delete_session(user.id, session.id).expect("delete"));
+    assert!(
+        !store
+            .rotate_access_token(&access("jti-3", "jti-5", random_hash(), t + 5))
+            .expect("gone")
+    );
+}
+
+fn expired_session_reads_as_revoked(store: &DieselStore) {
+    let user = make_user(store, "exp@example.com");
+    let t = now();
+    let (session, hash) = make_session(store, user.id, t - 4000); // expired 400 s ago
+    assert!(session_of(store, session.id, t).is_none());
+    let record = store.find_refresh_token(&hash).expect("find").expect("row");
+    assert!(record.session_revoked);
+    // A new login clears the user's expired sessions.
+    make_session(store, user.id, t);
+    assert!(store.find_refresh_token(&hash).expect("find").is_none());
+}
+
+fn deactivation_deletes_sessions_and_tokens(store: &DieselStore) {
+    let user = make_user(store, "deact@example.com");
+    let bystander = make_user(store, "stay@example.com");
+    let t = now();
+    let (s1, h1) = make_session(store, user.id, t);
+    let (_s2, h2) = make_session(store, user.id, t);
+    let (bs, bh) = make_session(store, bystander.id, t);
+    let pat = personal_token(user.id, "ci", t);
+    store.create_personal_token(&pat).expect("pat");
+    let bpat = personal_token(bystander.id, "ci", t);
+    store.create_personal_token(&bpat).expect("pat");
+
+    assert!(
+        store
+            .set_user_active(user.id, false, t + 5)
+            .expect("deactivate")
+    );
+    let found = store.find_user(user.id).expect("find").expect("exists");
+    assert!(!found.is_active);
+    assert_eq!(found.updated_at, t + 5);
+    assert!(store.list_sessions(user.id, t).expect("list").is_empty());
+    assert!(session_of(store, s1.id, t).is_none());
+    assert!(store.find_refresh_token(&h1).expect("find").is_none());
+    assert!(store.find_refresh_token(&h2).expect("find").is_none());
+    assert!(
+        store
+            .list_personal_tokens(user.id)
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        store
+            .personal_token_with_user(&pat.hash, t)
+            .expect("lookup")
+            .is_none()
+    );
+
+    // Others are untouched.
+    assert!(session_of(store, bs.id, t).is_some());
+    assert!(store.find_refresh_token(&bh).expect("find").is_some());
+    assert_eq!(
+        store
+            .list_personal_tokens(bystander.id)
+            .expect("list")
+            .len(),
+        1
+    );
+
+    // Reactivation only flips the flag; unknown users report false.
+    assert!(
+        store
+            .set_user_active(user.id, true, t + 6)
+            .expect("activate")
+    );
+    assert!(
+        store
+            .find_user(user.id)
+            .expect("find")
+            .expect("exists")
+            .is_active
+    );
+    assert!(
+        !store
+            .set_user_active(Uuid::new_v4(), false, t)
+            .expect("unknown")
+    );
+}
+
+fn change_password_keeps_only_given_session(store: &DieselStore) {
+    let user = make_user(store, "pw@example.com");
+    let t = now();
+    let (s1, _) = make_session(store, user.id, t);
+    let (s2, h2) = make_session(store, user.id, t + 1);
+    let (s3, h3) = make_session(store, user.id, t + 2);
+    let pat = personal_token(user.id, "keep me", t);
+    store.create_personal_token(&pat).expect("pat");
+
+    store
+        .change_password(user.id, "$argon2id$new", Some(s2.id), t + 10)
+        .expect("change");
+    let found = store.find_user(user.id).expect("find").expect("exists");
+    assert_eq!(found.password_hash, "$argon2id$new");
+    assert_eq!(found.updated_at, t + 10);
+    let ids: Vec<Uuid> = store
+        .list_sessions(user.id, t)
+        .expect("list")
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, vec![s2.id]);
+    assert!(session_of(store, s1.id, t).is_none());
+    assert!(session_of(store, s3.id, t).is_none());
+    assert!(store.find_refresh_token(&h2).expect("find").is_some());
+    assert!(store.find_refresh_token(&h3).expect("find").is_none());
+    assert_eq!(store.list_personal_tokens(user.id).expect("list").len(), 1);
+
+    store
+        .change_password(user.id, "$argon2id$newer", None, t + 20)
+        .expect("change again");
+    assert!(store.list_sessions(user.id, t).expect("list").is_empty());
+}
+
+fn personal_token(user: Uuid, name: &str, created_at: i64) -> NewPersonalToken {
+    NewPersonalToken {
+        id: Uuid::new_v4(),
+        user_id: user,
+        name: name.to_owned(),
+        hash: random_hash(),
+        created_at,
+        expires_at: Some(created_at + 86_400),
+    }
+}
+
+fn personal_tokens(store: &DieselStore) {
+    let user = make_user(store, "pat@example.com");
+    let other = make_user(store, "notme@example.com");
+    let t = now();
+    let first = personal_token(user.id, "first", t);
+    let mut second = personal_token(user.id, "second", t + 1);
+    second.expires_at = None;
+    let created = store.create_personal_token(&first).expect("create");
+    assert_eq!(created.id, first.id);
+    assert_eq!(created.name, "first");
+    assert_eq!(created.expires_at, Some(t + 86_400));
+    assert_eq!(created.last_used_at, None);
+    store.create_personal_token(&second).expect("create");
+
+    // A second token with the same hash is a conflict.
+    let mut dup = personal_token(user.id, "dup", t);
+    dup.hash = first.hash;
+    match store.create_personal_token(&dup) {
+        Err(StoreError::Conflict) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+
+    let listed = store.list_personal_tokens(user.id).expect("list");
+    assert_eq!(
+        listed.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        vec!["first", "second"]
+    );
+    assert_eq!(listed[1].expires_at, None);
+    assert!(
+        store
+            .list_personal_tokens(other.id)
+            .expect("list")
+            .is_empty()
+    );
+
+    // Lookup joins the user and records use at most once a minute.
+    let (token, owner) = store
+        .personal_token_with_user(&first.hash, t + 5)
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(owner, user);
+    assert_eq!(token.id, first.id);
+    assert_eq!(token.last_used_at, Some(t + 5));
+    let again = store
+        .personal_token_with_user(&first.hash, t + 30)
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(again.0.last_used_at, Some(t + 5));
+    let later = store
+        .personal_token_with_user(&first.hash, t + 70)
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(later.0.last_used_at, Some(t + 70));
+    assert_eq!(
+        store.list_personal_tokens(user.id).expect("list")[0].last_used_at,
+        Some(t + 70)
+    );
+    assert!(
+        store
+            .personal_token_with_user(&random_hash(), t)
+            .expect("lookup")
+            .is_none()
+    );
+
+    // Deleting: only the owner's.
+    assert!(
+        !store
+            .delete_personal_token(other.id, first.id)
+            .expect("delete")
+    );
+    assert!(
+        store
+            .delete_personal_token(user.id, first.id)
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_personal_token(user.id, first.id)
+            .expect("again")
+    );
+    assert!(
+        store
+            .personal_token_with_user(&first.hash, t)
+            .expect("lookup")
+            .is_none()
+    );
+    assert_eq!(store.list_personal_tokens(user.id).expect("list").len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Backend-independent tests
+
+#[test]
+fn sqlite_reconnect_runs_migrations_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("again.db");
+    let first = DieselStore::connect(path.to_str().expect("utf-8 path"), 2).expect("connect");
+    let user = make_user(&first, "persist@example.com");
+    drop(first);
+    for url in [
+        format!("sqlite:{}", path.display()),
+        format!("sqlite://{}", path.display()),
+    ] {
+        let store = DieselStore::connect(&url, 2).expect("reconnect");
+        assert_eq!(store.find_user(user.id).expect("find"), Some(user.clone()));
+    }
+}
+
+#[test]
+fn postgres_reconnect_runs_migrations_once() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let name = format!("auth_test_{}", Uuid::new_v4().simple());
+    let url = create_postgres_database(&admin, &name).expect("create");
+    let _guard = Guard::Postgres {
+        admin: admin.clone(),
+        name,
+    };
+    let first = DieselStore::connect(&url, 2).expect("connect");
+    let user = make_user(&first, "persist@example.com");
+    drop(first);
+    // Two instances starting at once on the same database both come up.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| DieselStore::connect(&url, 2));
+        let b = s.spawn(|| DieselStore::connect(&url, 2));
+        (a.join().expect("join"), b.join().expect("join"))
+    });
+    let (a, b) = (a.expect("a"), b.expect("b"));
+    assert_eq!(a.find_user(user.id).expect("find"), Some(user.clone()));
+    assert_eq!(b.find_user(user.id).expect("find"), Some(user));
+}
+
+#[test]
+fn sqlite_parallel_first_connects_agree() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| DieselStore::connect(&url, 2)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("join"))
+            .collect()
+    });
+    for r in results {
+        r.expect("connect").ping().expect("ping");
+    }
+}
+
+#[test]
+fn in_memory_sqlite_works() {
+    for url in [":memory:", "sqlite::memory:"] {
+        let store = DieselStore::connect(url, 8).expect("connect");
+        assert_eq!(store.backend(), "sqlite");
+        let user = make_user(&store, "mem@example.com");
+        assert_eq!(store.find_user(user.id).expect("find"), Some(user));
+    }
+}
+
+#[test]
+fn unreachable_postgres_is_unavailable() {
+    let started = Instant::now();
+    let result = DieselStore::connect("postgres://postgres@127.0.0.1:1/postgres", 2);
+    let elapsed = started.elapsed();
+    match result {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(!message.contains("password"), "{message}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+
+    match create_postgres_database("postgres://postgres@127.0.0.1:1/postgres", "x") {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_urls_are_refused() {
+    assert!(matches!(
+        DieselStore::connect("mysql://localhost/db", 1),
+        Err(StoreError::Other(_))
+    ));
+    match DieselStore::connect("/nonexistent-dir/for/sure/auth.db", 1) {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(create_postgres_database("postgres://h/db", "bad name").is_err());
+}

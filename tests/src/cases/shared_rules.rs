@@ -1,0 +1,212 @@
+//! Rules shared by every profile, checked on `native` routes: health check, content type,
+//! body size, malformed bodies, unknown paths and methods.
+
+use super::prelude::*;
+use crate::shape::AUTH;
+
+cases!("shared_rules":
+    healthz,
+    other_media_type_rejected,
+    missing_content_type_rejected,
+    charset_parameter_accepted,
+    body_of_64_kib_accepted,
+    body_over_64_kib_rejected,
+    malformed_json_rejected,
+    non_object_json_rejected,
+    empty_json_body_rejected,
+    unknown_path_in_prefix,
+    wrong_method_lists_allowed,
+);
+
+/// The largest accepted body.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Credentials of nobody.
+fn unknown_credentials() -> Value {
+    json!({"email": unique_email(), "password": unique_password()})
+}
+
+fn credentials(account: &Account) -> Value {
+    json!({"email": account.email, "password": account.password})
+}
+
+/// `object` serialized and padded with whitespace inside the braces to exactly `len` bytes.
+fn padded(object: &Value, len: usize) -> Result<Vec<u8>, Failure> {
+    let text = object.to_string();
+    let inner = text
+        .strip_suffix('}')
+        .filter(|_| text.len() <= len)
+        .ok_or_else(|| Failure::new(format!("a JSON object of at most {len} bytes"), &text))?;
+    Ok(format!("{inner}{}}}", " ".repeat(len - text.len())).into_bytes())
+}
+
+async fn healthz(ctx: Ctx) -> CaseResult {
+    let resp = ctx.request(Method::GET, "/healthz").send().await?;
+    resp.expect_json(200)?;
+    resp.expect_at("", &json!({"status": "ok"}))?;
+    Ok(())
+}
+
+async fn other_media_type_rejected(ctx: Ctx) -> CaseResult {
+    for route in ["/login", "/register"] {
+        let body = unknown_credentials().to_string().into_bytes();
+        ctx.native(Method::POST, route)
+            .raw(Some("text/plain"), body)
+            .send()
+            .await?
+            .expect_problem(415, "UNSUPPORTED_MEDIA_TYPE")?;
+    }
+    Ok(())
+}
+
+async fn missing_content_type_rejected(ctx: Ctx) -> CaseResult {
+    let body = unknown_credentials().to_string().into_bytes();
+    ctx.native(Method::POST, "/login")
+        .raw(None, body)
+        .send()
+        .await?
+        .expect_problem(415, "UNSUPPORTED_MEDIA_TYPE")?;
+    Ok(())
+}
+
+async fn charset_parameter_accepted(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    let body = credentials(&account).to_string().into_bytes();
+    ctx.native(Method::POST, "/login")
+        .raw(Some("application/json; charset=utf-8"), body)
+        .send()
+        .await?
+        .expect_shape(200, &AUTH)?;
+    Ok(())
+}
+
+async fn body_of_64_kib_accepted(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    let body = padded(&credentials(&account), BODY_LIMIT)?;
+    ctx.native(Method::POST, "/login")
+        .raw(Some("application/json"), body)
+        .send()
+        .await?
+        .expect_shape(200, &AUTH)?;
+    Ok(())
+}
+
+async fn body_over_64_kib_rejected(ctx: Ctx) -> CaseResult {
+    let body = padded(&unknown_credentials(), BODY_LIMIT + 1)?;
+    ctx.native(Method::POST, "/login")
+        .raw(Some("application/json"), body)
+        .send()
+        .await?
+        .expect_problem(413, "PAYLOAD_TOO_LARGE")?;
+    Ok(())
+}
+
+/// Sends each raw body to `POST /login` as JSON and expects `400 INVALID_REQUEST`.
+async fn expect_invalid_requests(ctx: &Ctx, bodies: &[&str]) -> CaseResult {
+    for body in bodies {
+        ctx.native(Method::POST, "/login")
+            .raw(Some("application/json"), body.as_bytes().to_vec())
+            .send()
+            .await?
+            .expect_problem(400, "INVALID_REQUEST")?;
+    }
+    Ok(())
+}
+
+async fn malformed_json_rejected(ctx: Ctx) -> CaseResult {
+    expect_invalid_requests(
+        &ctx,
+        &[
+            r#"{"email": "a@example.com", "password": "#,
+            r#"{"email": "a@example.com" "password": "secret-password"}"#,
+        ],
+    )
+    .await
+}
+
+async fn non_object_json_rejected(ctx: Ctx) -> CaseResult {
+    expect_invalid_requests(
+        &ctx,
+        &[
+            "[]",
+            r#"["a@example.com"]"#,
+            r#""text""#,
+            "42",
+            "null",
+            "true",
+        ],
+    )
+    .await
+}
+
+async fn empty_json_body_rejected(ctx: Ctx) -> CaseResult {
+    expect_invalid_requests(&ctx, &[""]).await
+}
+
+async fn unknown_path_in_prefix(ctx: Ctx) -> CaseResult {
+    let unknown = format!("/no-such-route-{}", Uuid::new_v4().simple());
+    ctx.native(Method::GET, &unknown)
+        .send()
+        .await?
+        .expect_problem(404, "NOT_FOUND")?;
+    ctx.native(Method::POST, &unknown)
+        .json(&json!({}))
+        .send()
+        .await?
+        .expect_problem(404, "NOT_FOUND")?;
+    ctx.native(Method::GET, "/me/extra")
+        .send()
+        .await?
+        .expect_problem(404, "NOT_FOUND")?;
+    Ok(())
+}
+
+async fn wrong_method_lists_allowed(ctx: Ctx) -> CaseResult {
+    let some_id = format!("/sessions/{}", Uuid::new_v4());
+    let probes: [(Method, &str, &[&str]); 9] = [
+        (Method::GET, "/login", &["POST"]),
+        (Method::GET, "/register", &["POST"]),
+        (Method::PUT, "/me", &["GET"]),
+        (Method::GET, "/refresh", &["POST"]),
+        (Method::GET, "/logout", &["POST"]),
+        (Method::POST, "/sessions", &["GET"]),
+        (Method::GET, &some_id, &["DELETE"]),
+        (Method::GET, "/password", &["POST"]),
+        (Method::PUT, "/tokens", &["GET", "POST"]),
+    ];
+    for (method, route, allowed) in probes {
+        let resp = ctx.native(method, route).send().await?;
+        resp.expect_problem_any_code(405)?;
+        let listed: Vec<String> = resp
+            .header_values("allow")
+            .iter()
+            .flat_map(|value| value.split(','))
+            .map(|m| m.trim().to_ascii_uppercase())
+            .collect();
+        if !allowed.iter().all(|m| listed.iter().any(|l| l == m)) {
+            return Err(resp
+                .fail(format!(
+                    "405 with an `Allow` header listing {}",
+                    allowed.join(", ")
+                ))
+                .into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_reaches_the_exact_length_and_stays_json() {
+        let object = json!({"email": "a@example.com", "password": "p"});
+        for len in [BODY_LIMIT, BODY_LIMIT + 1] {
+            let body = padded(&object, len).unwrap();
+            assert_eq!(body.len(), len);
+            assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), object);
+        }
+        assert!(padded(&object, 5).is_err());
+    }
+}

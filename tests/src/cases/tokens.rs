@@ -1,0 +1,151 @@
+//! Personal access tokens: `POST /tokens`, `GET /tokens`, `DELETE /tokens/{id}`.
+
+use std::time::Duration;
+
+use super::prelude::*;
+use crate::native::ids;
+use crate::shape::{LISTED_PERSONAL_TOKEN, NEW_PERSONAL_TOKEN, parse_utc};
+
+cases!("tokens":
+    create_returns_secret,
+    create_with_expiry,
+    list_hides_secret,
+    list_shows_only_own_tokens,
+    revoke_token,
+    revoke_unknown_token,
+    revoke_other_users_token,
+    missing_name_rejected,
+    expiry_is_exact,
+);
+
+/// Tolerance on `expires_at - created_at`, for a clock tick between the two.
+const EXPIRY_SLACK_SECS: i64 = 2;
+
+/// `GET /tokens` with `bearer`, checked to be a list of tokens without secrets.
+async fn list(ctx: &Ctx, bearer: &str) -> Result<(Resp, Vec<String>), Failure> {
+    let resp = ctx
+        .native(Method::GET, "/tokens")
+        .bearer(bearer)
+        .send()
+        .await?;
+    let listed = ids(resp.expect_list_of(&LISTED_PERSONAL_TOKEN)?)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Ok((resp, listed))
+}
+
+async fn create_returns_secret(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    let name = format!("laptop {}", Uuid::new_v4().simple());
+    let resp = ctx
+        .create_token_raw(&account.pair.access, &json!({"name": name}))
+        .await?;
+    resp.expect_shape(201, &NEW_PERSONAL_TOKEN)?;
+    resp.expect_at("/name", &json!(name))?;
+    resp.expect_at("/expires_at", &Value::Null)?;
+    ctx.expect_accepted(resp.str_at("/token")?, &account)
+        .await?;
+    Ok(())
+}
+
+async fn create_with_expiry(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    let resp = ctx
+        .create_token_raw(
+            &account.pair.access,
+            &json!({"name": "expiring", "expires_in": 3600}),
+        )
+        .await?;
+    resp.expect_shape(201, &NEW_PERSONAL_TOKEN)?;
+    let created = parse_utc(resp.str_at("/created_at")?);
+    let expires = parse_utc(resp.str_at("/expires_at")?);
+    let lifetime = created.zip(expires).map(|(c, e)| e - c);
+    if lifetime.is_none_or(|secs| (secs - 3600).abs() > EXPIRY_SLACK_SECS) {
+        return Err(resp.fail("expires_at = created_at + 3600 s").into());
+    }
+    Ok(())
+}
+
+async fn list_hides_secret(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    let first = ctx.create_token(&account.pair.access, None).await?;
+    let second = ctx.create_token(&account.pair.access, Some(600)).await?;
+    let (resp, listed) = list(&ctx, &account.pair.access).await?;
+    if listed.len() != 2 || !listed.contains(&first.id) || !listed.contains(&second.id) {
+        return Err(resp
+            .fail(format!("exactly the tokens {} and {}", first.id, second.id))
+            .into());
+    }
+    Ok(())
+}
+
+async fn list_shows_only_own_tokens(ctx: Ctx) -> CaseResult {
+    let (alice, bob) = (ctx.register().await?, ctx.register().await?);
+    ctx.create_token(&bob.pair.access, None).await?;
+    let (resp, listed) = list(&ctx, &alice.pair.access).await?;
+    if !listed.is_empty() {
+        return Err(resp.fail("an empty list for a user without tokens").into());
+    }
+    Ok(())
+}
+
+async fn revoke_token(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    let personal = ctx.create_token(&account.pair.access, None).await?;
+    ctx.delete(&format!("/tokens/{}", personal.id), &account.pair.access)
+        .await?
+        .expect_no_content()?;
+    ctx.expect_rejected(&personal.token)
+        .await
+        .step("the personal token")?;
+    let (resp, listed) = list(&ctx, &account.pair.access).await?;
+    if listed.contains(&personal.id) {
+        return Err(resp
+            .fail(format!("revoked token {} no longer listed", personal.id))
+            .into());
+    }
+    Ok(())
+}
+
+async fn revoke_unknown_token(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    for id in [Uuid::new_v4().to_string(), "not-a-uuid".to_owned()] {
+        ctx.delete(&format!("/tokens/{id}"), &account.pair.access)
+            .await?
+            .expect_problem(404, "NOT_FOUND")?;
+    }
+    Ok(())
+}
+
+async fn revoke_other_users_token(ctx: Ctx) -> CaseResult {
+    let (alice, bob) = (ctx.register().await?, ctx.register().await?);
+    let bobs = ctx.create_token(&bob.pair.access, None).await?;
+    ctx.delete(&format!("/tokens/{}", bobs.id), &alice.pair.access)
+        .await?
+        .expect_problem(404, "NOT_FOUND")?;
+    ctx.expect_accepted(&bobs.token, &bob)
+        .await
+        .step("the other user's personal token")?;
+    Ok(())
+}
+
+async fn missing_name_rejected(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    for body in [json!({}), json!({"expires_in": 600})] {
+        ctx.create_token_raw(&account.pair.access, &body)
+            .await?
+            .expect_validation("name")?;
+    }
+    Ok(())
+}
+
+async fn expiry_is_exact(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    let personal = ctx.create_token(&account.pair.access, Some(1)).await?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    ctx.expect_rejected(&personal.token)
+        .await
+        .step("the personal token")?;
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! HTTP plumbing: the per-suite context, a request builder and captured responses.
+
+use std::error::Error as _;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde_json::Value;
+
+use crate::report::Failure;
+use crate::{Hooks, Target};
+
+/// User-Agent sent unless a case chooses another one.
+pub(crate) const DEFAULT_USER_AGENT: &str = "auth-conformance";
+/// How much of a response body a failure report shows.
+const BODY_PREVIEW_CHARS: usize = 400;
+/// Upper bound for one request, well below the per-case timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Everything a case needs to talk to the target; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    client: reqwest::Client,
+    base_url: Arc<str>,
+    hooks: Option<Arc<dyn Hooks>>,
+    reuse_interval: Option<Duration>,
+}
+
+impl Ctx {
+    /// Builds the shared HTTP client for `target`.
+    pub(crate) fn new(target: &Target) -> Result<Self, Failure> {
+        let client = reqwest::Client::builder()
+            .user_agent(DEFAULT_USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| Failure::new("an HTTP client", error_chain(&e)))?;
+        Ok(Self {
+            client,
+            base_url: target.base_url.trim_end_matches('/').into(),
+            hooks: target.hooks.clone(),
+            reuse_interval: target.reuse_interval,
+        })
+    }
+
+    /// Starts a request to `path` (absolute, e.g. "/healthz") on the target.
+    pub(crate) fn request(&self, method: Method, path: &str) -> Req {
+        Req {
+            client: self.client.clone(),
+            line: format!("{method} {path}"),
+            url: format!("{}{path}", self.base_url),
+            method,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// The target's out-of-band hooks, if any.
+    pub(crate) fn hooks(&self) -> Option<&Arc<dyn Hooks>> {
+        self.hooks.as_ref()
+    }
+
+    /// The target's refresh-token reuse interval, if known.
+    pub(crate) fn reuse_interval(&self) -> Option<Duration> {
+        self.reuse_interval
+    }
+}
+
+/// A request being built; nothing is sent before [`Req::send`].
+pub(crate) struct Req {
+    client: reqwest::Client,
+    method: Method,
+    url: String,
+    /// "METHOD /path", for reports.
+    line: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Req {
+    /// Adds a header (invalid names or values surface as a failure from `send`).
+    pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Adds `Authorization: Bearer <token>`.
+    pub(crate) fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Sends `body` as `application/json`.
+    pub(crate) fn json(self, body: &Value) -> Self {
+        self.raw(Some("application/json"), body.to_string().into_bytes())
+    }
+
+    /// Sends raw bytes with the given `Content-Type` (none when `None`).
+    pub(crate) fn raw(mut self, content_type: Option<&str>, body: Vec<u8>) -> Self {
+        if let Some(content_type) = content_type {
+            self = self.header("content-type", content_type);
+        }
+        self.body = Some(body);
+        self
+    }
+
+    /// Sends the request and captures the whole response; transport errors become failures.
+    pub(crate) async fn send(self) -> Result<Resp, Failure> {
+        let mut builder = self.client.request(self.method, &self.url);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = self.body {
+            builder = builder.body(body);
+        }
+        let transport = |e: reqwest::Error| {
+            Failure::new(
+                format!("a response to {}", self.line),
+                format!("request error: {}", error_chain(&e)),
+            )
+        };
+        let response = builder.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport)?;
+        Ok(Resp::new(self.line, status, headers, body.to_vec()))
+    }
+}
+
+/// A fully read response, remembered together with the request line that produced it.
+#[derive(Debug, Clone)]
+pub(crate) struct Resp {
+    /// "METHOD /path".
+    pub(crate) request: String,
+    /// HTTP status code.
+    pub(crate) status: u16,
+    /// Response headers.
+    pub(crate) headers: HeaderMap,
+    /// Raw body bytes.
+    pub(crate) body: Vec<u8>,
+    /// The body parsed as JSON, when it is JSON.
+    json: Option<Value>,
+}
+
+impl Resp {
+    /// Captures a response; the body is parsed as JSON when possible.
+    pub(crate) fn new(request: String, status: u16, headers: HeaderMap, body: Vec<u8>) -> Self {
+        let json = serde_json::from_slice(&body).ok();
+        Self {
+            request,
+            status,
+            headers,
+            body,
+            json,
+        }
+    }
+
+    /// The body as JSON, if it parsed.
+    pub(crate) fn json(&self) -> Option<&Value> {
+        self.json.as_ref()
+    }
+
+    /// Every value of header `name`, in order (non-UTF-8 values are shown lossily).
+    pub(crate) fn header_values(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
+
+    /// The media type of `Content-Type` (lower case, without parameters).
+    pub(crate) fn media_type(&self) -> Option<String> {
+        let value = self.headers.get(CONTENT_TYPE)?.to_str().ok()?;
+        let essence = value.split(';').next().unwrap_or_default();
+        Some(essence.trim().to_ascii_lowercase())
+    }
+
+    /// One line describing the response for a failure report: request, status, relevant
+    /// headers and the body, truncated.
+    pub(crate) fn describe(&self) -> String {
+        let mut text = format!("{} -> {}", self.request, self.status);
+        for name in ["content-type", "www-authenticate", "allow"] {
+            let values = self.header_values(name);
+            if !values.is_empty() {
+                let _ = write!(text, "; {name}: {}", values.join(", "));
+            }
+        }
+        let body = String::from_utf8_lossy(&self.body);
+        if body.is_empty() {
+            text.push_str("; empty body");
+        } else {
+            let preview: String = body.chars().take(BODY_PREVIEW_CHARS).collect();
+            let _ = write!(text, "; body: {preview}");
+            if preview.len() < body.len() {
+                let _ = write!(text, "... ({} bytes)", self.body.len());
+            }
+        }
+        text
+    }
+
+    /// A failure saying what was `expected`, with this response as what was got.
+    pub(crate) fn fail(&self, expected: impl Into<String>) -> Failure {
+        Failure::new(expected, self.describe())
+    }
+
+    /// Like [`Resp::fail`], with a note on what exactly was wrong.
+    pub(crate) fn fail_because(&self, expected: impl Into<String>, why: &str) -> Failure {
+        Failure::new(expected, format!("{} [{why}]", self.describe()))
+    }
+}
+
+/// An error with all its sources, e.g. "error sending request: connection refused".
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    /// A response as a test fixture.
+    pub(crate) fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> Resp {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        Resp::new("GET /x".to_owned(), status, map, body.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn describe_shows_status_relevant_headers_and_body() {
+        let r = resp(
+            401,
+            &[
+                ("content-type", "application/problem+json"),
+                ("www-authenticate", "Bearer"),
+                ("x-other", "hidden"),
+            ],
+            r#"{"a":1}"#,
+        );
+        assert_eq!(
+            r.describe(),
+            r#"GET /x -> 401; content-type: application/problem+json; www-authenticate: Bearer; body: {"a":1}"#
+        );
+    }
+
+    #[test]
+    fn describe_truncates_long_bodies() {
+        let body = "é".repeat(1000);
+        let text = resp(200, &[], &body).describe();
+        assert!(text.ends_with("... (2000 bytes)"), "{text}");
+        assert_eq!(text.matches('é').count(), 400);
+    }
+
+    #[test]
+    fn describe_mentions_an_empty_body() {
+        assert_eq!(resp(204, &[], "").describe(), "GET /x -> 204; empty body");
+    }
+
+    #[test]
+    fn media_type_ignores_parameters_and_case() {
+        let r = resp(
+            200,
+            &[("content-type", "Application/JSON ; charset=utf-8")],
+            "",
+        );
+        assert_eq!(r.media_type().as_deref(), Some("application/json"));
+        assert_eq!(resp(200, &[], "").media_type(), None);
+    }
+
+    #[test]
+    fn base_url_loses_its_trailing_slash() {
+        let ctx = Ctx::new(&Target {
+            base_url: "http://127.0.0.1:1/".to_owned(),
+            label: "t".to_owned(),
+            hooks: None,
+            reuse_interval: None,
+        })
+        .unwrap();
+        assert_eq!(
+            ctx.request(Method::GET, "/healthz").url,
+            "http://127.0.0.1:1/healthz"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! The case registry's item type and the bounded, time-limited concurrent runner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::Semaphore;
+
+use crate::http::Ctx;
+use crate::report::{CaseOutcome, Failure, Outcome};
+
+/// How many cases run at once.
+const CONCURRENCY: usize = 8;
+/// How long one case may take before it is reported as failed.
+const CASE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a case stopped before passing.
+#[derive(Debug)]
+pub(crate) enum CaseError {
+    /// The server broke the contract.
+    Failed(Failure),
+    /// The case cannot run against this target.
+    Skipped(String),
+}
+
+impl From<Failure> for CaseError {
+    fn from(failure: Failure) -> Self {
+        CaseError::Failed(failure)
+    }
+}
+
+/// What a case returns: `Ok` when it passed.
+pub(crate) type CaseResult = Result<(), CaseError>;
+
+/// One named conformance case.
+pub(crate) struct Case {
+    /// Group, e.g. "refresh".
+    pub(crate) group: &'static str,
+    /// Name within the group.
+    pub(crate) name: &'static str,
+    /// The case itself.
+    pub(crate) run: fn(Ctx) -> BoxFuture<'static, CaseResult>,
+}
+
+impl Case {
+    /// "group/name", which the suite's filter matches against.
+    pub(crate) fn path(&self) -> String {
+        format!("{}/{}", self.group, self.name)
+    }
+
+    /// This case with `outcome`.
+    pub(crate) fn outcome(&self, outcome: Outcome) -> CaseOutcome {
+        CaseOutcome {
+            group: self.group,
+            name: self.name,
+            outcome,
+        }
+    }
+}
+
+/// Declares a group's `CASES` from `async fn name(ctx: Ctx) -> CaseResult` items; each
+/// case is named after its function.
+macro_rules! cases {
+    ($group:literal: $($name:ident),+ $(,)?) => {
+        /// This group's cases, in run order.
+        pub(crate) const CASES: &[$crate::runner::Case] = &[$(
+            $crate::runner::Case {
+                group: $group,
+                name: stringify!($name),
+                run: |ctx| ::futures_util::FutureExt::boxed($name(ctx)),
+            },
+        )+];
+    };
+}
+pub(crate) use cases;
+
+/// Runs `cases` against `ctx`, at most [`CONCURRENCY`] at a time, each within
+/// [`CASE_TIMEOUT`]; outcomes come back in the order of `cases`.
+pub(crate) async fn run(ctx: Ctx, cases: &[&'static Case]) -> Vec<CaseOutcome> {
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let handles: Vec<_> = cases
+        .iter()
+        .map(|case| {
+            let (ctx, permits, run) = (ctx.clone(), Arc::clone(&permits), case.run);
+            tokio::spawn(async move {
+                // The semaphore is never closed, so acquiring cannot fail; run anyway if it did.
+                let _permit = permits.acquire_owned().await;
+                match tokio::time::timeout(CASE_TIMEOUT, run(ctx)).await {
+                    Ok(Ok(())) => Outcome::Passed,
+                    Ok(Err(CaseError::Failed(failure))) => Outcome::Failed(failure),
+                    Ok(Err(CaseError::Skipped(reason))) => Outcome::Skipped(reason),
+                    Err(_) => Outcome::Failed(Failure::new(
+                        format!("the case finishes within {} s", CASE_TIMEOUT.as_secs()),
+                        "timed out",
+                    )),
+                }
+            })
+        })
+        .collect();
+
+    let mut outcomes = Vec::with_capacity(cases.len());
+    for (case, handle) in cases.iter().zip(handles) {
+        let outcome = handle.await.unwrap_or_else(|error| {
+            Outcome::Failed(Failure::new(
+                "the case runs to completion",
+                format!("the case crashed: {error}"),
+            ))
+        });
+        outcomes.push(case.outcome(outcome));
+    }
+    outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Target;
+
+    async fn passes(_: Ctx) -> CaseResult {
+        Ok(())
+    }
+
+    async fn skips(_: Ctx) -> CaseResult {
+        Err(CaseError::Skipped("why".to_owned()))
+    }
+
+    async fn fails(_: Ctx) -> CaseResult {
+        Err(Failure::new("this", "that").into())
+    }
+
+    async fn panics(_: Ctx) -> CaseResult {
+        panic!("boom")
+    }
+
+    mod fixture {
+        use super::*;
+        cases!("fixture": passes, skips, fails, panics);
+    }
+
+    #[tokio::test]
+    async fn outcomes_keep_registry_order_and_panics_become_failures() {
+        let ctx = Ctx::new(&Target {
+            base_url: "http://127.0.0.1:9".to_owned(),
+            label: "t".to_owned(),
+            hooks: None,
+            reuse_interval: None,
+        })
+        .unwrap();
+        let cases: Vec<&'static Case> = fixture::CASES.iter().collect();
+        let outcomes = run(ctx, &cases).await;
+        let names: Vec<&str> = outcomes.iter().map(|o| o.name).collect();
+        assert_eq!(names, ["passes", "skips", "fails", "panics"]);
+        assert_eq!(outcomes[0].outcome, Outcome::Passed);
+        assert_eq!(outcomes[1].outcome, Outcome::Skipped("why".to_owned()));
+        assert_eq!(
+            outcomes[2].outcome,
+            Outcome::Failed(Failure::new("this", "that"))
+        );
+        match &outcomes[3].outcome {
+            Outcome::Failed(failure) => assert!(failure.got.contains("crashed"), "{failure:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(outcomes.iter().all(|o| o.group == "fixture"));
+    }
+}

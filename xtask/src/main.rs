@@ -1,0 +1,55 @@
+//! Project tasks, run with `cargo xtask <task>` (aliased in `.cargo/config.toml`).
+//!
+//! - `conformance`: runs the black-box suite against the server binary, for every adapter on
+//!   every database (or against a deployment given by `--base-url`), and prints a table.
+//! - `ci`: exactly what CI runs: format check, clippy, and the README's test command.
+
+mod ci;
+mod conformance;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Run the conformance suite against every adapter and database, or a given deployment.
+    Conformance(conformance::Args),
+    /// Run what CI runs: fmt check, clippy, `cargo test --workspace`.
+    Ci,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Conformance(args) => conformance::run(args),
+        Task::Ci => ci::run(),
+    };
+    match result {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn project_root() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// The cargo that runs this task.
+pub fn cargo() -> std::process::Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = std::process::Command::new(cargo);
+    command.current_dir(project_root());
+    command
+}
