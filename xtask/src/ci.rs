@@ -6,7 +6,14 @@ pub fn run() -> anyhow::Result<bool> {
         ("format", &["fmt", "--all", "--check"]),
         (
             "clippy",
-            &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
         ),
         ("tests", &["test", "--workspace"]),
     ];

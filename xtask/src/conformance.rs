@@ -62,7 +62,10 @@ fn pick<'a>(choice: &str, all: &[&'a str]) -> anyhow::Result<Vec<&'a str>> {
     }
     match all.iter().find(|known| **known == choice) {
         Some(known) => Ok(vec![*known]),
-        None => bail!("unknown choice `{choice}`; expected one of {} or all", all.join(", ")),
+        None => bail!(
+            "unknown choice `{choice}`; expected one of {} or all",
+            all.join(", ")
+        ),
     }
 }
 
@@ -142,10 +145,10 @@ impl FreshDatabase {
 
 impl Drop for FreshDatabase {
     fn drop(&mut self) {
-        if let Some((admin, name)) = &self.postgres {
-            if let Err(err) = auth_diesel::drop_postgres_database(admin, name) {
-                eprintln!("could not drop database {name}: {err}");
-            }
+        if let Some((admin, name)) = &self.postgres
+            && let Err(err) = auth_diesel::drop_postgres_database(admin, name)
+        {
+            eprintln!("could not drop database {name}: {err}");
         }
     }
 }
@@ -162,14 +165,22 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(binary: &Path, adapter: &str, database_url: &str, scratch: &Path) -> anyhow::Result<Self> {
+    fn start(
+        binary: &Path,
+        adapter: &str,
+        database_url: &str,
+        scratch: &Path,
+    ) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = std::fs::File::create(scratch.join("server.log"))?;
         let child = Command::new(binary)
             .args(["serve", "--adapter", adapter, "--bind"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["--database-url", database_url])
-            .args(["--refresh-reuse-interval", &REUSE_INTERVAL.as_secs().to_string()])
+            .args([
+                "--refresh-reuse-interval",
+                &REUSE_INTERVAL.as_secs().to_string(),
+            ])
             .env("AUTH_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -186,14 +197,17 @@ impl ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = format!("{}/healthz", self.base_url);
         while Instant::now() < deadline {
-            if let Ok(response) = client.get(&url).send().await {
-                if response.status().is_success() {
-                    return Ok(());
-                }
+            if let Ok(response) = client.get(&url).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("server at {} did not become healthy within 60 s", self.base_url)
+        bail!(
+            "server at {} did not become healthy within 60 s",
+            self.base_url
+        )
     }
 }
 

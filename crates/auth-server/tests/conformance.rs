@@ -110,7 +110,10 @@ fn rand_u64() -> u64 {
 
 async fn on_postgres(adapter: Adapter) {
     let Ok(admin_url) = std::env::var("AUTH_TEST_POSTGRES_URL") else {
-        eprintln!("AUTH_TEST_POSTGRES_URL is not set: skipping {} on Postgres", adapter.name());
+        eprintln!(
+            "AUTH_TEST_POSTGRES_URL is not set: skipping {} on Postgres",
+            adapter.name()
+        );
         return;
     };
     let database = PostgresDatabase::create(&admin_url);
