@@ -49,7 +49,12 @@ pub(crate) fn into_response(response: CoreResponse) -> HttpResponse {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut out = HttpResponse::build(status);
     for (name, value) in response.headers {
-        out.insert_header((name, value));
+        if name == "connection" && value == "close" {
+            // actix manages the Connection header itself; this is how it is told.
+            out.force_close();
+        } else {
+            out.insert_header((name, value));
+        }
     }
     out.body(response.body)
 }

@@ -7,21 +7,68 @@ use std::time::Duration;
 pub struct FieldError {
     /// Field name as it appears in the JSON body.
     pub field: String,
-    /// Human-readable reason, e.g. "must be at least 8 characters".
-    pub message: String,
-    /// Machine-readable reason: `missing`, `type`, `value`.
-    pub kind: FieldErrorKind,
+    /// The rule the value broke; each profile words it in its own style.
+    pub rule: Rule,
 }
 
-/// Why a field was refused.
+impl FieldError {
+    /// The `native` wording, e.g. "must be at least 8 characters".
+    pub fn message(&self) -> String {
+        self.rule.message()
+    }
+}
+
+/// A validation rule a field can break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldErrorKind {
-    /// The field is required and absent (or null).
-    Missing,
-    /// The field has the wrong JSON type.
-    Type,
-    /// The value is refused (too short, not an email, ...).
-    Value,
+#[non_exhaustive]
+pub enum Rule {
+    /// Required, and absent or null.
+    Required,
+    /// Must be a JSON string.
+    String,
+    /// Must be a JSON integer.
+    Integer,
+    /// Must be a JSON boolean.
+    Boolean,
+    /// Must be a JSON object.
+    Object,
+    /// Must be a JSON array of strings.
+    StringArray,
+    /// Must be a UUID.
+    Uuid,
+    /// Must be an email address.
+    Email,
+    /// Must not be empty.
+    NotEmpty,
+    /// At least this many characters.
+    MinChars(usize),
+    /// At most this many characters.
+    MaxChars(usize),
+    /// An integer in this inclusive range.
+    Between(i64, i64),
+    /// Must name something that exists (e.g. an organization).
+    Exists,
+}
+
+impl Rule {
+    /// The `native` wording.
+    pub fn message(&self) -> String {
+        match self {
+            Rule::Required => "field required".to_owned(),
+            Rule::String => "must be a string".to_owned(),
+            Rule::Integer => "must be an integer".to_owned(),
+            Rule::Boolean => "must be a boolean".to_owned(),
+            Rule::Object => "must be an object".to_owned(),
+            Rule::StringArray => "must be an array of strings".to_owned(),
+            Rule::Uuid => "must be a UUID".to_owned(),
+            Rule::Email => "must be a valid email address".to_owned(),
+            Rule::NotEmpty => "must not be empty".to_owned(),
+            Rule::MinChars(n) => format!("must be at least {n} characters"),
+            Rule::MaxChars(n) => format!("must be at most {n} characters"),
+            Rule::Between(min, max) => format!("must be between {min} and {max}"),
+            Rule::Exists => "does not exist".to_owned(),
+        }
+    }
 }
 
 /// Everything that can go wrong while serving a request.
@@ -83,11 +130,10 @@ pub enum Error {
 
 impl Error {
     /// Builds a validation error for one field.
-    pub fn field(field: &str, kind: FieldErrorKind, message: impl Into<String>) -> Self {
+    pub fn field(field: &str, rule: Rule) -> Self {
         Error::Validation(vec![FieldError {
             field: field.to_owned(),
-            message: message.into(),
-            kind,
+            rule,
         }])
     }
 

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::error::{Error, FieldErrorKind};
+use crate::error::Error;
 use crate::password::{PasswordHasher, Verification};
 use crate::store::{
     AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, PersonalTokenRecord,
@@ -197,11 +197,11 @@ impl Auth {
     /// is in use in any letter case.
     pub async fn create_account(&self, account: NewAccount) -> Result<UserRecord, Error> {
         let email = account.email.trim().to_owned();
-        if let Err(message) = check_email(&email) {
-            return Err(Error::field("email", FieldErrorKind::Value, message));
+        if let Err(rule) = check_email(&email) {
+            return Err(Error::field("email", rule));
         }
-        if let Err(message) = check_new_password(&account.password) {
-            return Err(Error::field("password", FieldErrorKind::Value, message));
+        if let Err(rule) = check_new_password(&account.password) {
+            return Err(Error::field("password", rule));
         }
         let password_hash = self.hasher.hash(account.password).await?;
         let mut roles = account.roles;

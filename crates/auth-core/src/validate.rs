@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, FieldError, FieldErrorKind};
+use crate::error::{Error, FieldError, Rule};
 
 /// Longest accepted email address.
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -50,11 +50,10 @@ impl Fields {
     }
 
     /// Records an error for `name`.
-    pub fn reject(&mut self, name: &str, kind: FieldErrorKind, message: impl Into<String>) {
+    pub fn reject(&mut self, name: &str, rule: Rule) {
         self.errors.push(FieldError {
             field: name.to_owned(),
-            message: message.into(),
-            kind,
+            rule,
         });
     }
 
@@ -62,7 +61,7 @@ impl Fields {
     pub fn string(&mut self, name: &str) -> Option<String> {
         match self.object.get(name) {
             None | Some(Value::Null) => {
-                self.reject(name, FieldErrorKind::Missing, "field required");
+                self.reject(name, Rule::Required);
                 None
             }
             Some(_) => self.optional_string(name),
@@ -75,7 +74,7 @@ impl Fields {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => {
-                self.reject(name, FieldErrorKind::Type, "must be a string");
+                self.reject(name, Rule::String);
                 None
             }
         }
@@ -87,7 +86,7 @@ impl Fields {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
             Some(_) => {
-                self.reject(name, FieldErrorKind::Type, "must be an integer");
+                self.reject(name, Rule::Integer);
                 None
             }
         }
@@ -108,8 +107,8 @@ impl Fields {
         let email = raw.trim().to_owned();
         match check_email(&email) {
             Ok(()) => Some(email),
-            Err(message) => {
-                self.reject(name, FieldErrorKind::Value, message);
+            Err(rule) => {
+                self.reject(name, rule);
                 None
             }
         }
@@ -120,8 +119,8 @@ impl Fields {
         let password = self.string(name)?;
         match check_new_password(&password) {
             Ok(()) => Some(password),
-            Err(message) => {
-                self.reject(name, FieldErrorKind::Value, message);
+            Err(rule) => {
+                self.reject(name, rule);
                 None
             }
         }
@@ -131,14 +130,10 @@ impl Fields {
     pub fn presented_password(&mut self, name: &str) -> Option<String> {
         let password = self.string(name)?;
         if password.is_empty() {
-            self.reject(name, FieldErrorKind::Value, "must not be empty");
+            self.reject(name, Rule::NotEmpty);
             None
         } else if password.chars().count() > MAX_PASSWORD_LEN {
-            self.reject(
-                name,
-                FieldErrorKind::Value,
-                format!("must be at most {MAX_PASSWORD_LEN} characters"),
-            );
+            self.reject(name, Rule::MaxChars(MAX_PASSWORD_LEN));
             None
         } else {
             Some(password)
@@ -149,11 +144,7 @@ impl Fields {
     pub fn optional_name(&mut self, name: &str) -> Option<String> {
         let value = self.optional_string(name)?;
         if value.chars().count() > MAX_NAME_LEN {
-            self.reject(
-                name,
-                FieldErrorKind::Value,
-                format!("must be at most {MAX_NAME_LEN} characters"),
-            );
+            self.reject(name, Rule::MaxChars(MAX_NAME_LEN));
             None
         } else {
             Some(value)
@@ -162,12 +153,12 @@ impl Fields {
 }
 
 /// Checks a password that is being set: 8 to 1024 characters, no composition rules.
-pub fn check_new_password(password: &str) -> Result<(), String> {
+pub fn check_new_password(password: &str) -> Result<(), Rule> {
     let len = password.chars().count();
     if len < MIN_PASSWORD_LEN {
-        Err(format!("must be at least {MIN_PASSWORD_LEN} characters"))
+        Err(Rule::MinChars(MIN_PASSWORD_LEN))
     } else if len > MAX_PASSWORD_LEN {
-        Err(format!("must be at most {MAX_PASSWORD_LEN} characters"))
+        Err(Rule::MaxChars(MAX_PASSWORD_LEN))
     } else {
         Ok(())
     }
@@ -181,8 +172,8 @@ pub fn email_key(email: &str) -> String {
 /// Checks a trimmed address: `local@domain`, at most 254 characters, ASCII, the local part of
 /// dot-separated RFC 5322 atoms (at most 64 characters), the domain of at least two
 /// dot-separated labels of letters, digits and inner hyphens.
-pub fn check_email(email: &str) -> Result<(), &'static str> {
-    const INVALID: &str = "must be a valid email address";
+pub fn check_email(email: &str) -> Result<(), Rule> {
+    const INVALID: Rule = Rule::Email;
     if email.is_empty() || email.len() > MAX_EMAIL_LEN || !email.is_ascii() {
         return Err(INVALID);
     }
@@ -261,7 +252,7 @@ mod tests {
         };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["email", "password"]);
-        assert_eq!(errors[0].kind, FieldErrorKind::Type);
+        assert_eq!(errors[0].rule, Rule::String);
     }
 
     #[test]

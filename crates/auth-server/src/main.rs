@@ -143,7 +143,7 @@ fn describe(err: auth_core::Error) -> anyhow::Error {
         auth_core::Error::Validation(fields) => {
             let reasons: Vec<String> = fields
                 .iter()
-                .map(|f| format!("{} {}", f.field, f.message))
+                .map(|f| format!("{} {}", f.field, f.message()))
                 .collect();
             anyhow::anyhow!("invalid input: {}", reasons.join("; "))
         }

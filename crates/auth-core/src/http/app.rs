@@ -284,7 +284,14 @@ impl App {
             }
             Err(err) => Err(err),
         };
-        result.unwrap_or_else(|err| self.error_response(Some(mount), &err))
+        let response = result.unwrap_or_else(|err| self.error_response(Some(mount), &err));
+        if matches!(request.body, Body::TooLarge) {
+            // The rest of the body was never read, so the connection cannot carry another
+            // request: say so, or a client reusing it would write into a closed socket.
+            response.with_header("connection", "close")
+        } else {
+            response
+        }
     }
 
     async fn health(&self, request: &Request) -> Response {

@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Call, ErrorBody, Profile, Route};
-use crate::error::{Error, FieldErrorKind};
+use crate::error::{Error, Rule};
 use crate::http::{PROBLEM_JSON, Response};
 use crate::service::{NewAccount, Principal, TokenPair};
 use crate::store::{PersonalTokenRecord, SessionRecord, UserRecord};
@@ -313,17 +313,13 @@ async fn create_token(call: Call<'_>) -> Result<Response, Error> {
     let mut fields = call.fields()?;
     let name = fields.optional_name("name");
     if !fields.has("name") {
-        fields.reject("name", FieldErrorKind::Missing, "field required");
+        fields.reject("name", Rule::Required);
     } else if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-        fields.reject("name", FieldErrorKind::Value, "must not be empty");
+        fields.reject("name", Rule::NotEmpty);
     }
     let expires_in = fields.optional_integer("expires_in");
     if expires_in.is_some_and(|secs| !(1..=MAX_TOKEN_TTL_SECS).contains(&secs)) {
-        fields.reject(
-            "expires_in",
-            FieldErrorKind::Value,
-            format!("must be between 1 and {MAX_TOKEN_TTL_SECS} seconds"),
-        );
+        fields.reject("expires_in", Rule::Between(1, MAX_TOKEN_TTL_SECS));
     }
     fields.finish()?;
     let expires_in = expires_in.map(|secs| Duration::from_secs(secs.unsigned_abs()));
@@ -410,7 +406,7 @@ fn render_error(err: &Error) -> ErrorBody {
     if let (Error::Validation(errors), Some(object)) = (err, body.as_object_mut()) {
         let list: Vec<_> = errors
             .iter()
-            .map(|e| json!({"field": e.field, "message": e.message}))
+            .map(|e| json!({"field": e.field, "message": e.message()}))
             .collect();
         object.insert("errors".to_owned(), list.into());
     }
