@@ -12,17 +12,21 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, Rule};
 use crate::password::{PasswordHasher, Verification};
 use crate::store::{
-    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, PersonalTokenRecord,
-    RefreshRotation, SessionRecord, Store, StoreError, StoreResult, UserRecord,
+    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, OrganizationRecord,
+    PersonalTokenRecord, RefreshRotation, RoleRecord, SessionRecord, Store, StoreError,
+    StoreResult, UserPatch, UserQuery, UserRecord,
 };
 use crate::token::{
     Claims, OpaqueToken, PERSONAL_PREFIX, REFRESH_PREFIX, TokenSigner, hash_token, new_jti,
     secrets_equal,
 };
 use crate::validate::{check_email, check_new_password, email_key};
+
+/// The role that may use the admin API.
+pub const ADMIN_ROLE: &str = "admin";
 
 /// Longest bearer token considered at all; longer ones are refused without parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -203,6 +207,9 @@ impl Auth {
         if let Err(rule) = check_new_password(&account.password) {
             return Err(Error::field("password", rule));
         }
+        if let Some(organization_id) = account.organization_id {
+            self.require_organization(organization_id).await?;
+        }
         let password_hash = self.hasher.hash(account.password).await?;
         let mut roles = account.roles;
         roles.sort();
@@ -251,16 +258,40 @@ impl Auth {
             .blocking(move |store| store.find_user_by_email(&key))
             .await?;
         let phc = user.as_ref().map(|u| u.password_hash.clone());
+        let rehash_password = password.clone();
         let verification = self.hasher.verify(password, phc).await?;
         match (user, verification) {
-            (Some(user), Verification::Match | Verification::MatchNeedsRehash) => {
-                if user.is_active {
-                    Ok(user)
-                } else {
-                    Err(Error::AccountInactive)
-                }
+            (Some(user), Verification::Match | Verification::MatchNeedsRehash)
+                if !user.is_active =>
+            {
+                Err(Error::AccountInactive)
+            }
+            (Some(user), Verification::Match) => Ok(user),
+            (Some(user), Verification::MatchNeedsRehash) => {
+                self.upgrade_hash(&user, rehash_password).await;
+                Ok(user)
             }
             _ => Err(Error::InvalidCredentials),
+        }
+    }
+
+    /// Re-hashes a verified password with the configured parameters. A failure is logged and
+    /// the login goes on: the old hash still verifies.
+    async fn upgrade_hash(&self, user: &UserRecord, password: String) {
+        let hash = match self.hasher.hash(password).await {
+            Ok(hash) => hash,
+            Err(err) => {
+                tracing::warn!(error = %err, "password hash upgrade skipped");
+                return;
+            }
+        };
+        let (user_id, now) = (user.id, now());
+        let upgraded = self
+            .blocking(move |store| store.update_password_hash(user_id, &hash, now))
+            .await;
+        match upgraded {
+            Ok(()) => tracing::info!(user = %user_id, "password hash upgraded"),
+            Err(err) => tracing::warn!(error = %err, "password hash upgrade not stored"),
         }
     }
 
@@ -619,6 +650,97 @@ impl Auth {
         } else {
             Err(Error::NotFound)
         }
+    }
+
+    /// `Forbidden` unless the caller has the `admin` role.
+    pub fn require_admin(principal: &Principal) -> Result<(), Error> {
+        if principal.user.roles.iter().any(|role| role == ADMIN_ROLE) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+
+    async fn require_organization(&self, id: Uuid) -> Result<(), Error> {
+        match self
+            .blocking(move |store| store.find_organization(id))
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(Error::field("organization_id", Rule::Exists)),
+        }
+    }
+
+    /// A page of users and the total matching.
+    pub async fn users(
+        &self,
+        email: Option<&str>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<UserRecord>, u64), Error> {
+        let query = UserQuery {
+            email_key: email.map(email_key),
+            limit,
+            offset,
+        };
+        self.blocking(move |store| store.list_users(&query)).await
+    }
+
+    /// One user by id; `NotFound` for an unknown id or one that is not a UUID.
+    pub async fn user(&self, id: &str) -> Result<UserRecord, Error> {
+        let id = Uuid::parse_str(id).map_err(|_| Error::NotFound)?;
+        self.blocking(move |store| store.find_user(id))
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Applies a patch; deactivation revokes every session and token of the user.
+    pub async fn update_user(&self, id: &str, mut patch: UserPatch) -> Result<UserRecord, Error> {
+        let id = Uuid::parse_str(id).map_err(|_| Error::NotFound)?;
+        if let Some(Some(organization_id)) = patch.organization_id {
+            self.require_organization(organization_id).await?;
+        }
+        if let Some(roles) = patch.roles.as_mut() {
+            roles.sort();
+            roles.dedup();
+        }
+        let now = now();
+        self.blocking(move |store| store.update_user(id, &patch, now))
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Deletes a user and everything of theirs.
+    pub async fn delete_user(&self, id: &str) -> Result<(), Error> {
+        let id = Uuid::parse_str(id).map_err(|_| Error::NotFound)?;
+        if self.blocking(move |store| store.delete_user(id)).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// The user's roles with ids and descriptions.
+    pub async fn user_roles(&self, user_id: Uuid) -> Result<Vec<RoleRecord>, Error> {
+        self.blocking(move |store| store.user_roles(user_id)).await
+    }
+
+    /// Creates an organization.
+    pub async fn create_organization(&self, name: String) -> Result<OrganizationRecord, Error> {
+        let organization = OrganizationRecord {
+            id: Uuid::new_v4(),
+            name,
+            created_at: now(),
+        };
+        let stored = organization.clone();
+        self.blocking(move |store| store.create_organization(&stored))
+            .await?;
+        Ok(organization)
+    }
+
+    /// Every organization, oldest first.
+    pub async fn organizations(&self) -> Result<Vec<OrganizationRecord>, Error> {
+        self.blocking(|store| store.list_organizations()).await
     }
 
     /// Activates or deactivates the account with this email. Deactivation revokes every

@@ -208,6 +208,56 @@ pub struct NewPersonalToken {
     pub expires_at: Option<i64>,
 }
 
+/// An organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationRecord {
+    /// Primary key.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A role, with its optional description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    /// Primary key.
+    pub id: Uuid,
+    /// Unique name.
+    pub name: String,
+    /// Optional description.
+    pub description: Option<String>,
+}
+
+/// Changes to a user; `None` leaves a field as it is (`Some(None)` clears a nullable one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserPatch {
+    /// New display name.
+    pub full_name: Option<Option<String>>,
+    /// New phone number.
+    pub phone: Option<Option<String>>,
+    /// New active flag; `false` also revokes every session and personal token.
+    pub is_active: Option<bool>,
+    /// The complete new set of role names (unknown names are created).
+    pub roles: Option<Vec<String>>,
+    /// New organization (which must exist).
+    pub organization_id: Option<Option<Uuid>>,
+    /// New attributes object (replaces the old one).
+    pub attributes: Option<Value>,
+}
+
+/// A page of users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Only the user with this normalized email.
+    pub email_key: Option<String>,
+    /// Page size.
+    pub limit: u32,
+    /// Users to skip.
+    pub offset: u64,
+}
+
 /// The storage a deployment runs on. Implementations must be safe to share across threads;
 /// every method may block and is only called from blocking threads.
 pub trait Store: Send + Sync + 'static {
@@ -276,4 +326,26 @@ pub trait Store: Send + Sync + 'static {
     fn list_personal_tokens(&self, user_id: Uuid) -> StoreResult<Vec<PersonalTokenRecord>>;
     /// Deletes one of the user's personal tokens. False when the user has no such token.
     fn delete_personal_token(&self, user_id: Uuid, token_id: Uuid) -> StoreResult<bool>;
+
+    /// Replaces the password hash without touching sessions (hash upgrades on login).
+    fn update_password_hash(&self, user_id: Uuid, password_hash: &str, now: i64)
+    -> StoreResult<()>;
+    /// Applies a patch in one transaction (setting `updated_at = now`); deactivation deletes
+    /// the user's sessions and personal tokens in the same transaction. `None` for an unknown
+    /// user. An unknown organization is `StoreError::Other` (callers check first).
+    fn update_user(&self, id: Uuid, patch: &UserPatch, now: i64)
+    -> StoreResult<Option<UserRecord>>;
+    /// Deletes a user and, by cascade, everything of theirs. False for an unknown user.
+    fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
+    /// A page of users ordered by creation time then id, and the total matching the filter.
+    fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<UserRecord>, u64)>;
+    /// The user's roles with ids and descriptions, sorted by name.
+    fn user_roles(&self, user_id: Uuid) -> StoreResult<Vec<RoleRecord>>;
+
+    /// Inserts an organization.
+    fn create_organization(&self, organization: &OrganizationRecord) -> StoreResult<()>;
+    /// Looks an organization up.
+    fn find_organization(&self, id: Uuid) -> StoreResult<Option<OrganizationRecord>>;
+    /// Every organization, oldest first.
+    fn list_organizations(&self) -> StoreResult<Vec<OrganizationRecord>>;
 }

@@ -92,6 +92,94 @@ impl Fields {
         }
     }
 
+    /// An optional, nullable string: absent `None`, null `Some(None)`.
+    pub fn patch_string(&mut self, name: &str) -> Option<Option<String>> {
+        match self.object.get(name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if s.chars().count() > MAX_NAME_LEN => {
+                self.reject(name, Rule::MaxChars(MAX_NAME_LEN));
+                None
+            }
+            Some(Value::String(s)) => Some(Some(s.clone())),
+            Some(_) => {
+                self.reject(name, Rule::String);
+                None
+            }
+        }
+    }
+
+    /// An optional, nullable UUID: absent `None`, null `Some(None)`.
+    pub fn patch_uuid(&mut self, name: &str) -> Option<Option<uuid::Uuid>> {
+        match self.object.get(name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) => match uuid::Uuid::parse_str(s) {
+                Ok(id) => Some(Some(id)),
+                Err(_) => {
+                    self.reject(name, Rule::Uuid);
+                    None
+                }
+            },
+            Some(_) => {
+                self.reject(name, Rule::Uuid);
+                None
+            }
+        }
+    }
+
+    /// An optional boolean (null counts as absent).
+    pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.reject(name, Rule::Boolean);
+                None
+            }
+        }
+    }
+
+    /// An optional array of non-empty strings of at most 255 characters (null counts as absent).
+    pub fn optional_string_array(&mut self, name: &str) -> Option<Vec<String>> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let strings: Option<Vec<String>> = items
+                    .iter()
+                    .map(|item| match item {
+                        Value::String(s)
+                            if !s.trim().is_empty() && s.chars().count() <= MAX_NAME_LEN =>
+                        {
+                            Some(s.trim().to_owned())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if strings.is_none() {
+                    self.reject(name, Rule::StringArray);
+                }
+                strings
+            }
+            Some(_) => {
+                self.reject(name, Rule::StringArray);
+                None
+            }
+        }
+    }
+
+    /// An optional JSON object (null counts as absent).
+    pub fn optional_object(&mut self, name: &str) -> Option<Value> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => None,
+            Some(value @ Value::Object(_)) => Some(value.clone()),
+            Some(_) => {
+                self.reject(name, Rule::Object);
+                None
+            }
+        }
+    }
+
     /// Ends reading: the collected field errors, if any.
     pub fn finish(self) -> Result<(), Error> {
         if self.errors.is_empty() {

@@ -1,12 +1,16 @@
 //! Row types and their conversion to the core's records.
 
-use auth_core::store::{PersonalTokenRecord, SessionRecord, UserRecord};
+use auth_core::store::{
+    OrganizationRecord, PersonalTokenRecord, RoleRecord, SessionRecord, UserRecord,
+};
 use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::Fail;
-use crate::schema::{personal_tokens, refresh_tokens, roles, sessions, user_roles, users};
+use crate::schema::{
+    organizations, personal_tokens, refresh_tokens, roles, sessions, user_roles, users,
+};
 
 /// Parses a UUID column.
 pub(crate) fn parse_id(value: &str, column: &str) -> Result<Uuid, Fail> {
@@ -74,6 +78,64 @@ pub(crate) struct NewUserRow<'a> {
     pub attributes: &'a str,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// The columns of `users` a patch may change. `None` leaves a column alone;
+/// `Some(None)` sets a nullable one to NULL. `updated_at` is always written, so the
+/// changeset is never empty.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = users)]
+pub(crate) struct UserChanges<'a> {
+    pub full_name: Option<Option<&'a str>>,
+    pub phone: Option<Option<&'a str>>,
+    pub is_active: Option<bool>,
+    pub organization_id: Option<Option<String>>,
+    pub attributes: Option<String>,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = roles)]
+pub(crate) struct RoleRow {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+impl RoleRow {
+    pub(crate) fn into_record(self) -> Result<RoleRecord, Fail> {
+        Ok(RoleRecord {
+            id: parse_id(&self.id, "roles.id")?,
+            name: self.name,
+            description: self.description,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organizations)]
+pub(crate) struct OrganizationRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+impl OrganizationRow {
+    pub(crate) fn from_record(o: &OrganizationRecord) -> Self {
+        OrganizationRow {
+            id: id_text(o.id),
+            name: o.name.clone(),
+            created_at: o.created_at,
+        }
+    }
+
+    pub(crate) fn into_record(self) -> Result<OrganizationRecord, Fail> {
+        Ok(OrganizationRecord {
+            id: parse_id(&self.id, "organizations.id")?,
+            name: self.name,
+            created_at: self.created_at,
+        })
+    }
 }
 
 #[derive(Debug, Insertable)]

@@ -1,10 +1,14 @@
 //! The [`Store`] implementation. Each query body is written once and expanded for both
 //! connection types by [`with_conn!`] (autocommit) and [`write_tx!`] (one write
-//! transaction: `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL).
+//! transaction: `BEGIN IMMEDIATE` on SQLite, an ordinary transaction on PostgreSQL) or
+//! [`read_tx!`] (several reads that see one snapshot).
+
+use std::collections::HashMap;
 
 use auth_core::store::{
-    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, PersonalTokenRecord, RefreshRecord,
-    RefreshRotation, SessionRecord, Store, StoreError, StoreResult, TokenHash, UserRecord,
+    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, OrganizationRecord,
+    PersonalTokenRecord, RefreshRecord, RefreshRotation, RoleRecord, SessionRecord, Store,
+    StoreError, StoreResult, TokenHash, UserPatch, UserQuery, UserRecord,
 };
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -15,16 +19,20 @@ use uuid::Uuid;
 
 use crate::error::Fail;
 use crate::models::{
-    NewPersonalTokenRow, NewRefreshRow, NewRoleRow, NewUserRow, PersonalTokenRow, RefreshRow,
-    SessionRow, UserRoleRow, UserRow, id_text, parse_id,
+    NewPersonalTokenRow, NewRefreshRow, NewRoleRow, NewUserRow, OrganizationRow, PersonalTokenRow,
+    RefreshRow, RoleRow, SessionRow, UserChanges, UserRoleRow, UserRow, id_text, parse_id,
 };
 use crate::schema::{
-    personal_tokens, refresh_tokens, roles, sessions, settings, user_roles, users,
+    organizations, personal_tokens, refresh_tokens, roles, sessions, settings, user_roles, users,
 };
 use crate::{DieselStore, Pools};
 
 /// How stale `last_used_at` may get before a read refreshes it.
 const TOUCH_INTERVAL: i64 = 60;
+
+/// How many user ids one `IN (...)` role lookup of [`Store::list_users`] binds at most
+/// (SQLite limits the number of bound parameters per statement).
+const ROLE_LOOKUP_CHUNK: usize = 500;
 
 /// Runs `f` on a connection of `pool`.
 fn run<C, T>(
@@ -71,17 +79,70 @@ macro_rules! write_tx {
     };
 }
 
+/// `read_tx!(store, conn => { ... })`: like [`with_conn!`] but inside one read-only
+/// transaction, so that several queries see the same snapshot (a deferred transaction on
+/// SQLite, `REPEATABLE READ, READ ONLY` on PostgreSQL).
+macro_rules! read_tx {
+    ($store:expr, $conn:ident => $body:block) => {
+        match &$store.pools {
+            Pools::Sqlite(pool) => run(pool, |c: &mut SqliteConnection| {
+                c.transaction(|$conn: &mut SqliteConnection| -> Result<_, Fail> { $body })
+            }),
+            Pools::Postgres(pool) => run(pool, |c: &mut PgConnection| {
+                c.build_transaction()
+                    .read_only()
+                    .repeatable_read()
+                    .run(|$conn: &mut PgConnection| -> Result<_, Fail> { $body })
+            }),
+        }
+    };
+}
+
 /// `user_record!(conn, row)`: loads the roles of a [`UserRow`] and builds the record.
 macro_rules! user_record {
     ($conn:ident, $row:expr) => {{
         let row: UserRow = $row;
-        let roles = user_roles::table
+        let mut roles = user_roles::table
             .inner_join(roles::table)
             .filter(user_roles::user_id.eq(row.id.as_str()))
             .select(roles::name)
-            .order(roles::name.asc())
             .load::<String>($conn)?;
+        // Sorted here rather than by the database, whose collation may not be byte order.
+        roles.sort_unstable();
         row.into_record(roles)
+    }};
+}
+
+/// `assign_roles!(conn, user_id, names, now)`: attaches the roles `names` (an iterator of
+/// `&str`) to the user, creating unknown names (without a description) on first use.
+/// Roles the user already has are left as they are.
+macro_rules! assign_roles {
+    ($conn:ident, $user_id:expr, $names:expr, $now:expr) => {{
+        let user_id: &str = $user_id;
+        for name in $names {
+            let name: &str = name;
+            diesel::insert_into(roles::table)
+                .values(&NewRoleRow {
+                    id: id_text(Uuid::new_v4()),
+                    name,
+                    description: None,
+                    created_at: $now,
+                })
+                .on_conflict(roles::name)
+                .do_nothing()
+                .execute($conn)?;
+            let role_id = roles::table
+                .filter(roles::name.eq(name))
+                .select(roles::id)
+                .first::<String>($conn)?;
+            diesel::insert_into(user_roles::table)
+                .values(&UserRoleRow {
+                    user_id: user_id.to_owned(),
+                    role_id,
+                })
+                .on_conflict_do_nothing()
+                .execute($conn)?;
+        }
     }};
 }
 
@@ -98,6 +159,14 @@ macro_rules! find_user {
             Some(row) => user_record!($conn, row).map(Some),
         }
     }};
+}
+
+/// The distinct role names of `names`, sorted.
+fn role_set(names: &[String]) -> Vec<&str> {
+    let mut set: Vec<&str> = names.iter().map(String::as_str).collect();
+    set.sort_unstable();
+    set.dedup();
+    set
 }
 
 /// Wall-clock Unix seconds (only used where the trait passes no `now`).
@@ -152,9 +221,7 @@ impl Store for DieselStore {
     }
 
     fn create_user(&self, user: &NewUser) -> StoreResult<UserRecord> {
-        let mut role_names: Vec<&str> = user.roles.iter().map(String::as_str).collect();
-        role_names.sort_unstable();
-        role_names.dedup();
+        let role_names = role_set(&user.roles);
         let row = NewUserRow {
             id: id_text(user.id),
             email: &user.email,
@@ -170,26 +237,7 @@ impl Store for DieselStore {
         };
         write_tx!(self, conn => {
             diesel::insert_into(users::table).values(&row).execute(conn)?;
-            for name in &role_names {
-                diesel::insert_into(roles::table)
-                    .values(&NewRoleRow {
-                        id: id_text(Uuid::new_v4()),
-                        name,
-                        description: None,
-                        created_at: user.now,
-                    })
-                    .on_conflict(roles::name)
-                    .do_nothing()
-                    .execute(conn)?;
-                let role_id = roles::table
-                    .filter(roles::name.eq(*name))
-                    .select(roles::id)
-                    .first::<String>(conn)?;
-                diesel::insert_into(user_roles::table)
-                    .values(&UserRoleRow { user_id: row.id.clone(), role_id })
-                    .on_conflict_do_nothing()
-                    .execute(conn)?;
-            }
+            assign_roles!(conn, row.id.as_str(), role_names.iter().copied(), user.now);
             let created = find_user!(conn, users::id.eq(row.id.as_str()))?;
             created.ok_or_else(|| Fail::other("inserted user not found"))
         })
@@ -553,6 +601,187 @@ impl Store for DieselStore {
             )
             .execute(conn)?;
             Ok(deleted > 0)
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn update_password_hash(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let user_id = id_text(user_id);
+        with_conn!(self, conn => {
+            diesel::update(users::table.filter(users::id.eq(user_id.as_str())))
+                .set((
+                    users::password_hash.eq(password_hash),
+                    users::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        now: i64,
+    ) -> StoreResult<Option<UserRecord>> {
+        let id = id_text(id);
+        let attributes = match &patch.attributes {
+            None => None,
+            Some(value @ serde_json::Value::Object(_)) => Some(value.to_string()),
+            Some(_) => {
+                return Err(StoreError::Other(
+                    "user attributes must be a JSON object".to_owned(),
+                ));
+            }
+        };
+        let changes = UserChanges {
+            full_name: patch.full_name.as_ref().map(Option::as_deref),
+            phone: patch.phone.as_ref().map(Option::as_deref),
+            is_active: patch.is_active,
+            organization_id: patch.organization_id.map(|o| o.map(id_text)),
+            attributes,
+            updated_at: now,
+        };
+        let role_names = patch.roles.as_deref().map(role_set);
+        write_tx!(self, conn => {
+            let updated = diesel::update(users::table.filter(users::id.eq(id.as_str())))
+                .set(&changes)
+                .execute(conn)?;
+            if updated == 0 {
+                return Ok(None);
+            }
+            if let Some(names) = &role_names {
+                diesel::delete(user_roles::table.filter(user_roles::user_id.eq(id.as_str())))
+                    .execute(conn)?;
+                assign_roles!(conn, id.as_str(), names.iter().copied(), now);
+            }
+            if patch.is_active == Some(false) {
+                // Refresh tokens go with their sessions (ON DELETE CASCADE).
+                diesel::delete(sessions::table.filter(sessions::user_id.eq(id.as_str())))
+                    .execute(conn)?;
+                diesel::delete(
+                    personal_tokens::table.filter(personal_tokens::user_id.eq(id.as_str())),
+                )
+                .execute(conn)?;
+            }
+            let user = find_user!(conn, users::id.eq(id.as_str()))?;
+            user.ok_or_else(|| Fail::other("updated user not found")).map(Some)
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn delete_user(&self, id: Uuid) -> StoreResult<bool> {
+        let id = id_text(id);
+        with_conn!(self, conn => {
+            // Sessions (and their refresh tokens), personal tokens and role assignments go
+            // along by ON DELETE CASCADE.
+            let deleted = diesel::delete(users::table.filter(users::id.eq(id.as_str())))
+                .execute(conn)?;
+            Ok(deleted > 0)
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<UserRecord>, u64)> {
+        let email_key = query.email_key.as_deref();
+        let limit = i64::from(query.limit);
+        let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+        read_tx!(self, conn => {
+            let mut count = users::table.count().into_boxed();
+            let mut page = users::table
+                .select(UserRow::as_select())
+                .order((users::created_at.asc(), users::id.asc()))
+                .limit(limit)
+                .offset(offset)
+                .into_boxed();
+            if let Some(key) = email_key {
+                count = count.filter(users::email_key.eq(key));
+                page = page.filter(users::email_key.eq(key));
+            }
+            let total = count.get_result::<i64>(conn)?;
+            let rows = page.load::<UserRow>(conn)?;
+
+            let mut roles_of: HashMap<String, Vec<String>> = HashMap::new();
+            for chunk in rows.chunks(ROLE_LOOKUP_CHUNK) {
+                let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+                let pairs = user_roles::table
+                    .inner_join(roles::table)
+                    .filter(user_roles::user_id.eq_any(ids))
+                    .select((user_roles::user_id, roles::name))
+                    .load::<(String, String)>(conn)?;
+                for (user_id, name) in pairs {
+                    roles_of.entry(user_id).or_default().push(name);
+                }
+            }
+            let users = rows
+                .into_iter()
+                .map(|row| {
+                    let mut roles = roles_of.remove(&row.id).unwrap_or_default();
+                    roles.sort_unstable();
+                    row.into_record(roles)
+                })
+                .collect::<Result<Vec<_>, Fail>>()?;
+            Ok((users, u64::try_from(total).unwrap_or(0)))
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn user_roles(&self, user_id: Uuid) -> StoreResult<Vec<RoleRecord>> {
+        let user_id = id_text(user_id);
+        let mut found = with_conn!(self, conn => {
+            user_roles::table
+                .inner_join(roles::table)
+                .filter(user_roles::user_id.eq(user_id.as_str()))
+                .select(RoleRow::as_select())
+                .load::<RoleRow>(conn)?
+                .into_iter()
+                .map(RoleRow::into_record)
+                .collect::<Result<Vec<_>, Fail>>()
+        })
+        .map_err(Fail::into_store)?;
+        // Byte order, whatever the database's collation.
+        found.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
+    fn create_organization(&self, organization: &OrganizationRecord) -> StoreResult<()> {
+        let row = OrganizationRow::from_record(organization);
+        with_conn!(self, conn => {
+            diesel::insert_into(organizations::table).values(&row).execute(conn)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn find_organization(&self, id: Uuid) -> StoreResult<Option<OrganizationRecord>> {
+        let id = id_text(id);
+        with_conn!(self, conn => {
+            organizations::table
+                .filter(organizations::id.eq(id.as_str()))
+                .select(OrganizationRow::as_select())
+                .first::<OrganizationRow>(conn)
+                .optional()?
+                .map(OrganizationRow::into_record)
+                .transpose()
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn list_organizations(&self) -> StoreResult<Vec<OrganizationRecord>> {
+        with_conn!(self, conn => {
+            organizations::table
+                .order((organizations::created_at.asc(), organizations::id.asc()))
+                .select(OrganizationRow::as_select())
+                .load::<OrganizationRow>(conn)?
+                .into_iter()
+                .map(OrganizationRow::into_record)
+                .collect()
         })
         .map_err(Fail::into_store)
     }

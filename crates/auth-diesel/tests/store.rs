@@ -6,8 +6,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use auth_core::store::{
-    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, RefreshRotation, SessionRecord,
-    Store, StoreError, TokenHash, UserRecord,
+    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, OrganizationRecord,
+    RefreshRotation, SessionRecord, Store, StoreError, TokenHash, UserPatch, UserQuery, UserRecord,
 };
 use auth_diesel::{DieselStore, create_postgres_database, drop_postgres_database};
 use uuid::Uuid;
@@ -114,6 +114,14 @@ backend_tests!(
     deactivation_deletes_sessions_and_tokens,
     change_password_keeps_only_given_session,
     personal_tokens,
+    update_password_hash_keeps_sessions,
+    update_user_patches_each_field,
+    update_user_replaces_roles,
+    update_user_deactivation_deletes_sessions_and_tokens,
+    list_users_pages_and_counts,
+    delete_user_cascades,
+    organizations,
+    user_roles_have_ids_and_descriptions,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -831,6 +839,602 @@ fn personal_tokens(store: &DieselStore) {
             .is_none()
     );
     assert_eq!(store.list_personal_tokens(user.id).expect("list").len(), 1);
+}
+
+fn organization(name: &str, created_at: i64) -> OrganizationRecord {
+    OrganizationRecord {
+        id: Uuid::new_v4(),
+        name: name.to_owned(),
+        created_at,
+    }
+}
+
+fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+fn update_password_hash_keeps_sessions(store: &DieselStore) {
+    let user = make_user(store, "upgrade@example.com");
+    let t = now();
+    let (s1, h1) = make_session(store, user.id, t);
+    store
+        .update_password_hash(user.id, "$argon2id$upgraded", t + 3)
+        .expect("update hash");
+    let found = store.find_user(user.id).expect("find").expect("exists");
+    assert_eq!(found.password_hash, "$argon2id$upgraded");
+    assert_eq!(found.updated_at, t + 3);
+    assert!(session_of(store, s1.id, t).is_some());
+    assert!(store.find_refresh_token(&h1).expect("find").is_some());
+    // An unknown user is not an error.
+    store
+        .update_password_hash(Uuid::new_v4(), "$argon2id$x", t)
+        .expect("unknown user");
+}
+
+fn update_user_patches_each_field(store: &DieselStore) {
+    let t = now();
+    let org = organization("Acme", t);
+    store.create_organization(&org).expect("org");
+    let user = store
+        .create_user(&new_user("patch@example.com", &["user"], t))
+        .expect("create");
+    let bystander = make_user(store, "untouched@example.com");
+
+    // An empty patch only moves updated_at.
+    let same = store
+        .update_user(user.id, &UserPatch::default(), t + 1)
+        .expect("empty patch")
+        .expect("exists");
+    assert_eq!(
+        same,
+        UserRecord {
+            updated_at: t + 1,
+            ..user.clone()
+        }
+    );
+
+    let patch = UserPatch {
+        full_name: Some(Some("Patched Name".to_owned())),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 2)
+        .expect("name")
+        .expect("exists");
+    assert_eq!(u.full_name.as_deref(), Some("Patched Name"));
+    assert_eq!(u.updated_at, t + 2);
+
+    let patch = UserPatch {
+        phone: Some(Some("+1 555 0100".to_owned())),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 3)
+        .expect("phone")
+        .expect("exists");
+    assert_eq!(u.phone.as_deref(), Some("+1 555 0100"));
+    assert_eq!(u.full_name.as_deref(), Some("Patched Name"), "left alone");
+
+    let patch = UserPatch {
+        organization_id: Some(Some(org.id)),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 4)
+        .expect("org")
+        .expect("exists");
+    assert_eq!(u.organization_id, Some(org.id));
+
+    let attributes = serde_json::json!({"team": "blue", "level": 3, "tags": ["a", "b"]});
+    let patch = UserPatch {
+        attributes: Some(attributes.clone()),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 5)
+        .expect("attrs")
+        .expect("exists");
+    assert_eq!(u.attributes, attributes);
+    let patch = UserPatch {
+        attributes: Some(serde_json::json!({"team": "red"})),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 6)
+        .expect("attrs")
+        .expect("exists");
+    assert_eq!(
+        u.attributes,
+        serde_json::json!({"team": "red"}),
+        "replaced, not merged"
+    );
+
+    // An active user's sessions survive `is_active: Some(true)`.
+    let (session, _) = make_session(store, user.id, t);
+    let patch = UserPatch {
+        is_active: Some(true),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 7)
+        .expect("active")
+        .expect("exists");
+    assert!(u.is_active);
+    assert!(session_of(store, session.id, t).is_some());
+
+    // Some(None) clears the nullable fields.
+    let patch = UserPatch {
+        full_name: Some(None),
+        phone: Some(None),
+        organization_id: Some(None),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 8)
+        .expect("clear")
+        .expect("exists");
+    assert_eq!(
+        (&u.full_name, &u.phone, u.organization_id),
+        (&None, &None, None)
+    );
+    assert_eq!(u.attributes, serde_json::json!({"team": "red"}));
+    assert_eq!(u.roles, strings(&["user"]));
+    assert_eq!(
+        (u.email.as_str(), u.created_at, u.updated_at),
+        ("patch@example.com", t, t + 8)
+    );
+    assert_eq!(u.password_hash, user.password_hash);
+    assert_eq!(store.find_user(user.id).expect("find"), Some(u.clone()));
+
+    // Everything at once.
+    let patch = UserPatch {
+        full_name: Some(Some("All".to_owned())),
+        phone: Some(Some("1".to_owned())),
+        is_active: Some(true),
+        roles: Some(strings(&["ops"])),
+        organization_id: Some(Some(org.id)),
+        attributes: Some(serde_json::json!({"x": null})),
+    };
+    let all = store
+        .update_user(user.id, &patch, t + 9)
+        .expect("all")
+        .expect("exists");
+    assert_eq!(all.full_name.as_deref(), Some("All"));
+    assert_eq!(all.phone.as_deref(), Some("1"));
+    assert_eq!(all.roles, strings(&["ops"]));
+    assert_eq!(all.organization_id, Some(org.id));
+    assert_eq!(all.attributes, serde_json::json!({"x": null}));
+    assert_eq!(all.updated_at, t + 9);
+
+    // An unknown organization is Other, and the whole patch is rolled back.
+    let patch = UserPatch {
+        full_name: Some(Some("Never".to_owned())),
+        roles: Some(strings(&["never"])),
+        organization_id: Some(Some(Uuid::new_v4())),
+        ..UserPatch::default()
+    };
+    match store.update_user(user.id, &patch, t + 10) {
+        Err(StoreError::Other(_)) => {}
+        other => panic!("expected Other, got {other:?}"),
+    }
+    assert_eq!(store.find_user(user.id).expect("find"), Some(all));
+
+    // Attributes must be an object.
+    let patch = UserPatch {
+        attributes: Some(serde_json::json!([1, 2])),
+        ..UserPatch::default()
+    };
+    assert!(matches!(
+        store.update_user(user.id, &patch, t + 11),
+        Err(StoreError::Other(_))
+    ));
+
+    // Unknown user: None, nothing written.
+    let patch = UserPatch {
+        full_name: Some(Some("Ghost".to_owned())),
+        roles: Some(strings(&["ghost-role"])),
+        is_active: Some(false),
+        ..UserPatch::default()
+    };
+    let ghost = Uuid::new_v4();
+    assert_eq!(store.update_user(ghost, &patch, t).expect("unknown"), None);
+    assert!(store.find_user(ghost).expect("find").is_none());
+    assert_eq!(
+        store.find_user(bystander.id).expect("find"),
+        Some(bystander)
+    );
+}
+
+fn update_user_replaces_roles(store: &DieselStore) {
+    let t = now();
+    let user = store
+        .create_user(&new_user("roles@example.com", &["user", "viewer"], t))
+        .expect("create");
+    let other = store
+        .create_user(&new_user("shares@example.com", &["admin", "viewer"], t))
+        .expect("other");
+    let admin_id = store.user_roles(other.id).expect("roles")[0].id;
+
+    // Replaces the set: unknown names are created, duplicates collapse, dropped ones go.
+    let patch = UserPatch {
+        roles: Some(strings(&["editor", "admin", "editor", "viewer"])),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 1)
+        .expect("roles")
+        .expect("exists");
+    assert_eq!(u.roles, strings(&["admin", "editor", "viewer"]));
+    assert_eq!(u.updated_at, t + 1);
+    let roles = store.user_roles(user.id).expect("roles");
+    assert_eq!(
+        roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        vec!["admin", "editor", "viewer"]
+    );
+    // The existing role is reused, not duplicated.
+    assert_eq!(roles[0].id, admin_id);
+    assert_eq!(store.find_user(user.id).expect("find").expect("exists"), u);
+
+    // The other user's roles are untouched.
+    assert_eq!(
+        store
+            .find_user(other.id)
+            .expect("find")
+            .expect("exists")
+            .roles,
+        strings(&["admin", "viewer"])
+    );
+
+    // A role created by update_user can be reused by create_user.
+    let later = store
+        .create_user(&new_user("later@example.com", &["editor"], t))
+        .expect("later");
+    assert_eq!(
+        store.user_roles(later.id).expect("roles")[0].id,
+        roles[1].id
+    );
+
+    // None leaves the roles; an empty set clears them.
+    let patch = UserPatch {
+        full_name: Some(None),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 2)
+        .expect("name")
+        .expect("exists");
+    assert_eq!(u.roles, strings(&["admin", "editor", "viewer"]));
+    let patch = UserPatch {
+        roles: Some(Vec::new()),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 3)
+        .expect("clear")
+        .expect("exists");
+    assert!(u.roles.is_empty());
+    assert!(store.user_roles(user.id).expect("roles").is_empty());
+    assert_eq!(
+        store
+            .find_user(other.id)
+            .expect("find")
+            .expect("exists")
+            .roles,
+        strings(&["admin", "viewer"])
+    );
+}
+
+fn update_user_deactivation_deletes_sessions_and_tokens(store: &DieselStore) {
+    let user = make_user(store, "off@example.com");
+    let bystander = make_user(store, "on@example.com");
+    let t = now();
+    let (s1, h1) = make_session(store, user.id, t);
+    let (_s2, h2) = make_session(store, user.id, t);
+    let (bs, bh) = make_session(store, bystander.id, t);
+    let pat = personal_token(user.id, "ci", t);
+    store.create_personal_token(&pat).expect("pat");
+    let bpat = personal_token(bystander.id, "ci", t);
+    store.create_personal_token(&bpat).expect("pat");
+
+    let patch = UserPatch {
+        is_active: Some(false),
+        full_name: Some(Some("Gone Dark".to_owned())),
+        roles: Some(strings(&["suspended"])),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 5)
+        .expect("deactivate")
+        .expect("exists");
+    assert!(!u.is_active);
+    assert_eq!(u.full_name.as_deref(), Some("Gone Dark"));
+    assert_eq!(u.roles, strings(&["suspended"]));
+    assert_eq!(u.updated_at, t + 5);
+
+    assert!(store.list_sessions(user.id, t).expect("list").is_empty());
+    assert!(session_of(store, s1.id, t).is_none());
+    assert!(store.find_refresh_token(&h1).expect("find").is_none());
+    assert!(store.find_refresh_token(&h2).expect("find").is_none());
+    assert!(
+        store
+            .list_personal_tokens(user.id)
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        store
+            .personal_token_with_user(&pat.hash, t)
+            .expect("lookup")
+            .is_none()
+    );
+
+    // Others are untouched.
+    assert!(session_of(store, bs.id, t).is_some());
+    assert!(store.find_refresh_token(&bh).expect("find").is_some());
+    assert_eq!(
+        store
+            .list_personal_tokens(bystander.id)
+            .expect("list")
+            .len(),
+        1
+    );
+
+    // Reactivating only flips the flag.
+    let patch = UserPatch {
+        is_active: Some(true),
+        ..UserPatch::default()
+    };
+    let u = store
+        .update_user(user.id, &patch, t + 6)
+        .expect("activate")
+        .expect("exists");
+    assert!(u.is_active);
+    assert_eq!(u.roles, strings(&["suspended"]));
+}
+
+fn list_users_pages_and_counts(store: &DieselStore) {
+    let t = now();
+    assert_eq!(
+        store
+            .list_users(&UserQuery {
+                email_key: None,
+                limit: 10,
+                offset: 0,
+            })
+            .expect("empty"),
+        (Vec::new(), 0)
+    );
+
+    // Created out of order; two share a creation time (ordered by id then).
+    let mut created = Vec::new();
+    for (i, at) in [(0, t + 30), (1, t + 10), (2, t + 20), (3, t + 20), (4, t)] {
+        let roles: &[&str] = if i % 2 == 0 {
+            &["even", "all"]
+        } else {
+            &["all"]
+        };
+        created.push(
+            store
+                .create_user(&new_user(&format!("User{i}@Example.com"), roles, at))
+                .expect("create"),
+        );
+    }
+    let mut expected = created.clone();
+    expected.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+
+    let page = |email_key: Option<&str>, limit: u32, offset: u64| {
+        store
+            .list_users(&UserQuery {
+                email_key: email_key.map(str::to_owned),
+                limit,
+                offset,
+            })
+            .expect("list")
+    };
+
+    let (all, total) = page(None, 100, 0);
+    assert_eq!(total, 5);
+    assert_eq!(all, expected, "records equal find_user's, roles included");
+    for user in &all {
+        assert_eq!(store.find_user(user.id).expect("find").as_ref(), Some(user));
+    }
+
+    let mut walked = Vec::new();
+    for offset in [0, 2, 4] {
+        let (users, total) = page(None, 2, offset);
+        assert_eq!(total, 5, "total counts every match, not the page");
+        assert_eq!(users.len(), if offset == 4 { 1 } else { 2 });
+        walked.extend(users);
+    }
+    assert_eq!(walked, expected);
+    assert_eq!(page(None, 2, 5), (Vec::new(), 5));
+    assert_eq!(page(None, 2, u64::MAX), (Vec::new(), 5));
+    assert_eq!(page(None, 0, 0), (Vec::new(), 5));
+
+    // The email filter matches the normalized key exactly.
+    let target = &created[2];
+    assert_eq!(
+        page(Some("user2@example.com"), 10, 0),
+        (vec![target.clone()], 1)
+    );
+    assert_eq!(page(Some("user2@example.com"), 10, 1), (Vec::new(), 1));
+    assert_eq!(page(Some("user2@example.com"), 0, 0), (Vec::new(), 1));
+    assert_eq!(page(Some("User2@Example.com"), 10, 0), (Vec::new(), 0));
+    assert_eq!(page(Some("user2"), 10, 0), (Vec::new(), 0));
+    assert_eq!(page(Some("nobody@example.com"), 10, 0), (Vec::new(), 0));
+}
+
+fn delete_user_cascades(store: &DieselStore) {
+    let t = now();
+    let org = organization("Keeps", t);
+    store.create_organization(&org).expect("org");
+    let mut input = new_user("doomed@example.com", &["shared", "own"], t);
+    input.organization_id = Some(org.id);
+    let user = store.create_user(&input).expect("create");
+    let bystander = store
+        .create_user(&new_user("survivor@example.com", &["shared"], t))
+        .expect("bystander");
+    let (s1, h1) = make_session(store, user.id, t);
+    let h2 = random_hash();
+    assert!(
+        store
+            .rotate_refresh_token(&rotation(s1.id, h1, h2, "jti-2", t + 1))
+            .expect("rotate")
+    );
+    let (s2, h3) = make_session(store, user.id, t + 2);
+    let pat = personal_token(user.id, "ci", t);
+    store.create_personal_token(&pat).expect("pat");
+    let (bs, bh) = make_session(store, bystander.id, t);
+    let bpat = personal_token(bystander.id, "ci", t);
+    store.create_personal_token(&bpat).expect("pat");
+
+    assert!(store.delete_user(user.id).expect("delete"));
+    assert!(store.find_user(user.id).expect("find").is_none());
+    assert!(
+        store
+            .find_user_by_email("doomed@example.com")
+            .expect("find")
+            .is_none()
+    );
+    assert!(session_of(store, s1.id, t + 2).is_none());
+    assert!(session_of(store, s2.id, t + 2).is_none());
+    assert!(store.list_sessions(user.id, t).expect("list").is_empty());
+    for hash in [h1, h2, h3] {
+        assert!(store.find_refresh_token(&hash).expect("find").is_none());
+    }
+    assert!(
+        store
+            .personal_token_with_user(&pat.hash, t)
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(
+        store
+            .list_personal_tokens(user.id)
+            .expect("list")
+            .is_empty()
+    );
+    assert!(store.user_roles(user.id).expect("roles").is_empty());
+    assert!(!store.delete_user(user.id).expect("again"));
+    assert!(!store.delete_user(Uuid::new_v4()).expect("unknown"));
+
+    // The organization, the roles and other users' things stay.
+    assert_eq!(store.find_organization(org.id).expect("org"), Some(org));
+    assert_eq!(
+        store.find_user(bystander.id).expect("find"),
+        Some(bystander.clone())
+    );
+    assert!(session_of(store, bs.id, t).is_some());
+    assert!(store.find_refresh_token(&bh).expect("find").is_some());
+    assert!(
+        store
+            .personal_token_with_user(&bpat.hash, t)
+            .expect("lookup")
+            .is_some()
+    );
+    // The email is free again; the old roles are reused.
+    let again = store
+        .create_user(&new_user("Doomed@example.com", &["own"], t + 3))
+        .expect("recreate");
+    assert_eq!(again.roles, strings(&["own"]));
+    assert_eq!(
+        store
+            .list_users(&UserQuery {
+                email_key: None,
+                limit: 10,
+                offset: 0,
+            })
+            .expect("list")
+            .1,
+        2
+    );
+}
+
+fn organizations(store: &DieselStore) {
+    let t = now();
+    assert!(store.list_organizations().expect("empty").is_empty());
+    let late = organization("Late", t + 10);
+    let early = organization("Early", t);
+    let (tie_a, tie_b) = {
+        let a = organization("Tie A", t + 5);
+        let b = organization("Tie B", t + 5);
+        if a.id < b.id { (a, b) } else { (b, a) }
+    };
+    for org in [&late, &tie_b, &early, &tie_a] {
+        store.create_organization(org).expect("create");
+    }
+    assert_eq!(
+        store.list_organizations().expect("list"),
+        vec![early.clone(), tie_a, tie_b, late.clone()]
+    );
+    assert_eq!(
+        store.find_organization(late.id).expect("find"),
+        Some(late.clone())
+    );
+    assert!(
+        store
+            .find_organization(Uuid::new_v4())
+            .expect("find")
+            .is_none()
+    );
+
+    // The same id again is a conflict.
+    let dup = OrganizationRecord {
+        name: "Other name".to_owned(),
+        ..early.clone()
+    };
+    match store.create_organization(&dup) {
+        Err(StoreError::Conflict) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(
+        store.find_organization(early.id).expect("find"),
+        Some(early.clone())
+    );
+
+    // Users can belong to one.
+    let mut input = new_user("member@example.com", &[], t);
+    input.organization_id = Some(early.id);
+    let member = store.create_user(&input).expect("member");
+    assert_eq!(member.organization_id, Some(early.id));
+    assert_eq!(store.list_organizations().expect("list").len(), 4);
+}
+
+fn user_roles_have_ids_and_descriptions(store: &DieselStore) {
+    let t = now();
+    let user = store
+        .create_user(&new_user(
+            "r@example.com",
+            &["zeta", "Alpha", "mid", "alpha"],
+            t,
+        ))
+        .expect("create");
+    assert_eq!(user.roles, strings(&["Alpha", "alpha", "mid", "zeta"]));
+    let roles = store.user_roles(user.id).expect("roles");
+    assert_eq!(
+        roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        vec!["Alpha", "alpha", "mid", "zeta"],
+        "sorted by name (byte order)"
+    );
+    assert!(roles.iter().all(|r| r.description.is_none()));
+    let mut ids: Vec<Uuid> = roles.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+
+    // The same role has the same id for every user.
+    let other = store
+        .create_user(&new_user("r2@example.com", &["mid"], t))
+        .expect("other");
+    let other_roles = store.user_roles(other.id).expect("roles");
+    assert_eq!(other_roles, vec![roles[2].clone()]);
+
+    // No roles, or no such user: empty.
+    let none = store
+        .create_user(&new_user("r3@example.com", &[], t))
+        .expect("none");
+    assert!(store.user_roles(none.id).expect("roles").is_empty());
+    assert!(store.user_roles(Uuid::new_v4()).expect("roles").is_empty());
 }
 
 // ---------------------------------------------------------------------------------------

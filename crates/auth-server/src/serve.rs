@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use auth_core::App;
@@ -33,6 +34,21 @@ impl Adapter {
     }
 }
 
+/// Path of the benchmark baseline route, mounted only after [`mount_bench_hello`].
+pub const BENCH_HELLO_PATH: &str = "/bench/hello";
+/// Its body.
+const BENCH_HELLO_BODY: &str = "hello";
+
+/// Whether [`serve`] mounts the baseline route (set from `--bench-hello`).
+static BENCH_HELLO: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later [`serve`] in this process also mount `GET /bench/hello`, a plain-text
+/// route answered by the framework itself next to the auth routes: the baseline that
+/// `cargo xtask bench` compares the auth routes against.
+pub fn mount_bench_hello() {
+    BENCH_HELLO.store(true, Ordering::Relaxed);
+}
+
 /// Serves `app` on `listener` with `adapter` until `shutdown` resolves, then finishes the
 /// requests in flight.
 pub async fn serve(
@@ -42,10 +58,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
+    let hello = BENCH_HELLO.load(Ordering::Relaxed);
     match adapter {
         Adapter::Axum => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            let router: axum::Router = auth_axum::router(app);
+            let mut router: axum::Router = auth_axum::router(app);
+            if hello {
+                router = router.route(
+                    BENCH_HELLO_PATH,
+                    axum::routing::get(|| async { BENCH_HELLO_BODY }),
+                );
+            }
             axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -55,7 +78,15 @@ pub async fn serve(
         }
         Adapter::Actix => {
             let server = actix_web::HttpServer::new(move || {
-                actix_web::App::new().configure(auth_actix::configure(app.clone()))
+                let mut service =
+                    actix_web::App::new().configure(auth_actix::configure(app.clone()));
+                if hello {
+                    service = service.route(
+                        BENCH_HELLO_PATH,
+                        actix_web::web::get().to(|| async { BENCH_HELLO_BODY }),
+                    );
+                }
+                service
             })
             .disable_signals()
             .shutdown_timeout(10)
@@ -70,11 +101,24 @@ pub async fn serve(
         }
         Adapter::Warp => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            warp::serve(auth_warp::routes(app))
-                .incoming(listener)
-                .graceful(shutdown)
-                .run()
-                .await;
+            let routes = auth_warp::routes(app);
+            if hello {
+                use warp::Filter as _;
+                let hello = warp::path!("bench" / "hello")
+                    .and(warp::get())
+                    .map(|| warp::Reply::into_response(BENCH_HELLO_BODY));
+                warp::serve(hello.or(routes).unify())
+                    .incoming(listener)
+                    .graceful(shutdown)
+                    .run()
+                    .await;
+            } else {
+                warp::serve(routes)
+                    .incoming(listener)
+                    .graceful(shutdown)
+                    .run()
+                    .await;
+            }
         }
     }
     Ok(())

@@ -38,7 +38,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Profiles to mount: `name` or `name=/prefix`, comma-separated.
-    #[arg(long, env = "AUTH_PROFILES", default_value = "native")]
+    #[arg(long, env = "AUTH_PROFILES", default_value = "native,envelope,rbac")]
     pub profiles: String,
     /// Access-token lifetimes per profile in seconds, e.g. `native=3600`, comma-separated.
     #[arg(long, env = "AUTH_ACCESS_TTL", default_value = "")]
@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Seconds during which a used refresh token may be replayed for the same answer.
     #[arg(long, env = "AUTH_REFRESH_REUSE_INTERVAL", default_value_t = 10)]
     pub refresh_reuse_interval: u64,
+    /// Also mount `GET /bench/hello` (a plain-text route served by the framework itself, the
+    /// baseline of `cargo xtask bench`). Hidden: not for production.
+    #[arg(long, env = "AUTH_BENCH_HELLO", hide = true)]
+    pub bench_hello: bool,
 }
 
 impl ServeArgs {
@@ -195,6 +199,9 @@ pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Res
 
 /// Builds the app: database, core, mounted profiles.
 pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
+    if args.bench_hello {
+        crate::serve::mount_bench_hello();
+    }
     let database = args.database.clone();
     let store = tokio::task::spawn_blocking(move || connect(&database)).await??;
     let auth = open_auth(args, store).await?;

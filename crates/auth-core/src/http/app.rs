@@ -136,8 +136,18 @@ impl App {
         if specs.is_empty() {
             return Err(MountError::Empty);
         }
+        let mut specs = specs.to_vec();
+        // The admin API comes with `native` unless mounted explicitly.
+        let mounted = |name: &str| specs.iter().any(|s| s.profile == name);
+        if mounted(profile::native::PROFILE.name) && !mounted(profile::admin::PROFILE.name) {
+            specs.push(MountSpec {
+                profile: profile::admin::PROFILE.name.to_owned(),
+                prefix: None,
+                access_ttl: None,
+            });
+        }
         let mut mounts = Vec::with_capacity(specs.len());
-        for spec in specs {
+        for spec in &specs {
             let profile = profile::find(&spec.profile)
                 .ok_or_else(|| MountError::UnknownProfile(spec.profile.clone()))?;
             let prefix = spec

@@ -4,7 +4,13 @@
 //! Adding a profile means one file: a `pub static PROFILE: Profile` with its routes and its
 //! error encoder, listed in [`ALL`].
 
+pub mod admin;
+pub mod envelope;
+pub mod jwt_user;
 pub mod native;
+pub mod personal_token;
+pub mod rbac;
+pub mod wording;
 
 use std::time::Duration;
 
@@ -61,11 +67,65 @@ pub struct Profile {
 }
 
 /// Every profile this build knows.
-pub static ALL: &[&Profile] = &[&native::PROFILE];
+pub static ALL: &[&Profile] = &[
+    &native::PROFILE,
+    &admin::PROFILE,
+    &envelope::PROFILE,
+    &personal_token::PROFILE,
+    &rbac::PROFILE,
+    &jwt_user::PROFILE,
+];
 
 /// Looks a profile up by name.
 pub fn find(name: &str) -> Option<&'static Profile> {
     ALL.iter().copied().find(|profile| profile.name == name)
+}
+
+/// The body of every email-and-password login.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LoginRequest {
+    /// Email address (trimmed, compared case-insensitively).
+    #[schema(format = Email, example = "user@example.com")]
+    pub email: String,
+    /// Password, 1 to 1024 characters.
+    #[schema(format = Password, example = "securepassword")]
+    pub password: String,
+}
+
+impl LoginRequest {
+    /// Decodes and validates the body.
+    pub fn decode(call: &Call<'_>) -> Result<Self, Error> {
+        let mut fields = call.fields()?;
+        let email = fields.email("email");
+        let password = fields.presented_password("password");
+        fields.finish()?;
+        Ok(Self {
+            email: email.unwrap_or_default(),
+            password: password.unwrap_or_default(),
+        })
+    }
+}
+
+/// Builds a route entry (keeps the tables short).
+pub(crate) const fn route(
+    method: &'static str,
+    path: &'static str,
+    authenticated: bool,
+    summary: &'static str,
+    handler: Handler,
+) -> Route {
+    Route {
+        method,
+        path,
+        authenticated,
+        summary,
+        handler,
+    }
+}
+
+/// A JWT's lifetime for a mount whose profile always has one.
+pub(crate) fn jwt_ttl(call: &Call<'_>, default: Duration) -> Duration {
+    call.access_ttl.unwrap_or(default)
 }
 
 /// What a handler gets.

@@ -5,12 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat};
 use futures_util::FutureExt as _;
-use futures_util::future::BoxFuture;
 use serde::Serialize;
-use serde_json::json;
 use uuid::Uuid;
 
-use super::{Call, ErrorBody, Profile, Route};
+use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route};
 use crate::error::{Error, Rule};
 use crate::http::{PROBLEM_JSON, Response};
 use crate::service::{NewAccount, Principal, TokenPair};
@@ -88,22 +86,6 @@ static ROUTES: &[Route] = &[
     ),
 ];
 
-const fn route(
-    method: &'static str,
-    path: &'static str,
-    authenticated: bool,
-    summary: &'static str,
-    handler: for<'a> fn(Call<'a>) -> BoxFuture<'a, Result<Response, Error>>,
-) -> Route {
-    Route {
-        method,
-        path,
-        authenticated,
-        summary,
-        handler,
-    }
-}
-
 /// RFC 3339, UTC, whole seconds, `Z`.
 pub fn timestamp(unix: i64) -> String {
     DateTime::from_timestamp(unix, 0)
@@ -112,7 +94,7 @@ pub fn timestamp(unix: i64) -> String {
 }
 
 /// The user object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserBody<'a> {
     id: Uuid,
     email: &'a str,
@@ -139,7 +121,7 @@ impl<'a> UserBody<'a> {
 }
 
 /// The token object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenBody<'a> {
     access_token: &'a str,
     token_type: &'static str,
@@ -159,8 +141,9 @@ impl<'a> TokenBody<'a> {
     }
 }
 
-#[derive(Serialize)]
-struct SessionBody {
+/// A live session.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionBody {
     id: Uuid,
     created_at: String,
     last_used_at: String,
@@ -168,8 +151,9 @@ struct SessionBody {
     current: bool,
 }
 
-#[derive(Serialize)]
-struct PersonalTokenBody<'a> {
+/// A personal access token (`token` only when just created).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PersonalTokenBody<'a> {
     id: Uuid,
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -194,20 +178,161 @@ impl<'a> PersonalTokenBody<'a> {
     }
 }
 
+/// `{user, token}`, the answer to register and login.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuthResponse<'a> {
+    user: UserBody<'a>,
+    token: TokenBody<'a>,
+}
+
+impl<'a> AuthResponse<'a> {
+    fn new(grant: &'a crate::service::SessionGrant) -> Self {
+        Self {
+            user: UserBody::new(&grant.user),
+            token: TokenBody::new(&grant.tokens),
+        }
+    }
+}
+
+/// `POST /register`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RegisterRequest {
+    /// Email address.
+    #[schema(format = Email, example = "user@example.com")]
+    pub email: String,
+    /// Password, 8 to 1024 characters.
+    #[schema(format = Password, min_length = 8, max_length = 1024, example = "securepassword")]
+    pub password: String,
+    /// Display name.
+    #[schema(max_length = 255, example = "John Doe")]
+    pub full_name: Option<String>,
+}
+
+impl RegisterRequest {
+    fn decode(call: &Call<'_>) -> Result<Self, Error> {
+        let mut fields = call.fields()?;
+        let email = fields.email("email");
+        let password = fields.new_password("password");
+        let full_name = fields.optional_name("full_name");
+        fields.finish()?;
+        Ok(Self {
+            email: email.unwrap_or_default(),
+            password: password.unwrap_or_default(),
+            full_name,
+        })
+    }
+}
+
+/// `POST /refresh`: the body form; without it, the bearer access token is rotated.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token to exchange.
+    pub refresh_token: Option<String>,
+}
+
+impl RefreshRequest {
+    fn decode(call: &Call<'_>) -> Result<Self, Error> {
+        let mut fields = crate::validate::Fields::parse_optional(call.body())?;
+        let refresh_token = fields.optional_string("refresh_token");
+        fields.finish()?;
+        Ok(Self { refresh_token })
+    }
+}
+
+/// `POST /password`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PasswordChangeRequest {
+    /// The current password.
+    #[schema(format = Password)]
+    pub current_password: String,
+    /// The new password, 8 to 1024 characters.
+    #[schema(format = Password, min_length = 8, max_length = 1024)]
+    pub new_password: String,
+}
+
+impl PasswordChangeRequest {
+    fn decode(call: &Call<'_>) -> Result<Self, Error> {
+        let mut fields = call.fields()?;
+        let current = fields.presented_password("current_password");
+        let new = fields.new_password("new_password");
+        fields.finish()?;
+        Ok(Self {
+            current_password: current.unwrap_or_default(),
+            new_password: new.unwrap_or_default(),
+        })
+    }
+}
+
+/// `POST /tokens`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreateTokenRequest {
+    /// Display name, 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
+    pub name: String,
+    /// Lifetime in seconds; never expires without it.
+    #[schema(minimum = 1)]
+    pub expires_in: Option<i64>,
+}
+
+impl CreateTokenRequest {
+    fn decode(call: &Call<'_>) -> Result<Self, Error> {
+        let mut fields = call.fields()?;
+        let name = fields.optional_name("name");
+        if !fields.has("name") {
+            fields.reject("name", Rule::Required);
+        } else if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            fields.reject("name", Rule::NotEmpty);
+        }
+        let expires_in = fields.optional_integer("expires_in");
+        if expires_in.is_some_and(|secs| !(1..=MAX_TOKEN_TTL_SECS).contains(&secs)) {
+            fields.reject("expires_in", Rule::Between(1, MAX_TOKEN_TTL_SECS));
+        }
+        fields.finish()?;
+        Ok(Self {
+            name: name.unwrap_or_default(),
+            expires_in,
+        })
+    }
+}
+
+/// One invalid field of a problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemField {
+    /// The field.
+    pub field: String,
+    /// Why.
+    pub message: String,
+}
+
+/// An RFC 9457 problem document, the body of every `native` error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The status's reason phrase.
+    pub title: &'static str,
+    /// The status.
+    pub status: u16,
+    /// What went wrong.
+    pub detail: &'static str,
+    /// Stable machine-readable code, e.g. `INVALID_CREDENTIALS`.
+    pub code: &'static str,
+    /// Every invalid field (validation errors only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProblemField>>,
+}
+
 fn ttl(call: &Call<'_>) -> Duration {
-    call.access_ttl.unwrap_or(ACCESS_TTL)
+    jwt_ttl(call, ACCESS_TTL)
 }
 
 async fn register(call: Call<'_>) -> Result<Response, Error> {
-    let mut fields = call.fields()?;
-    let email = fields.email("email");
-    let password = fields.new_password("password");
-    let full_name = fields.optional_name("full_name");
-    fields.finish()?;
+    let body = RegisterRequest::decode(&call)?;
     let account = NewAccount {
-        email: email.unwrap_or_default(),
-        password: password.unwrap_or_default(),
-        full_name,
+        email: body.email,
+        password: body.password,
+        full_name: body.full_name,
         is_active: true,
         ..NewAccount::default()
     };
@@ -215,26 +340,16 @@ async fn register(call: Call<'_>) -> Result<Response, Error> {
         .auth
         .register(account, call.user_agent(), ttl(&call))
         .await?;
-    Ok(Response::json(
-        201,
-        &json!({"user": UserBody::new(&grant.user), "token": TokenBody::new(&grant.tokens)}),
-    ))
+    Ok(Response::json(201, &AuthResponse::new(&grant)))
 }
 
 async fn login(call: Call<'_>) -> Result<Response, Error> {
-    let mut fields = call.fields()?;
-    let email = fields.email("email");
-    let password = fields.presented_password("password");
-    fields.finish()?;
-    let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
+    let body = LoginRequest::decode(&call)?;
     let grant = call
         .auth
-        .login(&email, password, call.user_agent(), ttl(&call))
+        .login(&body.email, body.password, call.user_agent(), ttl(&call))
         .await?;
-    Ok(Response::json(
-        200,
-        &json!({"user": UserBody::new(&grant.user), "token": TokenBody::new(&grant.tokens)}),
-    ))
+    Ok(Response::json(200, &AuthResponse::new(&grant)))
 }
 
 async fn me(call: Call<'_>) -> Result<Response, Error> {
@@ -243,10 +358,7 @@ async fn me(call: Call<'_>) -> Result<Response, Error> {
 }
 
 async fn refresh(call: Call<'_>) -> Result<Response, Error> {
-    let mut fields = crate::validate::Fields::parse_optional(call.body())?;
-    let refresh_token = fields.optional_string("refresh_token");
-    fields.finish()?;
-    let pair = match refresh_token {
+    let pair = match RefreshRequest::decode(&call)?.refresh_token {
         Some(token) => call.auth.refresh(&token, ttl(&call)).await?,
         None => {
             let principal = call.principal().await?;
@@ -291,16 +403,9 @@ async fn delete_session(call: Call<'_>) -> Result<Response, Error> {
 
 async fn password(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
-    let mut fields = call.fields()?;
-    let current = fields.presented_password("current_password");
-    let new = fields.new_password("new_password");
-    fields.finish()?;
+    let body = PasswordChangeRequest::decode(&call)?;
     call.auth
-        .change_password(
-            &principal,
-            current.unwrap_or_default(),
-            new.unwrap_or_default(),
-        )
+        .change_password(&principal, body.current_password, body.new_password)
         .await?;
     Ok(Response::empty(204))
 }
@@ -310,22 +415,13 @@ const MAX_TOKEN_TTL_SECS: i64 = 10 * 366 * 24 * 3600;
 
 async fn create_token(call: Call<'_>) -> Result<Response, Error> {
     let principal: Principal = call.principal().await?;
-    let mut fields = call.fields()?;
-    let name = fields.optional_name("name");
-    if !fields.has("name") {
-        fields.reject("name", Rule::Required);
-    } else if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-        fields.reject("name", Rule::NotEmpty);
-    }
-    let expires_in = fields.optional_integer("expires_in");
-    if expires_in.is_some_and(|secs| !(1..=MAX_TOKEN_TTL_SECS).contains(&secs)) {
-        fields.reject("expires_in", Rule::Between(1, MAX_TOKEN_TTL_SECS));
-    }
-    fields.finish()?;
-    let expires_in = expires_in.map(|secs| Duration::from_secs(secs.unsigned_abs()));
+    let body = CreateTokenRequest::decode(&call)?;
+    let expires_in = body
+        .expires_in
+        .map(|secs| Duration::from_secs(secs.unsigned_abs()));
     let issued = call
         .auth
-        .create_personal_token(principal.user.id, name.unwrap_or_default(), expires_in)
+        .create_personal_token(principal.user.id, body.name, expires_in)
         .await?;
     Ok(Response::json(
         201,
@@ -394,25 +490,32 @@ pub fn error_detail(err: &Error) -> &'static str {
     }
 }
 
-fn render_error(err: &Error) -> ErrorBody {
+/// Renders an error as an RFC 9457 problem document.
+pub fn render_error(err: &Error) -> ErrorBody {
     let status = err.status();
-    let mut body = json!({
-        "type": "about:blank",
-        "title": err.reason(),
-        "status": status,
-        "detail": error_detail(err),
-        "code": error_code(err),
-    });
-    if let (Error::Validation(errors), Some(object)) = (err, body.as_object_mut()) {
-        let list: Vec<_> = errors
-            .iter()
-            .map(|e| json!({"field": e.field, "message": e.message()}))
-            .collect();
-        object.insert("errors".to_owned(), list.into());
-    }
+    let errors = match err {
+        Error::Validation(errors) => Some(
+            errors
+                .iter()
+                .map(|e| ProblemField {
+                    field: e.field.clone(),
+                    message: e.message(),
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    let problem = Problem {
+        kind: "about:blank",
+        title: err.reason(),
+        status,
+        detail: error_detail(err),
+        code: error_code(err),
+        errors,
+    };
     ErrorBody {
         status,
         content_type: PROBLEM_JSON,
-        body,
+        body: serde_json::to_value(problem).unwrap_or_default(),
     }
 }

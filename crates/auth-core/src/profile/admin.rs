@@ -1,0 +1,218 @@
+//! The `native` admin API (mounted with `native`, at `/api/v1/admin`): users and
+//! organizations, for callers with the `admin` role. Errors are `native` problem documents.
+
+use futures_util::FutureExt as _;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::native::{UserBody, render_error, timestamp};
+use super::{Call, Profile, Route, route};
+use crate::error::{Error, Rule};
+use crate::http::Response;
+use crate::service::{Auth, NewAccount, Principal};
+use crate::store::{OrganizationRecord, UserPatch};
+use crate::validate::Fields;
+
+/// Default page size of `GET /users`.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page size of `GET /users`.
+pub const MAX_LIMIT: u32 = 100;
+
+/// The profile.
+pub static PROFILE: Profile = Profile {
+    name: "admin",
+    default_prefix: "/api/v1/admin",
+    default_access_ttl: None,
+    routes: ROUTES,
+    render_error,
+};
+
+static ROUTES: &[Route] = &[
+    route("POST", "/users", true, "Create a user", |c| {
+        create_user(c).boxed()
+    }),
+    route("GET", "/users", true, "List users", |c| {
+        list_users(c).boxed()
+    }),
+    route("GET", "/users/{id}", true, "One user", |c| {
+        get_user(c).boxed()
+    }),
+    route("PATCH", "/users/{id}", true, "Change a user", |c| {
+        patch_user(c).boxed()
+    }),
+    route("DELETE", "/users/{id}", true, "Delete a user", |c| {
+        delete_user(c).boxed()
+    }),
+    route(
+        "POST",
+        "/organizations",
+        true,
+        "Create an organization",
+        |c| create_organization(c).boxed(),
+    ),
+    route("GET", "/organizations", true, "List organizations", |c| {
+        organizations(c).boxed()
+    }),
+];
+
+/// A page of users.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserPage<'a> {
+    items: Vec<UserBody<'a>>,
+    total: u64,
+}
+
+/// An organization.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrganizationBody {
+    id: Uuid,
+    name: String,
+    created_at: String,
+}
+
+impl From<OrganizationRecord> for OrganizationBody {
+    fn from(org: OrganizationRecord) -> Self {
+        Self {
+            id: org.id,
+            name: org.name,
+            created_at: timestamp(org.created_at),
+        }
+    }
+}
+
+async fn admin(call: &Call<'_>) -> Result<Principal, Error> {
+    let principal = call.principal().await?;
+    Auth::require_admin(&principal)?;
+    Ok(principal)
+}
+
+async fn create_user(call: Call<'_>) -> Result<Response, Error> {
+    admin(&call).await?;
+    let mut fields = call.fields()?;
+    let email = fields.email("email");
+    let password = fields.new_password("password");
+    let full_name = fields.optional_name("full_name");
+    let roles = fields.optional_string_array("roles");
+    let organization_id = fields.patch_uuid("organization_id").flatten();
+    let is_active = fields.optional_bool("is_active");
+    fields.finish()?;
+    let user = call
+        .auth
+        .create_account(NewAccount {
+            email: email.unwrap_or_default(),
+            password: password.unwrap_or_default(),
+            full_name,
+            roles: roles.unwrap_or_default(),
+            organization_id,
+            is_active: is_active.unwrap_or(true),
+        })
+        .await?;
+    Ok(Response::json(201, &UserBody::new(&user)))
+}
+
+/// Reads `email`, `limit` and `offset` from the query string.
+fn page_query(query: Option<&str>) -> Result<(Option<String>, u32, u64), Error> {
+    let (mut email, mut limit, mut offset) = (None, DEFAULT_LIMIT, 0);
+    let mut errors = Fields::parse_optional(b"")?;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "email" => email = Some(value.into_owned()),
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
+                _ => errors.reject("limit", Rule::Between(1, i64::from(MAX_LIMIT))),
+            },
+            "offset" => match value.parse::<u64>() {
+                Ok(n) => offset = n,
+                _ => errors.reject("offset", Rule::Between(0, i64::MAX)),
+            },
+            _ => {}
+        }
+    }
+    errors.finish()?;
+    Ok((email, limit, offset))
+}
+
+async fn list_users(call: Call<'_>) -> Result<Response, Error> {
+    admin(&call).await?;
+    let (email, limit, offset) = page_query(call.request.query.as_deref())?;
+    let (users, total) = call.auth.users(email.as_deref(), limit, offset).await?;
+    let items = users.iter().map(UserBody::new).collect();
+    Ok(Response::json(200, &UserPage { items, total }))
+}
+
+async fn get_user(call: Call<'_>) -> Result<Response, Error> {
+    admin(&call).await?;
+    let user = call.auth.user(call.param("id")).await?;
+    Ok(Response::json(200, &UserBody::new(&user)))
+}
+
+async fn patch_user(call: Call<'_>) -> Result<Response, Error> {
+    admin(&call).await?;
+    let mut fields = call.fields()?;
+    let patch = UserPatch {
+        full_name: fields.patch_string("full_name"),
+        phone: fields.patch_string("phone"),
+        is_active: fields.optional_bool("is_active"),
+        roles: fields.optional_string_array("roles"),
+        organization_id: fields.patch_uuid("organization_id"),
+        attributes: fields.optional_object("attributes"),
+    };
+    fields.finish()?;
+    let user = call.auth.update_user(call.param("id"), patch).await?;
+    Ok(Response::json(200, &UserBody::new(&user)))
+}
+
+async fn delete_user(call: Call<'_>) -> Result<Response, Error> {
+    admin(&call).await?;
+    call.auth.delete_user(call.param("id")).await?;
+    Ok(Response::empty(204))
+}
+
+async fn create_organization(call: Call<'_>) -> Result<Response, Error> {
+    admin(&call).await?;
+    let mut fields = call.fields()?;
+    let name = fields.optional_name("name");
+    match &name {
+        None if !fields.has("name") => fields.reject("name", Rule::Required),
+        Some(n) if n.trim().is_empty() => fields.reject("name", Rule::NotEmpty),
+        _ => {}
+    }
+    fields.finish()?;
+    let organization = call
+        .auth
+        .create_organization(name.unwrap_or_default().trim().to_owned())
+        .await?;
+    Ok(Response::json(201, &OrganizationBody::from(organization)))
+}
+
+async fn organizations(call: Call<'_>) -> Result<Response, Error> {
+    admin(&call).await?;
+    let list: Vec<OrganizationBody> = call
+        .auth
+        .organizations()
+        .await?
+        .into_iter()
+        .map(OrganizationBody::from)
+        .collect();
+    Ok(Response::json(200, &list))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_queries() {
+        assert_eq!(page_query(None).unwrap(), (None, 50, 0));
+        assert_eq!(
+            page_query(Some("email=A%40b.co&limit=10&offset=5")).unwrap(),
+            (Some("A@b.co".to_owned()), 10, 5)
+        );
+        for bad in ["limit=0", "limit=101", "limit=abc", "offset=-1"] {
+            assert!(
+                matches!(page_query(Some(bad)), Err(Error::Validation(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `envelope` (seed 000): `POST /token` answering `{message, data}`, errors `{message, error: {code}}`.
+
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route};
+use crate::error::Error;
+use crate::http::{JSON, Response};
+
+/// Default access-token lifetime: one day.
+pub const ACCESS_TTL: Duration = Duration::from_secs(86_400);
+
+/// The profile.
+pub static PROFILE: Profile = Profile {
+    name: "envelope",
+    default_prefix: "/api/auth",
+    default_access_ttl: Some(ACCESS_TTL),
+    routes: ROUTES,
+    render_error,
+};
+
+static ROUTES: &[Route] = &[route(
+    "POST",
+    "/token",
+    false,
+    "Exchange email and password for a JWT access token",
+    |c| token(c).boxed(),
+)];
+
+/// `data` of a successful answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenData {
+    /// The JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+}
+
+/// A successful answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// `API token issued successfully`.
+    pub message: &'static str,
+    /// The token.
+    pub data: TokenData,
+}
+
+async fn token(call: Call<'_>) -> Result<Response, Error> {
+    let body = LoginRequest::decode(&call)?;
+    let ttl = jwt_ttl(&call, ACCESS_TTL);
+    let grant = call
+        .auth
+        .login(&body.email, body.password, call.user_agent(), ttl)
+        .await?;
+    Ok(Response::json(
+        200,
+        &TokenResponse {
+            message: "API token issued successfully",
+            data: TokenData {
+                access_token: grant.tokens.access_token,
+                token_type: "Bearer",
+                expires_in: grant.tokens.expires_in,
+            },
+        },
+    ))
+}
+
+/// Renders an error as `{message, error: {code}}`.
+pub fn render_error(err: &Error) -> ErrorBody {
+    let (status, message, code) = match err {
+        Error::MalformedRequest | Error::Validation(_) => {
+            (400, "Missing parameters", "INVALID_REQUEST")
+        }
+        Error::InvalidCredentials => (401, "Invalid credentials", "INVALID_CREDENTIALS"),
+        Error::AccountInactive => (403, "User account is not active", "ACCOUNT_INACTIVE"),
+        Error::RateLimited(_) => (429, "Too many requests", "RATE_LIMITED"),
+        Error::Internal => (500, "Internal server error", "INTERNAL_SERVER_ERROR"),
+        Error::Unavailable | Error::Overloaded(_) => {
+            (503, "Internal server error", "INTERNAL_SERVER_ERROR")
+        }
+        other => (
+            other.status(),
+            other.reason(),
+            super::native::error_code(other),
+        ),
+    };
+    ErrorBody {
+        status,
+        content_type: JSON,
+        body: json!({"message": message, "error": {"code": code}}),
+    }
+}
