@@ -12,6 +12,7 @@
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod openapi;
 pub mod password;
 pub mod profile;
 pub mod service;

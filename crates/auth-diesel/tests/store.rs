@@ -1220,7 +1220,7 @@ fn list_users_pages_and_counts(store: &DieselStore) {
         );
     }
     let mut expected = created.clone();
-    expected.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+    expected.sort_by_key(|u| (u.created_at, u.id));
 
     let page = |email_key: Option<&str>, limit: u32, offset: u64| {
         store

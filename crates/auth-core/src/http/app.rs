@@ -12,6 +12,8 @@ use crate::service::{Auth, Principal};
 
 /// Health check path, mounted whatever the profiles.
 pub const HEALTH_PATH: &str = "/healthz";
+/// OpenAPI document path, mounted whatever the profiles.
+pub const OPENAPI_PATH: &str = "/openapi.json";
 
 /// A profile to mount, as configured: `name` or `name=/prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +119,8 @@ pub struct App {
 
 struct Inner {
     auth: Arc<Auth>,
+    /// The OpenAPI document of the mounts, rendered once.
+    openapi: Response,
     /// Longest prefix first, so the most specific mount answers.
     mounts: Vec<MountedProfile>,
 }
@@ -165,8 +169,13 @@ impl App {
         }
         check_conflicts(&mounts)?;
         mounts.sort_by_key(|mount| std::cmp::Reverse(mount.prefix.len()));
+        let openapi = Response::json(200, &crate::openapi::document(&mounts));
         Ok(Self {
-            inner: Arc::new(Inner { auth, mounts }),
+            inner: Arc::new(Inner {
+                auth,
+                openapi,
+                mounts,
+            }),
         })
     }
 
@@ -191,7 +200,7 @@ impl App {
 
     /// Paths served whatever the profiles.
     pub fn fixed_paths(&self) -> &'static [&'static str] {
-        &[HEALTH_PATH]
+        &[HEALTH_PATH, OPENAPI_PATH]
     }
 
     /// Whether `path` is the core's to answer (under a prefix, or always mounted).
@@ -231,6 +240,13 @@ impl App {
     async fn dispatch(&self, request: &Request) -> Response {
         if request.path == HEALTH_PATH {
             return self.health(request).await;
+        }
+        if request.path == OPENAPI_PATH {
+            return if method_matches("GET", &request.method) {
+                self.inner.openapi.clone()
+            } else {
+                self.error_response(self.default_mount(), &Error::MethodNotAllowed(vec!["GET"]))
+            };
         }
         let mut allowed: Vec<&'static str> = Vec::new();
         let mut not_found_shape = None;
@@ -388,7 +404,7 @@ fn check_conflicts(mounts: &[MountedProfile]) -> Result<(), MountError> {
     for mount in mounts {
         for route in mount.routes() {
             let key = (route.route.method.to_owned(), normalize(&route.full_path));
-            if key.1 == HEALTH_PATH {
+            if key.1 == HEALTH_PATH || key.1 == OPENAPI_PATH {
                 return Err(MountError::Conflict {
                     first: "built-in".to_owned(),
                     second: mount.profile.name.to_owned(),

@@ -11,7 +11,9 @@ use std::net::IpAddr;
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
-pub use app::{App, HEALTH_PATH, MountError, MountSpec, MountedProfile, MountedRoute};
+pub use app::{
+    App, HEALTH_PATH, MountError, MountSpec, MountedProfile, MountedRoute, OPENAPI_PATH,
+};
 
 /// A request as the core sees it.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::native::{UserBody, render_error, timestamp};
-use super::{Call, Profile, Route, route};
+use super::{Call, Profile, Route, list_of, route, schema_of};
 use crate::error::{Error, Rule};
 use crate::http::Response;
 use crate::service::{Auth, NewAccount, Principal};
@@ -25,35 +25,103 @@ pub static PROFILE: Profile = Profile {
     default_access_ttl: None,
     routes: ROUTES,
     render_error,
+    error_schema: schema_of::<super::native::Problem>,
 };
 
 static ROUTES: &[Route] = &[
     route("POST", "/users", true, "Create a user", |c| {
         create_user(c).boxed()
-    }),
+    })
+    .body(schema_of::<CreateUserRequest>)
+    .answers(201, Some(schema_of::<UserBody<'static>>))
+    .errors(&[400, 403, 422]),
     route("GET", "/users", true, "List users", |c| {
         list_users(c).boxed()
-    }),
+    })
+    .query(&[
+        ("email", "string"),
+        ("limit", "integer"),
+        ("offset", "integer"),
+    ])
+    .answers(200, Some(schema_of::<UserPage<'static>>))
+    .errors(&[403, 422]),
     route("GET", "/users/{id}", true, "One user", |c| {
         get_user(c).boxed()
-    }),
+    })
+    .answers(200, Some(schema_of::<UserBody<'static>>))
+    .errors(&[403, 404]),
     route("PATCH", "/users/{id}", true, "Change a user", |c| {
         patch_user(c).boxed()
-    }),
+    })
+    .body(schema_of::<UpdateUserRequest>)
+    .answers(200, Some(schema_of::<UserBody<'static>>))
+    .errors(&[403, 404, 422]),
     route("DELETE", "/users/{id}", true, "Delete a user", |c| {
         delete_user(c).boxed()
-    }),
+    })
+    .answers(204, None)
+    .errors(&[403, 404]),
     route(
         "POST",
         "/organizations",
         true,
         "Create an organization",
         |c| create_organization(c).boxed(),
-    ),
+    )
+    .body(schema_of::<CreateOrganizationRequest>)
+    .answers(201, Some(schema_of::<OrganizationBody>))
+    .errors(&[403, 422]),
     route("GET", "/organizations", true, "List organizations", |c| {
         organizations(c).boxed()
-    }),
+    })
+    .answers(200, Some(list_of::<OrganizationBody>))
+    .errors(&[403]),
 ];
+
+/// `POST /users`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreateUserRequest {
+    /// Email address.
+    #[schema(format = Email)]
+    email: String,
+    /// Password, 8 to 1024 characters.
+    #[schema(format = Password, min_length = 8, max_length = 1024)]
+    password: String,
+    /// Display name.
+    full_name: Option<String>,
+    /// Role names (created on first use).
+    roles: Option<Vec<String>>,
+    /// An existing organization.
+    organization_id: Option<Uuid>,
+    /// Whether the user may log in (default true).
+    is_active: Option<bool>,
+}
+
+/// `PATCH /users/{id}`: absent fields stay as they are; `null` clears a nullable one.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UpdateUserRequest {
+    /// Display name.
+    full_name: Option<String>,
+    /// Whether the user may log in; `false` revokes every session and token.
+    is_active: Option<bool>,
+    /// The complete set of role names.
+    roles: Option<Vec<String>>,
+    /// An existing organization.
+    organization_id: Option<Uuid>,
+    /// Phone number.
+    phone: Option<String>,
+    /// Free-form object (e.g. `onboarding_completed`, `onboarding_step`, `onboarding_data`).
+    #[schema(value_type = Option<Object>)]
+    attributes: Option<serde_json::Value>,
+}
+
+/// `POST /organizations`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreateOrganizationRequest {
+    /// Display name, 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
+    name: String,
+}
 
 /// A page of users.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -4,9 +4,8 @@ use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use serde::Serialize;
-use serde_json::json;
 
-use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route};
+use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route, schema_of};
 use crate::error::Error;
 use crate::http::{JSON, Response};
 
@@ -20,6 +19,7 @@ pub static PROFILE: Profile = Profile {
     default_access_ttl: Some(ACCESS_TTL),
     routes: ROUTES,
     render_error,
+    error_schema: schema_of::<EnvelopeError>,
 };
 
 static ROUTES: &[Route] = &[route(
@@ -28,7 +28,26 @@ static ROUTES: &[Route] = &[route(
     false,
     "Exchange email and password for a JWT access token",
     |c| token(c).boxed(),
-)];
+)
+.body(schema_of::<LoginRequest>)
+.answers(200, Some(schema_of::<TokenResponse>))
+.errors(&[400, 401, 403, 429])];
+
+/// The `error` member of an error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorCode {
+    /// Stable machine-readable code, e.g. `INVALID_CREDENTIALS`.
+    pub code: &'static str,
+}
+
+/// Every `envelope` error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EnvelopeError {
+    /// What went wrong.
+    pub message: &'static str,
+    /// The code.
+    pub error: ErrorCode,
+}
 
 /// `data` of a successful answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -92,6 +111,10 @@ pub fn render_error(err: &Error) -> ErrorBody {
     ErrorBody {
         status,
         content_type: JSON,
-        body: json!({"message": message, "error": {"code": code}}),
+        body: serde_json::to_value(EnvelopeError {
+            message,
+            error: ErrorCode { code },
+        })
+        .unwrap_or_default(),
     }
 }

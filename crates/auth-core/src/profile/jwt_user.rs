@@ -4,12 +4,11 @@ use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use serde::Serialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::native::timestamp;
 use super::wording::laravel;
-use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route};
+use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route, schema_of};
 use crate::error::Error;
 use crate::http::{JSON, Response};
 use crate::store::UserRecord;
@@ -24,6 +23,7 @@ pub static PROFILE: Profile = Profile {
     default_access_ttl: Some(ACCESS_TTL),
     routes: ROUTES,
     render_error,
+    error_schema: schema_of::<JwtUserError>,
 };
 
 static ROUTES: &[Route] = &[route(
@@ -32,7 +32,19 @@ static ROUTES: &[Route] = &[route(
     false,
     "Log in and receive a JWT with the user",
     |c| login(c).boxed(),
-)];
+)
+.body(schema_of::<LoginRequest>)
+.answers(200, Some(schema_of::<LoginResponse>))
+.errors(&[401, 403, 422, 429])];
+
+/// Every `jwt-user` error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JwtUserError {
+    /// Always false.
+    pub success: bool,
+    /// What went wrong.
+    pub message: String,
+}
 
 /// The user object; fields the core does not keep are null.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -112,6 +124,10 @@ pub fn render_error(err: &Error) -> ErrorBody {
     ErrorBody {
         status,
         content_type: JSON,
-        body: json!({"success": false, "message": message}),
+        body: serde_json::to_value(JwtUserError {
+            success: false,
+            message,
+        })
+        .unwrap_or_default(),
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
+use utoipa::openapi::{RefOr, schema::Schema};
 
 use crate::error::Error;
 use crate::http::{Body, Request, Response};
@@ -24,6 +25,28 @@ use crate::validate::Fields;
 
 /// A route handler: decodes the request, calls the core, encodes the answer.
 pub type Handler = for<'a> fn(Call<'a>) -> BoxFuture<'a, Result<Response, Error>>;
+
+/// Adds a type's schema (and those it refers to) to the components and returns a reference.
+pub type SchemaFn = fn(&mut Vec<(String, RefOr<Schema>)>) -> RefOr<Schema>;
+
+/// [`SchemaFn`] of a type.
+pub fn schema_of<T: utoipa::ToSchema>(
+    components: &mut Vec<(String, RefOr<Schema>)>,
+) -> RefOr<Schema> {
+    components.push((T::name().into_owned(), T::schema()));
+    T::schemas(components);
+    RefOr::Ref(utoipa::openapi::Ref::from_schema_name(T::name()))
+}
+
+/// [`SchemaFn`] of a JSON array of a type.
+pub fn list_of<T: utoipa::ToSchema>(
+    components: &mut Vec<(String, RefOr<Schema>)>,
+) -> RefOr<Schema> {
+    let item = schema_of::<T>(components);
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(item)
+        .into()
+}
 
 /// One route of a profile.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +61,43 @@ pub struct Route {
     pub summary: &'static str,
     /// The handler.
     pub handler: Handler,
+    /// Schema of the JSON request body, if the route takes one.
+    pub request: Option<SchemaFn>,
+    /// Status of success.
+    pub success: u16,
+    /// Schema of the success body (`None`: no body).
+    pub response: Option<SchemaFn>,
+    /// Error statuses this route answers beyond those every route may (documentation).
+    pub errors: &'static [u16],
+    /// Query parameters it reads: name and JSON type (`string`, `integer`).
+    pub query: &'static [(&'static str, &'static str)],
+}
+
+impl Route {
+    /// Documents the request body.
+    pub const fn body(mut self, schema: SchemaFn) -> Self {
+        self.request = Some(schema);
+        self
+    }
+
+    /// Documents the success status and body.
+    pub const fn answers(mut self, status: u16, schema: Option<SchemaFn>) -> Self {
+        self.success = status;
+        self.response = schema;
+        self
+    }
+
+    /// Documents the query parameters.
+    pub const fn query(mut self, parameters: &'static [(&'static str, &'static str)]) -> Self {
+        self.query = parameters;
+        self
+    }
+
+    /// Documents the route's own error statuses.
+    pub const fn errors(mut self, statuses: &'static [u16]) -> Self {
+        self.errors = statuses;
+        self
+    }
 }
 
 /// The body and headers of an error, as a profile renders it.
@@ -64,6 +124,8 @@ pub struct Profile {
     pub routes: &'static [Route],
     /// Renders an error in this profile's shape.
     pub render_error: fn(&Error) -> ErrorBody,
+    /// Schema of this profile's error bodies.
+    pub error_schema: SchemaFn,
 }
 
 /// Every profile this build knows.
@@ -120,6 +182,11 @@ pub(crate) const fn route(
         authenticated,
         summary,
         handler,
+        request: None,
+        success: 200,
+        response: None,
+        errors: &[],
+        query: &[],
     }
 }
 

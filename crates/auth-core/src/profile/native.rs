@@ -8,7 +8,7 @@ use futures_util::FutureExt as _;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route};
+use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, list_of, route, schema_of};
 use crate::error::{Error, Rule};
 use crate::http::{PROBLEM_JSON, Response};
 use crate::service::{NewAccount, Principal, TokenPair};
@@ -24,66 +24,90 @@ pub static PROFILE: Profile = Profile {
     default_access_ttl: Some(ACCESS_TTL),
     routes: ROUTES,
     render_error,
+    error_schema: schema_of::<Problem>,
 };
 
 static ROUTES: &[Route] = &[
     route("POST", "/register", false, "Register a new user", |c| {
         register(c).boxed()
-    }),
+    })
+    .body(schema_of::<RegisterRequest>)
+    .answers(201, Some(schema_of::<AuthResponse<'static>>))
+    .errors(&[400, 422]),
     route(
         "POST",
         "/login",
         false,
         "Log in with email and password",
         |c| login(c).boxed(),
-    ),
+    )
+    .body(schema_of::<LoginRequest>)
+    .answers(200, Some(schema_of::<AuthResponse<'static>>))
+    .errors(&[401, 403, 422, 429]),
     route("GET", "/me", true, "The authenticated user", |c| {
         me(c).boxed()
-    }),
+    })
+    .answers(200, Some(schema_of::<UserBody<'static>>)),
     route(
         "POST",
         "/refresh",
         false,
         "Rotate the session's tokens",
         |c| refresh(c).boxed(),
-    ),
+    )
+    .body(schema_of::<RefreshRequest>)
+    .answers(200, Some(schema_of::<TokenBody<'static>>))
+    .errors(&[401, 422]),
     route(
         "POST",
         "/logout",
         true,
         "Revoke this session or personal token",
         |c| logout(c).boxed(),
-    ),
+    )
+    .answers(204, None),
     route("GET", "/sessions", true, "The user's live sessions", |c| {
         sessions(c).boxed()
-    }),
+    })
+    .answers(200, Some(list_of::<SessionBody>)),
     route("DELETE", "/sessions/{id}", true, "Revoke a session", |c| {
         delete_session(c).boxed()
-    }),
+    })
+    .answers(204, None)
+    .errors(&[404]),
     route("POST", "/password", true, "Change the password", |c| {
         password(c).boxed()
-    }),
+    })
+    .body(schema_of::<PasswordChangeRequest>)
+    .answers(204, None)
+    .errors(&[403, 422]),
     route(
         "POST",
         "/tokens",
         true,
         "Create a personal access token",
         |c| create_token(c).boxed(),
-    ),
+    )
+    .body(schema_of::<CreateTokenRequest>)
+    .answers(201, Some(schema_of::<PersonalTokenBody<'static>>))
+    .errors(&[422]),
     route(
         "GET",
         "/tokens",
         true,
         "The user's personal access tokens",
         |c| tokens(c).boxed(),
-    ),
+    )
+    .answers(200, Some(list_of::<PersonalTokenBody<'static>>)),
     route(
         "DELETE",
         "/tokens/{id}",
         true,
         "Revoke a personal access token",
         |c| delete_token(c).boxed(),
-    ),
+    )
+    .answers(204, None)
+    .errors(&[404]),
 ];
 
 /// RFC 3339, UTC, whole seconds, `Z`.

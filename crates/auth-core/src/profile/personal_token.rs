@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::wording::{laravel_errors, laravel_summary};
-use super::{Call, ErrorBody, Profile, Route, route};
+use super::{Call, ErrorBody, Profile, Route, route, schema_of};
 use crate::error::{Error, Rule};
 use crate::http::{JSON, Response};
 
@@ -23,6 +23,7 @@ pub static PROFILE: Profile = Profile {
     default_access_ttl: None,
     routes: ROUTES,
     render_error,
+    error_schema: schema_of::<PersonalTokenError>,
 };
 
 static ROUTES: &[Route] = &[route(
@@ -31,7 +32,26 @@ static ROUTES: &[Route] = &[route(
     false,
     "Log in and receive a personal access token",
     |c| login(c).boxed(),
-)];
+)
+.body(schema_of::<TokenLoginRequest>)
+.answers(201, Some(schema_of::<TokenResponse>))
+.errors(&[403, 422, 429])];
+
+/// Every `personal-token` error body: `{error}` for credentials, `{message, errors}` for
+/// validation, `{message}` otherwise.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct PersonalTokenError {
+    /// Credential refusals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Every invalid field with its messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub errors: Option<serde_json::Value>,
+}
 
 /// The login body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -103,26 +123,38 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
 
 /// Renders an error: 403 `{"error"}` for credentials, Laravel's 422, `{"message"}` otherwise.
 pub fn render_error(err: &Error) -> ErrorBody {
+    let refusal = |error| PersonalTokenError {
+        error: Some(error),
+        ..PersonalTokenError::default()
+    };
+    let message = |message: &str| PersonalTokenError {
+        message: Some(message.to_owned()),
+        ..PersonalTokenError::default()
+    };
     let (status, body) = match err {
-        Error::InvalidCredentials => (403, json!({"error": "Invalid credentials"})),
-        Error::AccountInactive => (403, json!({"error": "User account is not active"})),
-        Error::RateLimited(_) => (429, json!({"message": "Too Many Attempts."})),
+        Error::InvalidCredentials => (403, refusal("Invalid credentials")),
+        Error::AccountInactive => (403, refusal("User account is not active")),
+        Error::RateLimited(_) => (429, message("Too Many Attempts.")),
         Error::MalformedRequest => {
-            let message = "The request body must be a JSON object.";
-            (
-                422,
-                json!({"message": message, "errors": {"body": [message]}}),
-            )
+            let text = "The request body must be a JSON object.";
+            let body = PersonalTokenError {
+                errors: Some(json!({ "body": [text] })),
+                ..message(text)
+            };
+            (422, body)
         }
-        Error::Validation(errors) => (
-            422,
-            json!({"message": laravel_summary(errors), "errors": laravel_errors(errors)}),
-        ),
-        other => (other.status(), json!({"message": other.reason()})),
+        Error::Validation(errors) => {
+            let body = PersonalTokenError {
+                errors: Some(laravel_errors(errors)),
+                ..message(&laravel_summary(errors))
+            };
+            (422, body)
+        }
+        other => (other.status(), message(other.reason())),
     };
     ErrorBody {
         status,
         content_type: JSON,
-        body,
+        body: serde_json::to_value(body).unwrap_or_default(),
     }
 }

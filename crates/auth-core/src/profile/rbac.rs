@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::native::timestamp;
-use super::wording::{fastapi, fastapi_malformed};
-use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route};
+use super::wording::{FastApiIssue, fastapi, fastapi_malformed};
+use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route, schema_of};
 use crate::error::Error;
 use crate::http::{JSON, Response};
 use crate::store::{RoleRecord, UserRecord};
@@ -24,20 +24,42 @@ pub static PROFILE: Profile = Profile {
     default_access_ttl: Some(ACCESS_TTL),
     routes: ROUTES,
     render_error,
+    error_schema: schema_of::<DetailError>,
 };
 
 static ROUTES: &[Route] = &[
     route("POST", "/login", false, "Log in and receive a JWT", |c| {
         login(c).boxed()
-    }),
+    })
+    .body(schema_of::<LoginRequest>)
+    .answers(200, Some(schema_of::<Token>))
+    .errors(&[401, 403, 422, 429]),
     route(
         "GET",
         "/me",
         true,
         "The current user with roles and organization",
         |c| me(c).boxed(),
-    ),
+    )
+    .answers(200, Some(schema_of::<CurrentUser>)),
 ];
+
+/// `detail`: a message, or FastAPI's list of validation issues.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Detail {
+    /// A message.
+    Message(&'static str),
+    /// Validation issues.
+    Issues(Vec<FastApiIssue>),
+}
+
+/// Every `rbac` error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DetailError {
+    /// What went wrong.
+    pub detail: Detail,
+}
 
 /// A successful login.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -145,20 +167,19 @@ async fn me(call: Call<'_>) -> Result<Response, Error> {
 /// Renders an error as `{"detail": ...}`.
 pub fn render_error(err: &Error) -> ErrorBody {
     let (status, detail) = match err {
-        Error::InvalidCredentials => (401, json!("Incorrect email or password")),
-        Error::AccountInactive => (403, json!("User account is not active")),
-        Error::MissingToken | Error::InvalidToken => (401, json!("Could not validate credentials")),
-        Error::RateLimited(_) => (429, json!("Too many requests")),
-        Error::MalformedRequest => (422, fastapi_malformed()),
-        Error::Validation(errors) => {
-            let issues: Vec<_> = errors.iter().map(fastapi).collect();
-            (422, json!(issues))
+        Error::InvalidCredentials => (401, Detail::Message("Incorrect email or password")),
+        Error::AccountInactive => (403, Detail::Message("User account is not active")),
+        Error::MissingToken | Error::InvalidToken => {
+            (401, Detail::Message("Could not validate credentials"))
         }
-        other => (other.status(), json!(other.reason())),
+        Error::RateLimited(_) => (429, Detail::Message("Too many requests")),
+        Error::MalformedRequest => (422, Detail::Issues(fastapi_malformed())),
+        Error::Validation(errors) => (422, Detail::Issues(errors.iter().map(fastapi).collect())),
+        other => (other.status(), Detail::Message(other.reason())),
     };
     ErrorBody {
         status,
         content_type: JSON,
-        body: json!({ "detail": detail }),
+        body: serde_json::to_value(DetailError { detail }).unwrap_or_default(),
     }
 }

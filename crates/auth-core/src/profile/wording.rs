@@ -2,7 +2,7 @@
 //! (`rbac`). The rules are the core's; only the words differ.
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::{FieldError, Rule};
 
@@ -102,17 +102,18 @@ pub fn fastapi(error: &FieldError) -> FastApiIssue {
 }
 
 /// FastAPI's answer to a body that is not a JSON object.
-pub fn fastapi_malformed() -> Value {
-    json!([{
-        "loc": ["body"],
-        "msg": "Input should be a valid dictionary or object to extract fields from",
-        "type": "model_attributes_type",
-    }])
+pub fn fastapi_malformed() -> Vec<FastApiIssue> {
+    vec![FastApiIssue {
+        loc: vec!["body".to_owned()],
+        msg: "Input should be a valid dictionary or object to extract fields from".to_owned(),
+        kind: "model_attributes_type".to_owned(),
+    }]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn err(field: &str, rule: Rule) -> FieldError {
         FieldError {

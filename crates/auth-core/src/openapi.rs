@@ -1,0 +1,246 @@
+//! The OpenAPI 3.1 document of exactly the mounted routes, generated from the route tables and
+//! the types the handlers decode and encode (their `utoipa::ToSchema` derives).
+
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, RefOr, Required,
+    ResponseBuilder, ResponsesBuilder,
+};
+
+use crate::error::{Error, reason_phrase};
+use crate::http::{HEALTH_PATH, JSON, MountedProfile, OPENAPI_PATH};
+use crate::profile::Route;
+
+/// Name of the bearer security scheme.
+const BEARER: &str = "bearer";
+
+/// Builds the document for these mounts.
+pub fn document(mounts: &[MountedProfile]) -> OpenApi {
+    let mut components: Vec<(String, RefOr<Schema>)> = Vec::new();
+    let mut paths = PathsBuilder::new();
+    for mount in mounts {
+        let error_schema = (mount.profile.error_schema)(&mut components);
+        let error_type = (mount.profile.render_error)(&Error::Internal).content_type;
+        for mounted in mount.routes() {
+            let route = mounted.route;
+            let operation = operation(mount, route, &error_schema, error_type, &mut components);
+            let item = PathItem::new(method(route.method), operation);
+            paths = paths.path(openapi_path(&mounted.full_path), item);
+        }
+    }
+    paths = paths
+        .path(HEALTH_PATH, PathItem::new(HttpMethod::Get, health()))
+        .path(OPENAPI_PATH, PathItem::new(HttpMethod::Get, openapi_self()));
+    let mut component_builder = ComponentsBuilder::new().security_scheme(
+        BEARER,
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    components.sort_by(|a, b| a.0.cmp(&b.0));
+    components.dedup_by(|a, b| a.0 == b.0);
+    for (name, schema) in components {
+        component_builder = component_builder.schema(name, schema);
+    }
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("auth-server")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Email/password and token authentication; one profile per mounted seed API.",
+                ))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(component_builder.build()))
+        .build()
+}
+
+fn method(method: &str) -> HttpMethod {
+    match method {
+        "POST" => HttpMethod::Post,
+        "PUT" => HttpMethod::Put,
+        "PATCH" => HttpMethod::Patch,
+        "DELETE" => HttpMethod::Delete,
+        _ => HttpMethod::Get,
+    }
+}
+
+/// Route patterns already use OpenAPI's `{name}` syntax.
+fn openapi_path(path: &str) -> String {
+    path.to_owned()
+}
+
+fn operation(
+    mount: &MountedProfile,
+    route: &Route,
+    error_schema: &RefOr<Schema>,
+    error_type: &str,
+    components: &mut Vec<(String, RefOr<Schema>)>,
+) -> utoipa::openapi::path::Operation {
+    let mut builder = OperationBuilder::new()
+        .summary(Some(route.summary))
+        .tag(mount.profile.name)
+        .operation_id(Some(operation_id(mount, route)));
+    for segment in route.path.split('/') {
+        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            builder = builder.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+            );
+        }
+    }
+    for &(name, json_type) in route.query {
+        let ty = if json_type == "integer" {
+            Type::Integer
+        } else {
+            Type::String
+        };
+        builder = builder.parameter(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .schema(Some(ObjectBuilder::new().schema_type(ty))),
+        );
+    }
+    if let Some(request) = route.request {
+        let schema = request(components);
+        builder = builder.request_body(Some(
+            RequestBodyBuilder::new()
+                .content(JSON, ContentBuilder::new().schema(Some(schema)).build())
+                .required(Some(Required::True))
+                .build(),
+        ));
+    }
+    if route.authenticated {
+        builder = builder.security(SecurityRequirement::new(BEARER, Vec::<String>::new()));
+    }
+    let mut responses = ResponsesBuilder::new();
+    let success = ResponseBuilder::new().description(reason_phrase(route.success));
+    let success = match route.response {
+        Some(schema) => success.content(
+            JSON,
+            ContentBuilder::new()
+                .schema(Some(schema(components)))
+                .build(),
+        ),
+        None => success,
+    };
+    responses = responses.response(route.success.to_string(), success.build());
+    for status in error_statuses(mount, route) {
+        responses = responses.response(
+            status.to_string(),
+            ResponseBuilder::new()
+                .description(reason_phrase(status))
+                .content(
+                    error_type,
+                    ContentBuilder::new()
+                        .schema(Some(error_schema.clone()))
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    builder.responses(responses.build()).build()
+}
+
+/// The route's own error statuses plus those every route of its kind may answer, each as
+/// this profile renders it (e.g. a malformed body is 400 in `native`, 422 in `rbac`).
+fn error_statuses(mount: &MountedProfile, route: &Route) -> Vec<u16> {
+    let render = |err: &Error| (mount.profile.render_error)(err).status;
+    let mut statuses: Vec<u16> = route.errors.to_vec();
+    if route.request.is_some() {
+        statuses.extend([
+            render(&Error::MalformedRequest),
+            render(&Error::Validation(Vec::new())),
+            render(&Error::PayloadTooLarge),
+            render(&Error::UnsupportedMediaType),
+        ]);
+    }
+    if route.authenticated {
+        statuses.push(render(&Error::InvalidToken));
+    }
+    statuses.extend([render(&Error::Internal), render(&Error::Unavailable)]);
+    statuses.retain(|status| *status != route.success);
+    statuses.sort_unstable();
+    statuses.dedup();
+    statuses
+}
+
+fn operation_id(mount: &MountedProfile, route: &Route) -> String {
+    let path: String = route
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches(|c| c == '{' || c == '}'))
+        .collect::<Vec<_>>()
+        .join("_");
+    format!(
+        "{}_{}_{}",
+        mount.profile.name.replace('-', "_"),
+        route.method.to_ascii_lowercase(),
+        path
+    )
+}
+
+fn status_object() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .property("status", ObjectBuilder::new().schema_type(Type::String))
+        .required("status")
+        .into()
+}
+
+fn health() -> utoipa::openapi::path::Operation {
+    let body = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                JSON,
+                ContentBuilder::new().schema(Some(status_object())).build(),
+            )
+            .build()
+    };
+    OperationBuilder::new()
+        .summary(Some("Whether the database answers"))
+        .tag("health")
+        .operation_id(Some("healthz"))
+        .responses(
+            ResponsesBuilder::new()
+                .response("200", body("The database answers"))
+                .response("503", body("The database does not answer"))
+                .build(),
+        )
+        .build()
+}
+
+fn openapi_self() -> utoipa::openapi::path::Operation {
+    OperationBuilder::new()
+        .summary(Some("This document"))
+        .tag("meta")
+        .operation_id(Some("openapi"))
+        .responses(
+            ResponsesBuilder::new()
+                .response(
+                    "200",
+                    ResponseBuilder::new()
+                        .description("OpenAPI 3.1 document")
+                        .content(
+                            JSON,
+                            ContentBuilder::new()
+                                .schema(Some(ObjectBuilder::new()))
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
