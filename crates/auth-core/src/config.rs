@@ -23,6 +23,80 @@ impl Default for Argon2Params {
     }
 }
 
+/// At most `max` events per `window`; `max == 0` disables the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Events allowed within the window.
+    pub max: u64,
+    /// The sliding window.
+    pub window: Duration,
+}
+
+impl Limit {
+    /// `max` per `secs` seconds.
+    pub const fn per(max: u64, secs: u64) -> Self {
+        Self {
+            max,
+            window: Duration::from_secs(secs),
+        }
+    }
+
+    /// Parses `MAX/SECONDS`, e.g. `10/900`; `off` disables.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(Self::per(0, 1));
+        }
+        let (max, secs) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` must look like MAX/SECONDS or off"))?;
+        let max = max
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{max}` is not a count"))?;
+        let secs: u64 = secs
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{secs}` is not a number of seconds"))?;
+        if secs == 0 {
+            return Err("the window must be at least one second".to_owned());
+        }
+        Ok(Self::per(max, secs))
+    }
+
+    /// Whether the limit applies at all.
+    pub fn enabled(&self) -> bool {
+        self.max > 0
+    }
+}
+
+/// The rate limits (counters live in the database, shared by every instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Failed logins for one email from one client IP (default 10 per 15 minutes).
+    pub login_email_ip: Limit,
+    /// Failed logins for one email from anywhere (default 100 per hour).
+    pub login_email: Limit,
+    /// Failed logins from one client IP (default 100 per 15 minutes).
+    pub login_ip: Limit,
+    /// Registrations from one client IP (default 30 per hour).
+    pub register_ip: Limit,
+    /// Refreshes from one client IP (default 300 per 15 minutes).
+    pub refresh_ip: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            login_email_ip: Limit::per(10, 900),
+            login_email: Limit::per(100, 3600),
+            login_ip: Limit::per(100, 900),
+            register_ip: Limit::per(30, 3600),
+            refresh_ip: Limit::per(300, 900),
+        }
+    }
+}
+
 /// Everything the core can be tuned with. `Config::default()` is the production default.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -44,6 +118,12 @@ pub struct Config {
     pub refresh_reuse_interval: Duration,
     /// Largest accepted request body (default 64 KiB).
     pub body_limit: usize,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Peers whose `X-Forwarded-For` is believed (default: none, so the peer address counts).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Refuse the 10,000 most common passwords wherever a password is set (default off).
+    pub refuse_common_passwords: bool,
 }
 
 impl Default for Config {
@@ -58,6 +138,9 @@ impl Default for Config {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_reuse_interval: Duration::from_secs(10),
             body_limit: 64 * 1024,
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
+            refuse_common_passwords: false,
         }
     }
 }
@@ -67,3 +150,17 @@ pub const MIN_SECRET_LEN: usize = 32;
 
 /// Largest leeway the contract allows for `exp` and `nbf`.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse() {
+        assert_eq!(Limit::parse("10/900"), Ok(Limit::per(10, 900)));
+        assert!(!Limit::parse("off").unwrap().enabled());
+        assert!(Limit::parse("10").is_err());
+        assert!(Limit::parse("10/0").is_err());
+        assert!(Limit::parse("x/9").is_err());
+    }
+}

@@ -48,6 +48,10 @@ pub enum Rule {
     Between(i64, i64),
     /// Must name something that exists (e.g. an organization).
     Exists,
+    /// Must not be one of the most common passwords.
+    NotCommon,
+    /// Has a format that is not supported (e.g. an unknown password-hash scheme).
+    Format,
 }
 
 impl Rule {
@@ -67,6 +71,8 @@ impl Rule {
             Rule::MaxChars(n) => format!("must be at most {n} characters"),
             Rule::Between(min, max) => format!("must be between {min} and {max}"),
             Rule::Exists => "does not exist".to_owned(),
+            Rule::NotCommon => "is too common; choose another password".to_owned(),
+            Rule::Format => "has an unsupported format".to_owned(),
         }
     }
 }

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use std::str::FromStr as _;
+
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
@@ -123,6 +125,19 @@ impl PasswordHasher {
     }
 }
 
+/// Whether a stored hash is a bcrypt one (`$2a$`, `$2b$`, `$2x$`, `$2y$`).
+pub fn is_bcrypt(phc: &str) -> bool {
+    ["$2a$", "$2b$", "$2x$", "$2y$"]
+        .iter()
+        .any(|prefix| phc.starts_with(prefix))
+}
+
+/// Whether a stored hash is one this pool can verify (argon2 PHC or bcrypt), for imports.
+pub fn is_supported_hash(phc: &str) -> bool {
+    is_bcrypt(phc) && bcrypt::HashParts::from_str(phc).is_ok()
+        || PasswordHash::new(phc).is_ok_and(|hash| hash.algorithm.as_str().starts_with("argon2"))
+}
+
 fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
@@ -140,6 +155,13 @@ fn hash_with(params: &Params, password: &[u8]) -> Result<String, Error> {
 }
 
 fn verify_with(params: &Params, password: &[u8], phc: &str) -> Verification {
+    if is_bcrypt(phc) {
+        // Imported from a bcrypt backend: verify it, and ask for an argon2id upgrade.
+        return match bcrypt::verify(password, phc) {
+            Ok(true) => Verification::MatchNeedsRehash,
+            _ => Verification::Mismatch,
+        };
+    }
     let Ok(parsed) = PasswordHash::new(phc) else {
         tracing::warn!("stored password hash is not a PHC string");
         return Verification::Mismatch;
@@ -203,6 +225,20 @@ mod tests {
         let hasher = PasswordHasher::new(cheap(), 1, 8).unwrap();
         let result = hasher.verify("anything".into(), None).await.unwrap();
         assert_eq!(result, Verification::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_verify_and_ask_for_an_upgrade() {
+        let hasher = PasswordHasher::new(cheap(), 1, 8).unwrap();
+        let imported = bcrypt::hash("password123", 4).unwrap();
+        assert!(is_supported_hash(&imported));
+        let ok = hasher
+            .verify("password123".into(), Some(imported.clone()))
+            .await;
+        assert_eq!(ok.unwrap(), Verification::MatchNeedsRehash);
+        let bad = hasher.verify("password124".into(), Some(imported)).await;
+        assert_eq!(bad.unwrap(), Verification::Mismatch);
+        assert!(!is_supported_hash("$2b$nonsense"));
     }
 
     #[tokio::test]

@@ -2,7 +2,9 @@
 //! personal tokens and account administration. Framework- and profile-neutral: profiles
 //! decode requests into these calls and encode what they return.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -12,18 +14,19 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::config::Limit;
 use crate::error::{Error, Rule};
-use crate::password::{PasswordHasher, Verification};
+use crate::password::{PasswordHasher, Verification, is_supported_hash};
 use crate::store::{
-    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, OrganizationRecord,
-    PersonalTokenRecord, RefreshRotation, RoleRecord, SessionRecord, Store, StoreError,
-    StoreResult, UserPatch, UserQuery, UserRecord,
+    AccessRotation, FailureQuery, FailureSeries, NewPersonalToken, NewRefreshToken, NewUser,
+    OrganizationRecord, PersonalTokenRecord, RefreshRotation, RoleRecord, SessionRecord, Store,
+    StoreError, StoreResult, UserPatch, UserQuery, UserRecord,
 };
 use crate::token::{
     Claims, OpaqueToken, PERSONAL_PREFIX, REFRESH_PREFIX, TokenSigner, hash_token, new_jti,
     secrets_equal,
 };
-use crate::validate::{check_email, check_new_password, email_key};
+use crate::validate::{check_email, check_new_password, email_key, is_common_password};
 
 /// The role that may use the admin API.
 pub const ADMIN_ROLE: &str = "admin";
@@ -101,6 +104,8 @@ pub struct NewAccount {
     pub email: String,
     /// Password, checked here.
     pub password: String,
+    /// An existing hash to import instead (argon2 PHC or bcrypt); `password` is then ignored.
+    pub password_hash: Option<String>,
     /// Optional display name.
     pub full_name: Option<String>,
     /// Role names.
@@ -139,7 +144,38 @@ pub struct Auth {
     hasher: PasswordHasher,
     signer: TokenSigner,
     config: Config,
+    /// When expired rate-limit counters were last purged (Unix seconds).
+    last_purge: AtomicI64,
 }
+
+/// Who is calling: the client IP (after trusted-proxy resolution) and `User-Agent`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Client<'a> {
+    /// Client IP; `None` when the adapter could not tell.
+    pub ip: Option<IpAddr>,
+    /// `User-Agent`.
+    pub user_agent: Option<&'a str>,
+}
+
+impl Client<'_> {
+    /// The IP as the rate-limit key.
+    fn ip_key(&self) -> String {
+        self.ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+}
+
+/// Per-IP limits on unauthenticated work other than login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// Registrations.
+    Register,
+    /// Refreshes.
+    Refresh,
+}
+
+/// How often expired rate-limit counters are purged, at most.
+const PURGE_EVERY_SECS: i64 = 600;
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -160,6 +196,7 @@ impl Auth {
             hasher,
             signer,
             config,
+            last_purge: AtomicI64::new(0),
         })
     }
 
@@ -204,13 +241,20 @@ impl Auth {
         if let Err(rule) = check_email(&email) {
             return Err(Error::field("email", rule));
         }
-        if let Err(rule) = check_new_password(&account.password) {
-            return Err(Error::field("password", rule));
+        if let Some(hash) = &account.password_hash {
+            if !is_supported_hash(hash) {
+                return Err(Error::field("password_hash", Rule::Format));
+            }
+        } else {
+            self.check_password_policy("password", &account.password)?;
         }
         if let Some(organization_id) = account.organization_id {
             self.require_organization(organization_id).await?;
         }
-        let password_hash = self.hasher.hash(account.password).await?;
+        let password_hash = match account.password_hash {
+            Some(hash) => hash,
+            None => self.hasher.hash(account.password).await?,
+        };
         let mut roles = account.roles;
         roles.sort();
         roles.dedup();
@@ -235,44 +279,183 @@ impl Auth {
         }
     }
 
-    /// Registers an account and opens its first session.
+    /// Checks a password being set: length, and (when configured) not a common one.
+    pub fn check_password_policy(&self, field: &str, password: &str) -> Result<(), Error> {
+        check_new_password(password).map_err(|rule| Error::field(field, rule))?;
+        if self.config.refuse_common_passwords && is_common_password(password) {
+            return Err(Error::field(field, Rule::NotCommon));
+        }
+        Ok(())
+    }
+
+    /// Registers an account and opens its first session (rate-limited per client IP).
     pub async fn register(
         &self,
         account: NewAccount,
-        user_agent: Option<&str>,
+        client: Client<'_>,
         access_ttl: Duration,
     ) -> Result<SessionGrant, Error> {
+        self.throttle(Throttle::Register, client).await?;
         let user = self.create_account(account).await?;
-        self.open_session(user, user_agent, access_ttl).await
+        self.open_session(user, client.user_agent, access_ttl).await
+    }
+
+    /// Counts one unit of `kind` for the client's IP; `RateLimited` once over the limit.
+    pub async fn throttle(&self, kind: Throttle, client: Client<'_>) -> Result<(), Error> {
+        let (bucket, limit) = match kind {
+            Throttle::Register => ("register", self.config.rate_limits.register_ip),
+            Throttle::Refresh => ("refresh", self.config.rate_limits.refresh_ip),
+        };
+        if !limit.enabled() {
+            return Ok(());
+        }
+        let now = now();
+        let since = now - secs(limit.window);
+        let key = client.ip_key();
+        let (count, oldest) = self
+            .blocking(move |store| store.hit_rate_limit(bucket, &key, since, limit.max, now))
+            .await?;
+        if count < limit.max {
+            return Ok(());
+        }
+        let free_at = oldest.map_or(now + 1, |at| at + secs(limit.window));
+        Err(Error::RateLimited(retry_after(free_at, now)))
+    }
+
+    /// Refuses a login attempt while any of the three failure counts is at its limit. Runs
+    /// before the email is looked up, so the answer is the same for unknown emails.
+    async fn throttle_login(&self, query: &FailureQuery, now: i64) -> Result<(), Error> {
+        let limits = self.config.rate_limits;
+        let series = [
+            (FailureSeries::EmailIp, limits.login_email_ip),
+            (FailureSeries::Email, limits.login_email),
+            (FailureSeries::Ip, limits.login_ip),
+        ];
+        if series.iter().all(|(_, limit)| !limit.enabled()) {
+            return Ok(());
+        }
+        let counts = {
+            let query = query.clone();
+            self.blocking(move |store| store.count_login_failures(&query))
+                .await?
+        };
+        let mut free_at: Option<i64> = None;
+        for (which, limit) in series {
+            let count = match which {
+                FailureSeries::EmailIp => counts.email_ip,
+                FailureSeries::Email => counts.email,
+                FailureSeries::Ip => counts.ip,
+            };
+            if !limit.enabled() || count < limit.max {
+                continue;
+            }
+            // The window frees up when the failure that put the count at the limit leaves it.
+            let skip = count - limit.max;
+            let query = query.clone();
+            let at = self
+                .blocking(move |store| store.nth_login_failure(&query, which, skip))
+                .await?
+                .unwrap_or(now);
+            let at = at + secs(limit.window);
+            free_at = Some(free_at.map_or(at, |current| current.max(at)));
+        }
+        match free_at {
+            Some(at) => Err(Error::RateLimited(retry_after(at, now))),
+            None => Ok(()),
+        }
+    }
+
+    fn failure_query(&self, key: &str, client: Client<'_>, now: i64) -> FailureQuery {
+        let limits = self.config.rate_limits;
+        let since = |limit: Limit| now - secs(limit.window);
+        FailureQuery {
+            email_key: key.to_owned(),
+            ip: client.ip_key(),
+            email_ip_since: since(limits.login_email_ip),
+            email_since: since(limits.login_email),
+            ip_since: since(limits.login_ip),
+        }
+    }
+
+    /// Purges expired counters at most every ten minutes, on the back of a request.
+    async fn purge_rate_limits_now_and_then(&self, now: i64) {
+        let last = self.last_purge.load(Ordering::Relaxed);
+        if now - last < PURGE_EVERY_SECS
+            || self
+                .last_purge
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let limits = self.config.rate_limits;
+        let longest = [
+            limits.login_email_ip,
+            limits.login_email,
+            limits.login_ip,
+            limits.register_ip,
+            limits.refresh_ip,
+        ]
+        .iter()
+        .map(|limit| secs(limit.window))
+        .max()
+        .unwrap_or(0);
+        let before = now - longest;
+        match self
+            .blocking(move |store| store.purge_rate_limits(before))
+            .await
+        {
+            Ok(removed) => tracing::debug!(removed, "expired rate-limit counters purged"),
+            Err(err) => tracing::warn!(error = %err, "purging rate-limit counters failed"),
+        }
     }
 
     /// Checks an email and password. Unknown email and wrong password cost the same hash and
     /// give the same `InvalidCredentials`; only the right password reveals `AccountInactive`.
+    /// Rate-limited per the contract: bad credentials count, a success clears the email's
+    /// failures, and a limited attempt gets `RateLimited` before any lookup or hash.
     pub async fn check_credentials(
         &self,
         email: &str,
         password: String,
+        client: Client<'_>,
     ) -> Result<UserRecord, Error> {
         let key = email_key(email);
-        let user = self
-            .blocking(move |store| store.find_user_by_email(&key))
-            .await?;
+        let now = now();
+        let query = self.failure_query(&key, client, now);
+        self.throttle_login(&query, now).await?;
+        let user = {
+            let key = key.clone();
+            self.blocking(move |store| store.find_user_by_email(&key))
+                .await?
+        };
         let phc = user.as_ref().map(|u| u.password_hash.clone());
         let rehash_password = password.clone();
         let verification = self.hasher.verify(password, phc).await?;
-        match (user, verification) {
+        let outcome = match (user, verification) {
             (Some(user), Verification::Match | Verification::MatchNeedsRehash)
                 if !user.is_active =>
             {
                 Err(Error::AccountInactive)
             }
-            (Some(user), Verification::Match) => Ok(user),
-            (Some(user), Verification::MatchNeedsRehash) => {
-                self.upgrade_hash(&user, rehash_password).await;
+            (Some(user), verification @ (Verification::Match | Verification::MatchNeedsRehash)) => {
+                if verification == Verification::MatchNeedsRehash {
+                    self.upgrade_hash(&user, rehash_password).await;
+                }
+                let key = key.clone();
+                self.blocking(move |store| store.clear_login_failures(&key))
+                    .await?;
                 Ok(user)
             }
-            _ => Err(Error::InvalidCredentials),
-        }
+            _ => {
+                let ip = query.ip.clone();
+                self.blocking(move |store| store.record_login_failure(&key, &ip, now))
+                    .await?;
+                self.purge_rate_limits_now_and_then(now).await;
+                Err(Error::InvalidCredentials)
+            }
+        };
+        outcome
     }
 
     /// Re-hashes a verified password with the configured parameters. A failure is logged and
@@ -300,11 +483,11 @@ impl Auth {
         &self,
         email: &str,
         password: String,
-        user_agent: Option<&str>,
+        client: Client<'_>,
         access_ttl: Duration,
     ) -> Result<SessionGrant, Error> {
-        let user = self.check_credentials(email, password).await?;
-        self.open_session(user, user_agent, access_ttl).await
+        let user = self.check_credentials(email, password, client).await?;
+        self.open_session(user, client.user_agent, access_ttl).await
     }
 
     /// Opens a session for a user whose credentials were checked.
@@ -591,6 +774,7 @@ impl Auth {
         if verification == Verification::Mismatch {
             return Err(Error::WrongCurrentPassword);
         }
+        self.check_password_policy("new_password", &new_password)?;
         let hash = self.hasher.hash(new_password).await?;
         let (user_id, keep) = (principal.user.id, principal.session_id());
         let now = now();
@@ -783,6 +967,11 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
         return Err(Error::InvalidToken);
     }
     Ok(token)
+}
+
+/// Seconds from `now` until `free_at`, at least one.
+fn retry_after(free_at: i64, now: i64) -> Duration {
+    Duration::from_secs(u64::try_from(free_at - now).unwrap_or(0).max(1))
 }
 
 fn secs(duration: Duration) -> i64 {

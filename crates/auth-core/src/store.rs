@@ -258,6 +258,60 @@ pub struct UserQuery {
     pub offset: u64,
 }
 
+/// Failed-login counts in the three windows of the contract's rate limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureCounts {
+    /// Failures for this email from this IP within the email+IP window.
+    pub email_ip: u64,
+    /// Failures for this email from anywhere within the email window.
+    pub email: u64,
+    /// Failures from this IP (any email) within the IP window.
+    pub ip: u64,
+}
+
+/// Which failures a count or an expiry question is about: `since` is `now - window`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureQuery {
+    /// Normalized email.
+    pub email_key: String,
+    /// Client IP, as text.
+    pub ip: String,
+    /// Start of the email+IP window.
+    pub email_ip_since: i64,
+    /// Start of the email window.
+    pub email_since: i64,
+    /// Start of the IP window.
+    pub ip_since: i64,
+}
+
+/// One of the three failed-login series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureSeries {
+    /// This email from this IP, since `email_ip_since`.
+    EmailIp,
+    /// This email from anywhere, since `email_since`.
+    Email,
+    /// This IP with any email, since `ip_since`.
+    Ip,
+}
+
+/// A signing key as stored: the private part encrypted under the configured key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// JWS algorithm, e.g. `EdDSA`.
+    pub algorithm: String,
+    /// Public key bytes (raw Ed25519, 32 bytes).
+    pub public_key: Vec<u8>,
+    /// Encrypted private key (nonce + ciphertext).
+    pub private_key: Vec<u8>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Whether new tokens are signed with it (exactly one key is active).
+    pub active: bool,
+}
+
 /// The storage a deployment runs on. Implementations must be safe to share across threads;
 /// every method may block and is only called from blocking threads.
 pub trait Store: Send + Sync + 'static {
@@ -348,4 +402,37 @@ pub trait Store: Send + Sync + 'static {
     fn find_organization(&self, id: Uuid) -> StoreResult<Option<OrganizationRecord>>;
     /// Every organization, oldest first.
     fn list_organizations(&self) -> StoreResult<Vec<OrganizationRecord>>;
+
+    /// Counts failed logins in the three windows.
+    fn count_login_failures(&self, query: &FailureQuery) -> StoreResult<FailureCounts>;
+    /// The time of the `skip`-th oldest (0-based) failure of one series within its window;
+    /// `Retry-After` is derived from it.
+    fn nth_login_failure(
+        &self,
+        query: &FailureQuery,
+        series: FailureSeries,
+        skip: u64,
+    ) -> StoreResult<Option<i64>>;
+    /// Records one failed login.
+    fn record_login_failure(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()>;
+    /// Forgets every failure of this email (a successful login).
+    fn clear_login_failures(&self, email_key: &str) -> StoreResult<()>;
+    /// Counts hits of `bucket`/`key` since `since`, and records one more at `now` when the
+    /// count is below `limit`, atomically. Returns the count before this hit, and the oldest
+    /// hit in the window (for `Retry-After`).
+    fn hit_rate_limit(
+        &self,
+        bucket: &str,
+        key: &str,
+        since: i64,
+        limit: u64,
+        now: i64,
+    ) -> StoreResult<(u64, Option<i64>)>;
+    /// Deletes failures and hits older than `before` (housekeeping).
+    fn purge_rate_limits(&self, before: i64) -> StoreResult<u64>;
+
+    /// Every signing key, newest first.
+    fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Adds a key; when it is active, every other key becomes inactive in the same transaction.
+    fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
 }

@@ -252,6 +252,21 @@ pub fn check_new_password(password: &str) -> Result<(), Rule> {
     }
 }
 
+/// The 10,000 most common passwords, lower-cased (see `data/README.md`).
+static COMMON_PASSWORDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        include_str!("../data/common-passwords.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect()
+    });
+
+/// Whether a password is among the 10,000 most common ones (ignoring case).
+pub fn is_common_password(password: &str) -> bool {
+    COMMON_PASSWORDS.contains(password.to_lowercase().as_str())
+}
+
 /// The normalized form under which addresses are compared and kept unique.
 pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
@@ -341,6 +356,14 @@ mod tests {
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["email", "password"]);
         assert_eq!(errors[0].rule, Rule::String);
+    }
+
+    #[test]
+    fn common_passwords() {
+        assert_eq!(COMMON_PASSWORDS.len(), 10_000);
+        assert!(is_common_password("password1"));
+        assert!(is_common_password("PASSWORD"));
+        assert!(!is_common_password("correct horse battery staple 42"));
     }
 
     #[test]

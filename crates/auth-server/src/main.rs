@@ -103,6 +103,7 @@ async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<(
         AdminCommand::Create {
             email,
             password,
+            password_hash,
             full_name,
             roles,
             inactive,
@@ -110,7 +111,8 @@ async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<(
             let user = auth
                 .create_account(NewAccount {
                     email,
-                    password,
+                    password: password.unwrap_or_default(),
+                    password_hash,
                     full_name,
                     roles,
                     organization_id: None,

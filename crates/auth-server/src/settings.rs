@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use auth_core::config::{Limit, RateLimits};
 use auth_core::store::Store;
 use auth_core::{App, Argon2Params, Auth, Config, MountSpec};
 use auth_diesel::DieselStore;
@@ -77,6 +78,27 @@ pub struct ServeArgs {
     /// baseline of `cargo xtask bench`). Hidden: not for production.
     #[arg(long, env = "AUTH_BENCH_HELLO", hide = true)]
     pub bench_hello: bool,
+    /// Failed logins allowed per email and client IP, `MAX/SECONDS` or `off`.
+    #[arg(long, env = "AUTH_RATE_LOGIN_EMAIL_IP", default_value = "10/900", value_parser = Limit::parse)]
+    pub rate_login_email_ip: Limit,
+    /// Failed logins allowed per email from anywhere.
+    #[arg(long, env = "AUTH_RATE_LOGIN_EMAIL", default_value = "100/3600", value_parser = Limit::parse)]
+    pub rate_login_email: Limit,
+    /// Failed logins allowed per client IP.
+    #[arg(long, env = "AUTH_RATE_LOGIN_IP", default_value = "100/900", value_parser = Limit::parse)]
+    pub rate_login_ip: Limit,
+    /// Registrations allowed per client IP.
+    #[arg(long, env = "AUTH_RATE_REGISTER_IP", default_value = "30/3600", value_parser = Limit::parse)]
+    pub rate_register_ip: Limit,
+    /// Refreshes allowed per client IP.
+    #[arg(long, env = "AUTH_RATE_REFRESH_IP", default_value = "300/900", value_parser = Limit::parse)]
+    pub rate_refresh_ip: Limit,
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated IPs.
+    #[arg(long, env = "AUTH_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Refuse the 10,000 most common passwords wherever a password is set.
+    #[arg(long, env = "AUTH_REFUSE_COMMON_PASSWORDS")]
+    pub refuse_common_passwords: bool,
 }
 
 impl ServeArgs {
@@ -107,6 +129,15 @@ impl ServeArgs {
             hashing_queue: self.hashing_queue,
             refresh_ttl: Duration::from_secs(self.refresh_ttl),
             refresh_reuse_interval: Duration::from_secs(self.refresh_reuse_interval),
+            rate_limits: RateLimits {
+                login_email_ip: self.rate_login_email_ip,
+                login_email: self.rate_login_email,
+                login_ip: self.rate_login_ip,
+                register_ip: self.rate_register_ip,
+                refresh_ip: self.rate_refresh_ip,
+            },
+            trusted_proxies: self.trusted_proxies.clone(),
+            refuse_common_passwords: self.refuse_common_passwords,
             ..defaults
         }
     }
@@ -144,8 +175,17 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
         /// Password (or set AUTH_USER_PASSWORD).
-        #[arg(long, env = "AUTH_USER_PASSWORD", hide_env_values = true)]
-        password: String,
+        #[arg(
+            long,
+            env = "AUTH_USER_PASSWORD",
+            hide_env_values = true,
+            required_unless_present = "password_hash"
+        )]
+        password: Option<String>,
+        /// An existing hash to import instead of a password: argon2 PHC or bcrypt (`$2b$...`);
+        /// bcrypt hashes are upgraded to argon2id at the user's next login.
+        #[arg(long, conflicts_with = "password")]
+        password_hash: Option<String>,
         /// Display name.
         #[arg(long)]
         full_name: Option<String>,

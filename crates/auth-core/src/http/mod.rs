@@ -229,6 +229,27 @@ impl Response {
     }
 }
 
+/// The client's IP: the peer address, unless the peer is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. `X-Forwarded-For`
+/// from anyone else is ignored.
+pub fn client_ip(request: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+    let peer = request.client_ip?.to_canonical();
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let Some(forwarded) = request.headers.forwarded_for.as_deref() else {
+        return Some(peer);
+    };
+    for entry in forwarded.rsplit(',') {
+        match entry.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(ip) if trusted_proxies.contains(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            Err(_) => return Some(peer),
+        }
+    }
+    Some(peer)
+}
+
 /// Whether a `Content-Type` value is JSON: `application/json` (any case, any parameters).
 pub fn is_json_media_type(content_type: &str) -> bool {
     content_type
@@ -253,6 +274,32 @@ mod tests {
         assert!(matches!(c.finish(), Body::TooLarge));
         let c = BodyCollector::new(4, Some(5));
         assert!(!c.wants_more());
+    }
+
+    #[test]
+    fn client_ip_trusts_only_configured_proxies() {
+        let request = |peer: &str, xff: Option<&str>| Request {
+            method: "GET".into(),
+            path: "/".into(),
+            query: None,
+            headers: RequestHeaders {
+                forwarded_for: xff.map(str::to_owned),
+                ..RequestHeaders::default()
+            },
+            client_ip: peer.parse().ok(),
+            body: Body::Complete(Bytes::new()),
+        };
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let spoofed = request("192.0.2.7", Some("203.0.113.9"));
+        assert_eq!(client_ip(&spoofed, &[proxy]), "192.0.2.7".parse().ok());
+        let proxied = request("10.0.0.1", Some("203.0.113.9, 10.0.0.1"));
+        assert_eq!(client_ip(&proxied, &[proxy]), "203.0.113.9".parse().ok());
+        let garbage = request("10.0.0.1", Some("nonsense"));
+        assert_eq!(client_ip(&garbage, &[proxy]), Some(proxy));
+        assert_eq!(
+            client_ip(&request("::ffff:127.0.0.1", None), &[]),
+            "127.0.0.1".parse().ok()
+        );
     }
 
     #[test]

@@ -173,6 +173,7 @@ async fn create_user(call: Call<'_>) -> Result<Response, Error> {
             roles: roles.unwrap_or_default(),
             organization_id,
             is_active: is_active.unwrap_or(true),
+            password_hash: None,
         })
         .await?;
     Ok(Response::json(201, &UserBody::new(&user)))

@@ -98,7 +98,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
     let ttl = jwt_ttl(&call, ACCESS_TTL);
     let grant = call
         .auth
-        .login(&body.email, body.password, call.user_agent(), ttl)
+        .login(&body.email, body.password, call.client(), ttl)
         .await?;
     Ok(Response::json(
         200,

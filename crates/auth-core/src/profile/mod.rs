@@ -20,7 +20,7 @@ use utoipa::openapi::{RefOr, schema::Schema};
 
 use crate::error::Error;
 use crate::http::{Body, Request, Response};
-use crate::service::{Auth, Principal};
+use crate::service::{Auth, Client, Principal};
 use crate::validate::Fields;
 
 /// A route handler: decodes the request, calls the core, encodes the answer.
@@ -227,6 +227,14 @@ impl Call<'_> {
     /// The body as a JSON object.
     pub fn fields(&self) -> Result<Fields, Error> {
         Fields::parse(self.body())
+    }
+
+    /// The client: IP (through trusted proxies only) and `User-Agent`.
+    pub fn client(&self) -> Client<'_> {
+        Client {
+            ip: crate::http::client_ip(self.request, &self.auth.config().trusted_proxies),
+            user_agent: self.user_agent(),
+        }
     }
 
     /// The `User-Agent` header.

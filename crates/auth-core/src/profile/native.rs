@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, list_of, route, schema_of};
 use crate::error::{Error, Rule};
 use crate::http::{PROBLEM_JSON, Response};
-use crate::service::{NewAccount, Principal, TokenPair};
+use crate::service::{NewAccount, Principal, Throttle, TokenPair};
 use crate::store::{PersonalTokenRecord, SessionRecord, UserRecord};
 
 /// Default access-token lifetime: 7 days.
@@ -362,7 +362,7 @@ async fn register(call: Call<'_>) -> Result<Response, Error> {
     };
     let grant = call
         .auth
-        .register(account, call.user_agent(), ttl(&call))
+        .register(account, call.client(), ttl(&call))
         .await?;
     Ok(Response::json(201, &AuthResponse::new(&grant)))
 }
@@ -371,7 +371,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
     let body = LoginRequest::decode(&call)?;
     let grant = call
         .auth
-        .login(&body.email, body.password, call.user_agent(), ttl(&call))
+        .login(&body.email, body.password, call.client(), ttl(&call))
         .await?;
     Ok(Response::json(200, &AuthResponse::new(&grant)))
 }
@@ -382,7 +382,9 @@ async fn me(call: Call<'_>) -> Result<Response, Error> {
 }
 
 async fn refresh(call: Call<'_>) -> Result<Response, Error> {
-    let pair = match RefreshRequest::decode(&call)?.refresh_token {
+    let body = RefreshRequest::decode(&call)?;
+    call.auth.throttle(Throttle::Refresh, call.client()).await?;
+    let pair = match body.refresh_token {
         Some(token) => call.auth.refresh(&token, ttl(&call)).await?,
         None => {
             let principal = call.principal().await?;

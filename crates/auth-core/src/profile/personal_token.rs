@@ -101,7 +101,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
     let body = TokenLoginRequest::decode(&call)?;
     let user = call
         .auth
-        .check_credentials(&body.email, body.password)
+        .check_credentials(&body.email, body.password, call.client())
         .await?;
     let name = body
         .token_name

@@ -23,6 +23,12 @@ pub fn laravel(error: &FieldError) -> String {
         }
         Rule::Between(min, max) => format!("The {field} field must be between {min} and {max}."),
         Rule::Exists => format!("The selected {field} is invalid."),
+        Rule::Format => format!("The {field} field format is invalid."),
+        Rule::NotCommon => {
+            format!(
+                "The given {field} has appeared in a data leak. Please choose a different {field}."
+            )
+        }
     }
 }
 
@@ -93,6 +99,11 @@ pub fn fastapi(error: &FieldError) -> FastApiIssue {
             "value_error",
         ),
         Rule::Exists => ("Value does not exist".to_owned(), "value_error"),
+        Rule::Format => ("Value error, unsupported format".to_owned(), "value_error"),
+        Rule::NotCommon => (
+            "Value error, password is too common".to_owned(),
+            "value_error",
+        ),
     };
     FastApiIssue {
         loc: vec!["body".to_owned(), error.field.clone()],
