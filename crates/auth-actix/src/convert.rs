@@ -15,7 +15,7 @@ pub fn configure(app: App) -> impl FnOnce(&mut ServiceConfig) {
     move |config| {
         config.app_data(web::Data::new(app.clone()));
         for path in app.fixed_paths() {
-            config.service(web::resource(*path).to(handle));
+            config.service(web::resource(path).to(handle));
         }
         for prefix in app.prefixes() {
             config

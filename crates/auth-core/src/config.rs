@@ -102,8 +102,10 @@ impl Default for RateLimits {
 pub struct Config {
     /// `iss` claim written into and required from every access token.
     pub issuer: String,
-    /// HS256 secret; at least 32 bytes.
+    /// HS256 secret; at least 32 bytes (unused with EdDSA).
     pub jwt_secret: Vec<u8>,
+    /// How access tokens are signed (default HS256).
+    pub signing: crate::token::Signing,
     /// Leeway for `exp` and `nbf`; clamped to at most 30 s.
     pub leeway: Duration,
     /// Password hashing cost.
@@ -131,6 +133,7 @@ impl Default for Config {
         Self {
             issuer: "auth-server".to_owned(),
             jwt_secret: Vec::new(),
+            signing: crate::token::Signing::Hs256,
             leeway: Duration::from_secs(5),
             argon2: Argon2Params::default(),
             hashing_slots: std::thread::available_parallelism().map_or(1, |n| n.get()),

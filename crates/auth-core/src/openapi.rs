@@ -13,14 +13,14 @@ use utoipa::openapi::{
 };
 
 use crate::error::{Error, reason_phrase};
-use crate::http::{HEALTH_PATH, JSON, MountedProfile, OPENAPI_PATH};
+use crate::http::{HEALTH_PATH, JSON, JWKS_PATH, MountedProfile, OPENAPI_PATH};
 use crate::profile::Route;
 
 /// Name of the bearer security scheme.
 const BEARER: &str = "bearer";
 
-/// Builds the document for these mounts.
-pub fn document(mounts: &[MountedProfile]) -> OpenApi {
+/// Builds the document for these mounts (and the JWKS route when `jwks` is served).
+pub fn document(mounts: &[MountedProfile], jwks: bool) -> OpenApi {
     let mut components: Vec<(String, RefOr<Schema>)> = Vec::new();
     let mut paths = PathsBuilder::new();
     for mount in mounts {
@@ -36,6 +36,9 @@ pub fn document(mounts: &[MountedProfile]) -> OpenApi {
     paths = paths
         .path(HEALTH_PATH, PathItem::new(HttpMethod::Get, health()))
         .path(OPENAPI_PATH, PathItem::new(HttpMethod::Get, openapi_self()));
+    if jwks {
+        paths = paths.path(JWKS_PATH, PathItem::new(HttpMethod::Get, jwks_operation()));
+    }
     let mut component_builder = ComponentsBuilder::new().security_scheme(
         BEARER,
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -216,6 +219,41 @@ fn health() -> utoipa::openapi::path::Operation {
             ResponsesBuilder::new()
                 .response("200", body("The database answers"))
                 .response("503", body("The database does not answer"))
+                .build(),
+        )
+        .build()
+}
+
+fn jwks_operation() -> utoipa::openapi::path::Operation {
+    let keys = utoipa::openapi::schema::ArrayBuilder::new().items(
+        ObjectBuilder::new()
+            .property("kty", ObjectBuilder::new().schema_type(Type::String))
+            .property("crv", ObjectBuilder::new().schema_type(Type::String))
+            .property("x", ObjectBuilder::new().schema_type(Type::String))
+            .property("kid", ObjectBuilder::new().schema_type(Type::String))
+            .property("alg", ObjectBuilder::new().schema_type(Type::String))
+            .property("use", ObjectBuilder::new().schema_type(Type::String)),
+    );
+    OperationBuilder::new()
+        .summary(Some("The public keys that verify access tokens"))
+        .tag("meta")
+        .operation_id(Some("jwks"))
+        .responses(
+            ResponsesBuilder::new()
+                .response(
+                    "200",
+                    ResponseBuilder::new()
+                        .description("JSON Web Key Set")
+                        .content(
+                            JSON,
+                            ContentBuilder::new()
+                                .schema(Some(
+                                    ObjectBuilder::new().property("keys", keys).required("keys"),
+                                ))
+                                .build(),
+                        )
+                        .build(),
+                )
                 .build(),
         )
         .build()

@@ -23,8 +23,8 @@ use crate::store::{
     StoreError, StoreResult, UserPatch, UserQuery, UserRecord,
 };
 use crate::token::{
-    Claims, OpaqueToken, PERSONAL_PREFIX, REFRESH_PREFIX, TokenSigner, hash_token, new_jti,
-    secrets_equal,
+    Claims, OpaqueToken, PERSONAL_PREFIX, REFRESH_PREFIX, Signing, TokenSigner, VerifyError,
+    generate_signing_key, hash_token, new_jti, secrets_equal,
 };
 use crate::validate::{check_email, check_new_password, email_key, is_common_password};
 
@@ -135,6 +135,9 @@ pub enum StartError {
     /// The hashing parameters are unusable.
     #[error("invalid argon2 parameters")]
     Hashing,
+    /// The store failed while loading keys.
+    #[error("cannot load the signing keys: {0}")]
+    Store(StoreError),
 }
 
 /// The auth service. Cheap to share behind an `Arc`; every blocking call runs on
@@ -146,6 +149,8 @@ pub struct Auth {
     config: Config,
     /// When expired rate-limit counters were last purged (Unix seconds).
     last_purge: AtomicI64,
+    /// When the signing keys were last loaded from the store (Unix seconds).
+    keys_loaded_at: AtomicI64,
 }
 
 /// Who is calling: the client IP (after trusted-proxy resolution) and `User-Agent`.
@@ -186,9 +191,22 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// Builds the service. Hashes one dummy password (one hash's time).
+    /// Builds the service. Hashes one dummy password (one hash's time) and, with EdDSA, loads
+    /// the signing keys from the store, creating the first one on a fresh database. Blocks:
+    /// call it from a blocking thread.
     pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, StartError> {
         let signer = TokenSigner::new(&config)?;
+        if let Signing::EdDsa { key_encryption_key } = &config.signing {
+            let mut keys = store.signing_keys().map_err(StartError::Store)?;
+            if keys.is_empty() {
+                let first = generate_signing_key(key_encryption_key, now(), true)
+                    .map_err(|_| StartError::Hashing)?;
+                store.add_signing_key(&first).map_err(StartError::Store)?;
+                // Another instance may have raced us; whatever is stored now is the truth.
+                keys = store.signing_keys().map_err(StartError::Store)?;
+            }
+            signer.load_keys(&keys)?;
+        }
         let hasher = PasswordHasher::new(config.argon2, config.hashing_slots, config.hashing_queue)
             .map_err(|_| StartError::Hashing)?;
         Ok(Self {
@@ -197,6 +215,7 @@ impl Auth {
             signer,
             config,
             last_purge: AtomicI64::new(0),
+            keys_loaded_at: AtomicI64::new(now()),
         })
     }
 
@@ -227,6 +246,43 @@ impl Auth {
         F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
     {
         self.blocking_raw(call).await?.map_err(Error::from)
+    }
+
+    /// The JWKS document of the public signing keys; `None` unless EdDSA is configured.
+    pub fn jwks(&self) -> Option<serde_json::Value> {
+        self.signer.jwks()
+    }
+
+    /// Reloads the EdDSA keys from the store: when `forced` (an unknown `kid`), at most every
+    /// 5 s; otherwise when the last load is over 60 s old, so a rotation by another instance
+    /// or the command line is picked up within a minute. Failures are logged; the old keys stay.
+    async fn reload_keys(&self, forced: bool) {
+        if !self.signer.uses_stored_keys() {
+            return;
+        }
+        let now = now();
+        let last = self.keys_loaded_at.load(Ordering::Relaxed);
+        let due = if forced {
+            now - last >= 5
+        } else {
+            now - last >= 60
+        };
+        if !due
+            || self
+                .keys_loaded_at
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        match self.blocking(|store| store.signing_keys()).await {
+            Ok(keys) => {
+                if let Err(err) = self.signer.load_keys(&keys) {
+                    tracing::error!(error = %err, "reloading signing keys failed");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "reloading signing keys failed"),
+        }
     }
 
     /// Whether the database answers.
@@ -497,6 +553,7 @@ impl Auth {
         user_agent: Option<&str>,
         access_ttl: Duration,
     ) -> Result<SessionGrant, Error> {
+        self.reload_keys(false).await;
         let now = now();
         let jti = new_jti();
         let refresh = OpaqueToken::generate(REFRESH_PREFIX);
@@ -575,7 +632,15 @@ impl Auth {
         if token.starts_with(REFRESH_PREFIX) {
             return Err(Error::InvalidToken);
         }
-        let claims = self.signer.verify(token).ok_or(Error::InvalidToken)?;
+        let claims = match self.signer.verify(token) {
+            Ok(claims) => claims,
+            Err(VerifyError::UnknownKid) => {
+                // Perhaps another instance rotated the keys: look once more, then refuse.
+                self.reload_keys(true).await;
+                self.signer.verify(token).map_err(|_| Error::InvalidToken)?
+            }
+            Err(VerifyError::Invalid) => return Err(Error::InvalidToken),
+        };
         let session_id = claims.session_id;
         let (session, user) = self
             .blocking(move |store| store.session_with_user(session_id, now))

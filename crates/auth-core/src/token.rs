@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::{Config, MAX_LEEWAY, MIN_SECRET_LEN};
-use crate::store::TokenHash;
+use crate::store::{SigningKeyRecord, TokenHash};
 
 /// Prefix of every refresh token.
 pub const REFRESH_PREFIX: &str = "authrt_";
@@ -62,45 +62,119 @@ pub enum KeyError {
     /// The HS256 secret is shorter than [`MIN_SECRET_LEN`].
     #[error("the JWT secret must be at least {MIN_SECRET_LEN} bytes")]
     SecretTooShort,
+    /// A stored private key could not be decrypted with the configured key-encryption key.
+    #[error("signing key `{0}` cannot be decrypted with the configured key-encryption key")]
+    Undecryptable(String),
+    /// A stored key is malformed.
+    #[error("signing key `{0}` is malformed")]
+    Malformed(String),
+    /// EdDSA is configured but no key is active.
+    #[error("no active signing key")]
+    NoActiveKey,
 }
 
-/// Keys and the pinned validation, built once at start-up.
+/// How access tokens are signed.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Signing {
+    /// HS256 with the configured secret.
+    Hs256,
+    /// EdDSA (Ed25519) with keys kept in the database, private parts encrypted with this
+    /// 32-byte key-encryption key.
+    EdDsa {
+        /// The key-encryption key.
+        key_encryption_key: [u8; 32],
+    },
+}
+
+impl std::fmt::Debug for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signing::Hs256 => f.write_str("Hs256"),
+            Signing::EdDsa { .. } => f.write_str("EdDsa { .. }"),
+        }
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Malformed, forged, expired, wrong algorithm or issuer, ...
+    Invalid,
+    /// Signed with a `kid` this instance does not know (yet): reload the keys and retry once.
+    UnknownKid,
+}
+
+/// The EdDSA keys in use: the active one signs, every one verifies.
+struct EdKeys {
+    active: Option<(String, EncodingKey)>,
+    verifying: Vec<(String, DecodingKey)>,
+    jwks: serde_json::Value,
+}
+
+/// Keys and the pinned validation, built once at start-up; EdDSA keys can be reloaded.
 pub struct TokenSigner {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    header: Header,
-    validation: Validation,
     issuer: String,
+    hs256: Option<(EncodingKey, DecodingKey)>,
+    ed: Option<std::sync::RwLock<EdKeys>>,
+    key_encryption_key: Option<[u8; 32]>,
+    validation: Validation,
 }
 
 impl std::fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenSigner")
             .field("issuer", &self.issuer)
+            .field("eddsa", &self.ed.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl TokenSigner {
-    /// Builds the signer from the configuration: HS256, pinned; `iss` required and checked;
-    /// `exp`, `sub` required; `nbf` checked; leeway clamped to 30 s.
+    /// Builds the signer from the configuration: one algorithm, pinned; `iss` required and
+    /// checked; `exp`, `sub` required; `nbf` checked; leeway clamped to 30 s. With EdDSA, call
+    /// [`TokenSigner::load_keys`] before signing.
     pub fn new(config: &Config) -> Result<Self, KeyError> {
-        if config.jwt_secret.len() < MIN_SECRET_LEN {
-            return Err(KeyError::SecretTooShort);
-        }
-        let mut validation = Validation::new(Algorithm::HS256);
+        let algorithm = match config.signing {
+            Signing::Hs256 => Algorithm::HS256,
+            Signing::EdDsa { .. } => Algorithm::EdDSA,
+        };
+        let mut validation = Validation::new(algorithm);
         validation.leeway = config.leeway.min(MAX_LEEWAY).as_secs();
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.set_issuer(&[config.issuer.as_str()]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        let (hs256, ed, key_encryption_key) = match &config.signing {
+            Signing::Hs256 => {
+                if config.jwt_secret.len() < MIN_SECRET_LEN {
+                    return Err(KeyError::SecretTooShort);
+                }
+                let keys = (
+                    EncodingKey::from_secret(&config.jwt_secret),
+                    DecodingKey::from_secret(&config.jwt_secret),
+                );
+                (Some(keys), None, None)
+            }
+            Signing::EdDsa { key_encryption_key } => {
+                let empty = EdKeys {
+                    active: None,
+                    verifying: Vec::new(),
+                    jwks: serde_json::json!({ "keys": [] }),
+                };
+                (
+                    None,
+                    Some(std::sync::RwLock::new(empty)),
+                    Some(*key_encryption_key),
+                )
+            }
+        };
         Ok(Self {
-            encoding: EncodingKey::from_secret(&config.jwt_secret),
-            decoding: DecodingKey::from_secret(&config.jwt_secret),
-            header: Header::new(Algorithm::HS256),
-            validation,
             issuer: config.issuer.clone(),
+            hs256,
+            ed,
+            key_encryption_key,
+            validation,
         })
     }
 
@@ -109,28 +183,201 @@ impl TokenSigner {
         &self.issuer
     }
 
-    /// Signs the claims.
-    pub fn sign(&self, claims: &Claims) -> Result<String, crate::Error> {
-        jsonwebtoken::encode(&self.header, claims, &self.encoding).map_err(|err| {
-            tracing::error!(error = %err, "signing an access token failed");
-            crate::Error::Internal
-        })
+    /// Whether tokens are signed with EdDSA keys from the database.
+    pub fn uses_stored_keys(&self) -> bool {
+        self.ed.is_some()
     }
 
-    /// Verifies signature, algorithm, issuer, expiry and not-before; `None` for any failure.
-    pub fn verify(&self, token: &str) -> Option<VerifiedClaims> {
+    /// Replaces the EdDSA key set with the stored keys (decrypting the private parts).
+    pub fn load_keys(&self, records: &[SigningKeyRecord]) -> Result<(), KeyError> {
+        let (Some(ed), Some(kek)) = (&self.ed, &self.key_encryption_key) else {
+            return Ok(());
+        };
+        let mut active = None;
+        let mut verifying = Vec::new();
+        let mut jwks = Vec::new();
+        for record in records.iter().filter(|r| r.algorithm == "EdDSA") {
+            let public: [u8; 32] = record
+                .public_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| KeyError::Malformed(record.kid.clone()))?;
+            verifying.push((record.kid.clone(), DecodingKey::from_ed_der(&public)));
+            jwks.push(serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(public),
+                "kid": record.kid,
+                "alg": "EdDSA",
+                "use": "sig",
+            }));
+            if record.active {
+                let seed = decrypt_private_key(kek, &record.kid, &record.private_key)?;
+                active = Some((
+                    record.kid.clone(),
+                    EncodingKey::from_ed_der(&pkcs8_ed25519(&seed)),
+                ));
+            }
+        }
+        if active.is_none() {
+            return Err(KeyError::NoActiveKey);
+        }
+        let mut keys = ed.write().map_err(|_| KeyError::NoActiveKey)?;
+        *keys = EdKeys {
+            active,
+            verifying,
+            jwks: serde_json::json!({ "keys": jwks }),
+        };
+        Ok(())
+    }
+
+    /// The JWKS document (public keys only); `None` without EdDSA.
+    pub fn jwks(&self) -> Option<serde_json::Value> {
+        let keys = self.ed.as_ref()?.read().ok()?;
+        Some(keys.jwks.clone())
+    }
+
+    /// Signs the claims.
+    pub fn sign(&self, claims: &Claims) -> Result<String, crate::Error> {
+        let failed = |err: jsonwebtoken::errors::Error| {
+            tracing::error!(error = %err, "signing an access token failed");
+            crate::Error::Internal
+        };
+        if let Some((encoding, _)) = &self.hs256 {
+            return jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, encoding)
+                .map_err(failed);
+        }
+        let keys = self
+            .ed
+            .as_ref()
+            .and_then(|ed| ed.read().ok())
+            .ok_or(crate::Error::Internal)?;
+        let Some((kid, encoding)) = &keys.active else {
+            tracing::error!("no active signing key");
+            return Err(crate::Error::Internal);
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, claims, encoding).map_err(failed)
+    }
+
+    /// Verifies signature, algorithm, issuer, expiry and not-before. Only the configured
+    /// algorithm is accepted; `kid` only selects among this server's own keys; `jku`, `x5u`
+    /// and `jwk` headers are never looked at.
+    pub fn verify(&self, token: &str) -> Result<VerifiedClaims, VerifyError> {
         // A JWT has exactly three segments; refuse anything else before parsing.
         if token.split('.').count() != 3 {
-            return None;
+            return Err(VerifyError::Invalid);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Invalid)?;
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(VerifyError::Invalid);
+        }
+        let data = if let Some((_, decoding)) = &self.hs256 {
+            jsonwebtoken::decode::<Claims>(token, decoding, &self.validation)
+        } else {
+            let kid = header.kid.ok_or(VerifyError::Invalid)?;
+            let keys = self
+                .ed
+                .as_ref()
+                .and_then(|ed| ed.read().ok())
+                .ok_or(VerifyError::Invalid)?;
+            let decoding = keys
+                .verifying
+                .iter()
+                .find(|(known, _)| secrets_equal(known, &kid))
+                .map(|(_, key)| key)
+                .ok_or(VerifyError::UnknownKid)?;
+            jsonwebtoken::decode::<Claims>(token, decoding, &self.validation)
+        }
+        .map_err(|_| VerifyError::Invalid)?;
         let claims = data.claims;
-        Some(VerifiedClaims {
-            user_id: Uuid::parse_str(&claims.sub).ok()?,
-            session_id: Uuid::parse_str(&claims.sid).ok()?,
+        Ok(VerifiedClaims {
+            user_id: Uuid::parse_str(&claims.sub).map_err(|_| VerifyError::Invalid)?,
+            session_id: Uuid::parse_str(&claims.sid).map_err(|_| VerifyError::Invalid)?,
             jti: claims.jti,
         })
     }
+}
+
+/// A new Ed25519 signing key, its private part encrypted under `key_encryption_key`.
+pub fn generate_signing_key(
+    key_encryption_key: &[u8; 32],
+    now: i64,
+    active: bool,
+) -> Result<SigningKeyRecord, crate::Error> {
+    let seed: [u8; 32] = rand::random();
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    let kid = format!("ed-{}", &new_jti()[..16]);
+    let private_key = encrypt_private_key(key_encryption_key, &kid, &seed)?;
+    Ok(SigningKeyRecord {
+        kid,
+        algorithm: "EdDSA".to_owned(),
+        public_key: public.to_vec(),
+        private_key,
+        created_at: now,
+        active,
+    })
+}
+
+/// PKCS#8 v1 DER of an Ed25519 private key seed (RFC 8410).
+fn pkcs8_ed25519(seed: &[u8; 32]) -> Vec<u8> {
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut der = PREFIX.to_vec();
+    der.extend_from_slice(seed);
+    der
+}
+
+fn key_cipher(key_encryption_key: &[u8; 32]) -> chacha20poly1305::ChaCha20Poly1305 {
+    use chacha20poly1305::KeyInit as _;
+    chacha20poly1305::ChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(key_encryption_key))
+}
+
+fn encrypt_private_key(
+    kek: &[u8; 32],
+    kid: &str,
+    seed: &[u8; 32],
+) -> Result<Vec<u8>, crate::Error> {
+    use chacha20poly1305::aead::{Aead as _, Payload};
+    let nonce: [u8; 12] = rand::random();
+    let sealed = key_cipher(kek)
+        .encrypt(
+            chacha20poly1305::Nonce::from_slice(&nonce),
+            Payload {
+                msg: seed,
+                aad: kid.as_bytes(),
+            },
+        )
+        .map_err(|_| crate::Error::Internal)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+fn decrypt_private_key(kek: &[u8; 32], kid: &str, sealed: &[u8]) -> Result<[u8; 32], KeyError> {
+    use chacha20poly1305::aead::{Aead as _, Payload};
+    if sealed.len() < 12 {
+        return Err(KeyError::Malformed(kid.to_owned()));
+    }
+    let (nonce, ciphertext) = sealed.split_at(12);
+    let plain = key_cipher(kek)
+        .decrypt(
+            chacha20poly1305::Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: kid.as_bytes(),
+            },
+        )
+        .map_err(|_| KeyError::Undecryptable(kid.to_owned()))?;
+    plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| KeyError::Malformed(kid.to_owned()))
 }
 
 /// A freshly generated opaque token: the secret to hand out once and the hash to store.
@@ -209,13 +456,13 @@ mod tests {
     #[test]
     fn refuses_expired_beyond_leeway_and_wrong_issuer() {
         let s = signer();
-        assert!(s.verify(&s.sign(&claims(-60)).unwrap()).is_none());
+        assert!(s.verify(&s.sign(&claims(-60)).unwrap()).is_err());
         let mut c = claims(60);
         c.iss = "someone-else".into();
-        assert!(s.verify(&s.sign(&c).unwrap()).is_none());
+        assert!(s.verify(&s.sign(&c).unwrap()).is_err());
         let mut c = claims(60);
         c.nbf = Some(c.iat + 3600);
-        assert!(s.verify(&s.sign(&c).unwrap()).is_none());
+        assert!(s.verify(&s.sign(&c).unwrap()).is_err());
     }
 
     #[test]
@@ -227,9 +474,82 @@ mod tests {
         })
         .unwrap();
         let token = other.sign(&claims(60)).unwrap();
-        assert!(s.verify(&token).is_none());
-        assert!(s.verify("a.b").is_none());
-        assert!(s.verify("a.b.c.d").is_none());
+        assert!(s.verify(&token).is_err());
+        assert!(s.verify("a.b").is_err());
+        assert!(s.verify("a.b.c.d").is_err());
+    }
+
+    fn eddsa() -> (TokenSigner, [u8; 32]) {
+        let kek = [9u8; 32];
+        let config = Config {
+            signing: Signing::EdDsa {
+                key_encryption_key: kek,
+            },
+            ..Config::default()
+        };
+        (TokenSigner::new(&config).unwrap(), kek)
+    }
+
+    #[test]
+    fn eddsa_signs_with_the_active_key_and_verifies_older_ones() {
+        let (s, kek) = eddsa();
+        let first = generate_signing_key(&kek, 1, true).unwrap();
+        s.load_keys(std::slice::from_ref(&first)).unwrap();
+        let old_token = s.sign(&claims(60)).unwrap();
+        let header = jsonwebtoken::decode_header(&old_token).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(header.kid.as_deref(), Some(first.kid.as_str()));
+
+        let second = generate_signing_key(&kek, 2, true).unwrap();
+        let retired = SigningKeyRecord {
+            active: false,
+            ..first
+        };
+        s.load_keys(&[second.clone(), retired]).unwrap();
+        assert!(s.verify(&old_token).is_ok(), "older keys keep verifying");
+        let new_token = s.sign(&claims(60)).unwrap();
+        let header = jsonwebtoken::decode_header(&new_token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(second.kid.as_str()));
+        assert_eq!(s.jwks().unwrap()["keys"].as_array().unwrap().len(), 2);
+        assert!(
+            !s.jwks().unwrap().to_string().contains("\"d\""),
+            "no private part"
+        );
+    }
+
+    #[test]
+    fn eddsa_refuses_hs256_and_unknown_kids() {
+        let (s, kek) = eddsa();
+        let key = generate_signing_key(&kek, 1, true).unwrap();
+        s.load_keys(std::slice::from_ref(&key)).unwrap();
+        // HS256 signed with the public key as the secret: the classic confusion attack.
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims(60),
+            &EncodingKey::from_secret(&key.public_key),
+        )
+        .unwrap();
+        assert_eq!(s.verify(&forged), Err(VerifyError::Invalid));
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("../../etc/passwd".into());
+        let other = generate_signing_key(&kek, 1, true).unwrap();
+        let seed = decrypt_private_key(&kek, &other.kid, &other.private_key).unwrap();
+        let token = jsonwebtoken::encode(
+            &header,
+            &claims(60),
+            &EncodingKey::from_ed_der(&pkcs8_ed25519(&seed)),
+        )
+        .unwrap();
+        assert_eq!(s.verify(&token), Err(VerifyError::UnknownKid));
+    }
+
+    #[test]
+    fn private_keys_need_the_right_key_encryption_key() {
+        let (s, kek) = eddsa();
+        let key = generate_signing_key(&kek, 1, true).unwrap();
+        assert!(decrypt_private_key(&[1; 32], &key.kid, &key.private_key).is_err());
+        assert!(decrypt_private_key(&kek, "other-kid", &key.private_key).is_err());
+        assert!(s.load_keys(&[]).is_err(), "no active key");
     }
 
     #[test]

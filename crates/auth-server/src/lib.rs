@@ -7,4 +7,7 @@ mod serve;
 mod settings;
 
 pub use serve::{Adapter, ServerHandle, serve, start};
-pub use settings::{AdminCommand, DatabaseArgs, ServeArgs, build_app, connect, open_auth};
+pub use settings::{
+    AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, ServeArgs, SigningAlgorithm,
+    build_app, connect, open_auth,
+};

@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use auth_core::service::NewAccount;
-use auth_server::{AdminCommand, DatabaseArgs, ServeArgs};
+use auth_core::store::Store as _;
+use auth_server::{AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, ServeArgs};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -25,6 +26,15 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage the EdDSA signing keys.
+    Keys {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        key_encryption: KeyEncryptionArgs,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
 }
 
 #[tokio::main]
@@ -39,6 +49,11 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::User { database, command } => user(database, command).await,
+        Command::Keys {
+            database,
+            key_encryption,
+            command,
+        } => keys(database, key_encryption, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -135,6 +150,36 @@ async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<(
                 .await
                 .map_err(describe)?;
             println!("activated {}", user.email);
+        }
+    }
+    Ok(())
+}
+
+async fn keys(
+    database: DatabaseArgs,
+    key_encryption: KeyEncryptionArgs,
+    command: KeysCommand,
+) -> anyhow::Result<()> {
+    let store = tokio::task::spawn_blocking(move || auth_server::connect(&database)).await??;
+    match command {
+        KeysCommand::Rotate => {
+            let kek = key_encryption.key()?;
+            let now = auth_core::service::now();
+            let key = auth_core::token::generate_signing_key(&kek, now, true)
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            let kid = key.kid.clone();
+            tokio::task::spawn_blocking(move || store.add_signing_key(&key)).await??;
+            println!("active signing key is now {kid}; running servers pick it up within a minute");
+        }
+        KeysCommand::List => {
+            let keys = tokio::task::spawn_blocking(move || store.signing_keys()).await??;
+            for key in keys {
+                let state = if key.active { "active" } else { "verifying" };
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    key.kid, key.algorithm, key.created_at, state
+                );
+            }
         }
     }
     Ok(())

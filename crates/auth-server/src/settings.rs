@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use auth_core::config::{Limit, RateLimits};
 use auth_core::store::Store;
+use auth_core::token::Signing;
 use auth_core::{App, Argon2Params, Auth, Config, MountSpec};
 use auth_diesel::DieselStore;
 use clap::{Args, Subcommand};
@@ -78,6 +79,13 @@ pub struct ServeArgs {
     /// baseline of `cargo xtask bench`). Hidden: not for production.
     #[arg(long, env = "AUTH_BENCH_HELLO", hide = true)]
     pub bench_hello: bool,
+    /// How access tokens are signed: `hs256` (a shared secret) or `eddsa` (Ed25519 keys kept
+    /// in the database, published at `/.well-known/jwks.json`, rotated with `keys rotate`).
+    #[arg(long, env = "AUTH_SIGNING_ALGORITHM", value_enum, default_value_t = SigningAlgorithm::Hs256)]
+    pub signing_algorithm: SigningAlgorithm,
+    /// The key that encrypts private signing keys at rest (EdDSA only).
+    #[command(flatten)]
+    pub key_encryption: KeyEncryptionArgs,
     /// Failed logins allowed per email and client IP, `MAX/SECONDS` or `off`.
     #[arg(long, env = "AUTH_RATE_LOGIN_EMAIL_IP", default_value = "10/900", value_parser = Limit::parse)]
     pub rate_login_email_ip: Limit,
@@ -114,9 +122,19 @@ impl ServeArgs {
         Ok(Only::try_parse_from(["auth-server"])?.args)
     }
 
-    fn core_config(&self, jwt_secret: Vec<u8>) -> Config {
+    fn signing(&self) -> anyhow::Result<Signing> {
+        Ok(match self.signing_algorithm {
+            SigningAlgorithm::Hs256 => Signing::Hs256,
+            SigningAlgorithm::Eddsa => Signing::EdDsa {
+                key_encryption_key: self.key_encryption.key()?,
+            },
+        })
+    }
+
+    fn core_config(&self, jwt_secret: Vec<u8>) -> anyhow::Result<Config> {
         let defaults = Config::default();
-        Config {
+        Ok(Config {
+            signing: self.signing()?,
             issuer: self.issuer.clone(),
             jwt_secret,
             leeway: Duration::from_secs(self.jwt_leeway),
@@ -139,7 +157,7 @@ impl ServeArgs {
             trusted_proxies: self.trusted_proxies.clone(),
             refuse_common_passwords: self.refuse_common_passwords,
             ..defaults
-        }
+        })
     }
 
     fn mounts(&self) -> anyhow::Result<Vec<MountSpec>> {
@@ -164,6 +182,51 @@ impl ServeArgs {
         }
         Ok(mounts)
     }
+}
+
+/// The signing algorithm of access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SigningAlgorithm {
+    /// HMAC-SHA256 with one secret.
+    Hs256,
+    /// Ed25519 keys from the database.
+    Eddsa,
+}
+
+/// The key that encrypts private signing keys at rest.
+#[derive(Debug, Clone, Args)]
+pub struct KeyEncryptionArgs {
+    /// 32 bytes as 64 hex characters; required with `--signing-algorithm eddsa`.
+    #[arg(long, env = "AUTH_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<String>,
+}
+
+impl KeyEncryptionArgs {
+    /// The key, parsed.
+    pub fn key(&self) -> anyhow::Result<[u8; 32]> {
+        let Some(text) = &self.key_encryption_key else {
+            bail!("EdDSA signing needs AUTH_KEY_ENCRYPTION_KEY (64 hex characters)");
+        };
+        let text = text.trim();
+        if text.len() != 64 || !text.is_ascii() {
+            bail!("the key-encryption key must be 64 hex characters");
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
+                .context("the key-encryption key must be 64 hex characters")?;
+        }
+        Ok(key)
+    }
+}
+
+/// `auth-server keys ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new active Ed25519 key; older keys keep verifying the tokens they signed.
+    Rotate,
+    /// List the signing keys (public information only).
+    List,
 }
 
 /// `auth-server user ...`.
@@ -231,7 +294,7 @@ pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Res
             .into_bytes()
         }
     };
-    let config = args.core_config(secret);
+    let config = args.core_config(secret)?;
     // Building the hasher computes one dummy hash: keep it off the executor.
     let auth = tokio::task::spawn_blocking(move || Auth::new(store, config)).await??;
     Ok(Arc::new(auth))

@@ -14,6 +14,8 @@ use crate::service::{Auth, Principal};
 pub const HEALTH_PATH: &str = "/healthz";
 /// OpenAPI document path, mounted whatever the profiles.
 pub const OPENAPI_PATH: &str = "/openapi.json";
+/// JWKS path, mounted when tokens are signed with EdDSA keys.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// A profile to mount, as configured: `name` or `name=/prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,7 +171,10 @@ impl App {
         }
         check_conflicts(&mounts)?;
         mounts.sort_by_key(|mount| std::cmp::Reverse(mount.prefix.len()));
-        let openapi = Response::json(200, &crate::openapi::document(&mounts));
+        let openapi = Response::json(
+            200,
+            &crate::openapi::document(&mounts, auth.jwks().is_some()),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 auth,
@@ -198,9 +203,14 @@ impl App {
         prefixes
     }
 
-    /// Paths served whatever the profiles.
-    pub fn fixed_paths(&self) -> &'static [&'static str] {
-        &[HEALTH_PATH, OPENAPI_PATH]
+    /// Paths served whatever the profiles: `/healthz`, `/openapi.json`, and with EdDSA keys
+    /// `/.well-known/jwks.json`.
+    pub fn fixed_paths(&self) -> Vec<&'static str> {
+        let mut paths = vec![HEALTH_PATH, OPENAPI_PATH];
+        if self.auth().jwks().is_some() {
+            paths.push(JWKS_PATH);
+        }
+        paths
     }
 
     /// Whether `path` is the core's to answer (under a prefix, or always mounted).
@@ -240,6 +250,15 @@ impl App {
     async fn dispatch(&self, request: &Request) -> Response {
         if request.path == HEALTH_PATH {
             return self.health(request).await;
+        }
+        if request.path == JWKS_PATH
+            && let Some(jwks) = self.auth().jwks()
+        {
+            return if method_matches("GET", &request.method) {
+                Response::json(200, &jwks).with_header("cache-control", "public, max-age=60")
+            } else {
+                self.error_response(self.default_mount(), &Error::MethodNotAllowed(vec!["GET"]))
+            };
         }
         if request.path == OPENAPI_PATH {
             return if method_matches("GET", &request.method) {
@@ -404,7 +423,7 @@ fn check_conflicts(mounts: &[MountedProfile]) -> Result<(), MountError> {
     for mount in mounts {
         for route in mount.routes() {
             let key = (route.route.method.to_owned(), normalize(&route.full_path));
-            if key.1 == HEALTH_PATH || key.1 == OPENAPI_PATH {
+            if [HEALTH_PATH, OPENAPI_PATH, JWKS_PATH].contains(&key.1.as_str()) {
                 return Err(MountError::Conflict {
                     first: "built-in".to_owned(),
                     second: mount.profile.name.to_owned(),

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
 pub use app::{
-    App, HEALTH_PATH, MountError, MountSpec, MountedProfile, MountedRoute, OPENAPI_PATH,
+    App, HEALTH_PATH, JWKS_PATH, MountError, MountSpec, MountedProfile, MountedRoute, OPENAPI_PATH,
 };
 
 /// A request as the core sees it.
