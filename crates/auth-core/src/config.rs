@@ -126,6 +126,10 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Refuse the 10,000 most common passwords wherever a password is set (default off).
     pub refuse_common_passwords: bool,
+    /// How long an authenticated session or personal token is trusted without asking the
+    /// database again (default 1 s; zero disables). Revocations on this instance apply at once,
+    /// on other instances within this lifetime.
+    pub principal_cache_ttl: Duration,
 }
 
 impl Default for Config {
@@ -144,6 +148,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
             refuse_common_passwords: false,
+            principal_cache_ttl: Duration::from_secs(1),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! hashing pool, tokens) → [`store::Store`] on a blocking thread → back up as a
 //! [`http::Response`] rendered by the profile.
 
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod http;

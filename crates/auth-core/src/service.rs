@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::cache::{CacheKey, PrincipalCache};
 use crate::config::Config;
 use crate::config::Limit;
 use crate::error::{Error, Rule};
@@ -151,6 +152,8 @@ pub struct Auth {
     last_purge: AtomicI64,
     /// When the signing keys were last loaded from the store (Unix seconds).
     keys_loaded_at: AtomicI64,
+    /// Recently authenticated principals.
+    cache: PrincipalCache,
 }
 
 /// Who is calling: the client IP (after trusted-proxy resolution) and `User-Agent`.
@@ -209,6 +212,7 @@ impl Auth {
         }
         let hasher = PasswordHasher::new(config.argon2, config.hashing_slots, config.hashing_queue)
             .map_err(|_| StartError::Hashing)?;
+        let cache = PrincipalCache::new(config.principal_cache_ttl);
         Ok(Self {
             store,
             hasher,
@@ -216,6 +220,7 @@ impl Auth {
             config,
             last_purge: AtomicI64::new(0),
             keys_loaded_at: AtomicI64::new(now()),
+            cache,
         })
     }
 
@@ -615,6 +620,14 @@ impl Auth {
         let now = now();
         if token.starts_with(PERSONAL_PREFIX) {
             let hash = hash_token(token);
+            let key = CacheKey::PersonalToken(hash);
+            if let Some((principal, expires_at)) = self.cache.get(&key) {
+                if expires_at.is_some_and(|expiry| expiry <= now) {
+                    return Err(Error::InvalidToken);
+                }
+                return Ok(principal);
+            }
+            let generation = self.cache.generation();
             let (record, user) = self
                 .blocking(move |store| store.personal_token_with_user(&hash, now))
                 .await?
@@ -622,12 +635,15 @@ impl Auth {
             if record.expires_at.is_some_and(|expiry| expiry <= now) || !user.is_active {
                 return Err(Error::InvalidToken);
             }
-            return Ok(Principal {
+            let principal = Principal {
                 user,
                 credential: Credential::PersonalToken {
                     token_id: record.id,
                 },
-            });
+            };
+            self.cache
+                .put(key, principal.clone(), record.expires_at, generation);
+            return Ok(principal);
         }
         if token.starts_with(REFRESH_PREFIX) {
             return Err(Error::InvalidToken);
@@ -642,6 +658,18 @@ impl Auth {
             Err(VerifyError::Invalid) => return Err(Error::InvalidToken),
         };
         let session_id = claims.session_id;
+        let key = CacheKey::Session(session_id);
+        if let Some((principal, _)) = self.cache.get(&key) {
+            let current = matches!(
+                &principal.credential,
+                Credential::Session { jti, .. } if secrets_equal(jti, &claims.jti)
+            );
+            if current && principal.user.id == claims.user_id {
+                return Ok(principal);
+            }
+            // A rotated session, or a stale or foreign token: ask the database.
+        }
+        let generation = self.cache.generation();
         let (session, user) = self
             .blocking(move |store| store.session_with_user(session_id, now))
             .await?
@@ -652,13 +680,15 @@ impl Auth {
         if !current {
             return Err(Error::InvalidToken);
         }
-        Ok(Principal {
+        let principal = Principal {
             user,
             credential: Credential::Session {
                 session_id,
                 jti: claims.jti,
             },
-        })
+        };
+        self.cache.put(key, principal.clone(), None, generation);
+        Ok(principal)
     }
 
     /// Exchanges a refresh token (body form). See the contract's refresh semantics: one use;
@@ -697,6 +727,7 @@ impl Auth {
                 let (user_id, session_id) = (record.user_id, record.session_id);
                 self.blocking(move |store| store.delete_session(user_id, session_id))
                     .await?;
+                self.cache.evict(&CacheKey::Session(session_id));
                 return Err(Error::InvalidToken);
             }
             let session_id = record.session_id;
@@ -730,6 +761,7 @@ impl Auth {
                 .blocking(move |store| store.rotate_refresh_token(&rotation))
                 .await?
             {
+                self.cache.evict(&CacheKey::Session(session_id));
                 return Ok(pair);
             }
         }
@@ -772,10 +804,11 @@ impl Auth {
             },
             now,
         };
-        if self
+        let rotated = self
             .blocking(move |store| store.rotate_access_token(&rotation))
-            .await?
-        {
+            .await?;
+        self.cache.evict(&CacheKey::Session(*session_id));
+        if rotated {
             Ok(pair)
         } else {
             Err(Error::InvalidToken)
@@ -789,10 +822,12 @@ impl Auth {
             Credential::Session { session_id, .. } => {
                 self.blocking(move |store| store.delete_session(user_id, session_id))
                     .await?;
+                self.cache.evict(&CacheKey::Session(session_id));
             }
             Credential::PersonalToken { token_id } => {
                 self.blocking(move |store| store.delete_personal_token(user_id, token_id))
                     .await?;
+                self.cache.evict_user(user_id);
             }
         }
         Ok(())
@@ -814,10 +849,11 @@ impl Auth {
     ) -> Result<(), Error> {
         let session_id = Uuid::parse_str(session_id).map_err(|_| Error::NotFound)?;
         let user_id = principal.user.id;
-        if self
+        let deleted = self
             .blocking(move |store| store.delete_session(user_id, session_id))
-            .await?
-        {
+            .await?;
+        self.cache.evict(&CacheKey::Session(session_id));
+        if deleted {
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -844,7 +880,9 @@ impl Auth {
         let (user_id, keep) = (principal.user.id, principal.session_id());
         let now = now();
         self.blocking(move |store| store.change_password(user_id, &hash, keep, now))
-            .await
+            .await?;
+        self.cache.evict_user(user_id);
+        Ok(())
     }
 
     /// Creates a personal access token for the caller's user.
@@ -891,10 +929,11 @@ impl Auth {
     ) -> Result<(), Error> {
         let token_id = Uuid::parse_str(token_id).map_err(|_| Error::NotFound)?;
         let user_id = principal.user.id;
-        if self
+        let deleted = self
             .blocking(move |store| store.delete_personal_token(user_id, token_id))
-            .await?
-        {
+            .await?;
+        self.cache.evict_user(user_id);
+        if deleted {
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -954,15 +993,19 @@ impl Auth {
             roles.dedup();
         }
         let now = now();
-        self.blocking(move |store| store.update_user(id, &patch, now))
-            .await?
-            .ok_or(Error::NotFound)
+        let updated = self
+            .blocking(move |store| store.update_user(id, &patch, now))
+            .await?;
+        self.cache.evict_user(id);
+        updated.ok_or(Error::NotFound)
     }
 
     /// Deletes a user and everything of theirs.
     pub async fn delete_user(&self, id: &str) -> Result<(), Error> {
         let id = Uuid::parse_str(id).map_err(|_| Error::NotFound)?;
-        if self.blocking(move |store| store.delete_user(id)).await? {
+        let deleted = self.blocking(move |store| store.delete_user(id)).await?;
+        self.cache.evict_user(id);
+        if deleted {
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -1006,10 +1049,11 @@ impl Auth {
             .ok_or(Error::NotFound)?;
         let id = user.id;
         let now = now();
-        if !self
+        let changed = self
             .blocking(move |store| store.set_user_active(id, active, now))
-            .await?
-        {
+            .await?;
+        self.cache.evict_user(id);
+        if !changed {
             return Err(Error::NotFound);
         }
         Ok(UserRecord {

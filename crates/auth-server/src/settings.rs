@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// baseline of `cargo xtask bench`). Hidden: not for production.
     #[arg(long, env = "AUTH_BENCH_HELLO", hide = true)]
     pub bench_hello: bool,
+    /// Milliseconds an authenticated session or personal token is trusted without asking the
+    /// database again (revocations on other instances apply within this; 0 disables).
+    #[arg(long, env = "AUTH_PRINCIPAL_CACHE_MS", default_value_t = 1000)]
+    pub principal_cache_ms: u64,
     /// How access tokens are signed: `hs256` (a shared secret) or `eddsa` (Ed25519 keys kept
     /// in the database, published at `/.well-known/jwks.json`, rotated with `keys rotate`).
     #[arg(long, env = "AUTH_SIGNING_ALGORITHM", value_enum, default_value_t = SigningAlgorithm::Hs256)]
@@ -156,6 +160,7 @@ impl ServeArgs {
             },
             trusted_proxies: self.trusted_proxies.clone(),
             refuse_common_passwords: self.refuse_common_passwords,
+            principal_cache_ttl: Duration::from_millis(self.principal_cache_ms),
             ..defaults
         })
     }
