@@ -493,7 +493,7 @@ impl Auth {
         let phc = user.as_ref().map(|u| u.password_hash.clone());
         let rehash_password = password.clone();
         let verification = self.hasher.verify(password, phc).await?;
-        let outcome = match (user, verification) {
+        match (user, verification) {
             (Some(user), Verification::Match | Verification::MatchNeedsRehash)
                 if !user.is_active =>
             {
@@ -515,8 +515,7 @@ impl Auth {
                 self.purge_rate_limits_now_and_then(now).await;
                 Err(Error::InvalidCredentials)
             }
-        };
-        outcome
+        }
     }
 
     /// Re-hashes a verified password with the configured parameters. A failure is logged and

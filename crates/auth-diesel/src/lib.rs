@@ -321,6 +321,79 @@ mod tests {
         );
     }
 
+    /// What the upgrade must keep and add: the old user is still there, and the new tables
+    /// work.
+    fn check_upgraded(store: &DieselStore) {
+        use auth_core::store::{SigningKeyRecord, Store};
+        let id = uuid::Uuid::parse_str(OLD_USER_ID).expect("uuid");
+        let user = store.find_user(id).expect("find").expect("old user kept");
+        assert_eq!(user.email, "old@example.com");
+        store
+            .record_login_failure("old@example.com", "10.0.0.1", 5)
+            .expect("login_failures");
+        assert_eq!(
+            store
+                .hit_rate_limit("b", "k", 0, 1, 5)
+                .expect("rate_limit_hits"),
+            (0, None)
+        );
+        let key = SigningKeyRecord {
+            kid: "k1".to_owned(),
+            algorithm: "EdDSA".to_owned(),
+            public_key: vec![1; 32],
+            private_key: vec![2; 40],
+            created_at: 5,
+            active: true,
+        };
+        store.add_signing_key(&key).expect("signing_keys");
+        assert_eq!(store.signing_keys().expect("keys"), vec![key]);
+    }
+
+    const OLD_USER_ID: &str = "5f0c3a52-8a4c-4f2e-9d7e-0d6f3c1b2a99";
+    const INSERT_OLD_USER: &str = "INSERT INTO users (id, email, email_key, password_hash, \
+        created_at, updated_at) VALUES ('5f0c3a52-8a4c-4f2e-9d7e-0d6f3c1b2a99', \
+        'old@example.com', 'old@example.com', 'x', 1, 1)";
+
+    #[test]
+    fn sqlite_databases_of_the_first_release_are_upgraded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("old.db");
+        let path = path.to_str().expect("utf-8 path");
+        let mut conn = SqliteConnection::establish(path).expect("open");
+        // Only the first migration, like a database created by the first release.
+        conn.run_next_migration(SQLITE_MIGRATIONS)
+            .expect("first migration");
+        conn.batch_execute(INSERT_OLD_USER).expect("old user");
+        drop(conn);
+        let store = DieselStore::connect(path, 2).expect("upgrade");
+        check_upgraded(&store);
+    }
+
+    #[test]
+    fn postgres_databases_of_the_first_release_are_upgraded() {
+        let Some(admin) = std::env::var("AUTH_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return;
+        };
+        let name = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
+        let url = create_postgres_database(&admin, &name).expect("create");
+        let result = std::panic::catch_unwind(|| {
+            let mut conn = PgConnection::establish(&url).expect("open");
+            conn.run_next_migration(POSTGRES_MIGRATIONS)
+                .expect("first migration");
+            conn.batch_execute(INSERT_OLD_USER).expect("old user");
+            drop(conn);
+            let store = DieselStore::connect(&url, 2).expect("upgrade");
+            check_upgraded(&store);
+        });
+        drop_postgres_database(&admin, &name).expect("drop");
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
     #[test]
     fn database_names_are_checked() {
         assert!(check_database_name("auth_test_0af3").is_ok());

@@ -1,7 +1,8 @@
 //! Row types and their conversion to the core's records.
 
 use auth_core::store::{
-    OrganizationRecord, PersonalTokenRecord, RoleRecord, SessionRecord, UserRecord,
+    OrganizationRecord, PersonalTokenRecord, RoleRecord, SessionRecord, SigningKeyRecord,
+    UserRecord,
 };
 use diesel::prelude::*;
 use serde_json::Value;
@@ -9,7 +10,8 @@ use uuid::Uuid;
 
 use crate::error::Fail;
 use crate::schema::{
-    organizations, personal_tokens, refresh_tokens, roles, sessions, user_roles, users,
+    login_failures, organizations, personal_tokens, rate_limit_hits, refresh_tokens, roles,
+    sessions, signing_keys, user_roles, users,
 };
 
 /// Parses a UUID column.
@@ -255,4 +257,68 @@ pub(crate) struct NewPersonalTokenRow<'a> {
     pub token_hash: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = login_failures)]
+pub(crate) struct NewLoginFailureRow<'a> {
+    pub email_key: &'a str,
+    pub ip: &'a str,
+    pub at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = rate_limit_hits)]
+pub(crate) struct NewRateLimitHitRow<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub at: i64,
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
+pub(crate) struct SigningKeyRow {
+    pub kid: String,
+    pub algorithm: String,
+    pub public_key: Vec<u8>,
+    pub private_key: Vec<u8>,
+    pub created_at: i64,
+    pub active: bool,
+}
+
+impl SigningKeyRow {
+    pub(crate) fn into_record(self) -> SigningKeyRecord {
+        SigningKeyRecord {
+            kid: self.kid,
+            algorithm: self.algorithm,
+            public_key: self.public_key,
+            private_key: self.private_key,
+            created_at: self.created_at,
+            active: self.active,
+        }
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub(crate) struct NewSigningKeyRow<'a> {
+    pub kid: &'a str,
+    pub algorithm: &'a str,
+    pub public_key: &'a [u8],
+    pub private_key: &'a [u8],
+    pub created_at: i64,
+    pub active: bool,
+}
+
+impl<'a> NewSigningKeyRow<'a> {
+    pub(crate) fn from_record(k: &'a SigningKeyRecord) -> Self {
+        NewSigningKeyRow {
+            kid: &k.kid,
+            algorithm: &k.algorithm,
+            public_key: &k.public_key,
+            private_key: &k.private_key,
+            created_at: k.created_at,
+            active: k.active,
+        }
+    }
 }

@@ -85,6 +85,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        email_key -> Text,
+        ip -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    rate_limit_hits (id) {
+        id -> BigInt,
+        bucket -> Text,
+        key -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        public_key -> Binary,
+        private_key -> Binary,
+        created_at -> BigInt,
+        active -> Bool,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
@@ -101,4 +130,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     personal_tokens,
+    login_failures,
+    rate_limit_hits,
+    signing_keys,
 );

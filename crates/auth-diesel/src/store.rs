@@ -6,24 +6,29 @@
 use std::collections::HashMap;
 
 use auth_core::store::{
-    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, OrganizationRecord,
-    PersonalTokenRecord, RefreshRecord, RefreshRotation, RoleRecord, SessionRecord, Store,
-    StoreError, StoreResult, TokenHash, UserPatch, UserQuery, UserRecord,
+    AccessRotation, FailureCounts, FailureQuery, FailureSeries, NewPersonalToken, NewRefreshToken,
+    NewUser, OrganizationRecord, PersonalTokenRecord, RefreshRecord, RefreshRotation, RoleRecord,
+    SessionRecord, SigningKeyRecord, Store, StoreError, StoreResult, TokenHash, UserPatch,
+    UserQuery, UserRecord,
 };
 use diesel::connection::SimpleConnection;
+use diesel::dsl::{count_star, min};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, R2D2Connection};
+use diesel::sql_types::{Integer, Text};
 use diesel::sqlite::SqliteConnection;
 use uuid::Uuid;
 
 use crate::error::Fail;
 use crate::models::{
-    NewPersonalTokenRow, NewRefreshRow, NewRoleRow, NewUserRow, OrganizationRow, PersonalTokenRow,
-    RefreshRow, RoleRow, SessionRow, UserChanges, UserRoleRow, UserRow, id_text, parse_id,
+    NewLoginFailureRow, NewPersonalTokenRow, NewRateLimitHitRow, NewRefreshRow, NewRoleRow,
+    NewSigningKeyRow, NewUserRow, OrganizationRow, PersonalTokenRow, RefreshRow, RoleRow,
+    SessionRow, SigningKeyRow, UserChanges, UserRoleRow, UserRow, id_text, parse_id,
 };
 use crate::schema::{
-    organizations, personal_tokens, refresh_tokens, roles, sessions, settings, user_roles, users,
+    login_failures, organizations, personal_tokens, rate_limit_hits, refresh_tokens, roles,
+    sessions, settings, signing_keys, user_roles, users,
 };
 use crate::{DieselStore, Pools};
 
@@ -33,6 +38,45 @@ const TOUCH_INTERVAL: i64 = 60;
 /// How many user ids one `IN (...)` role lookup of [`Store::list_users`] binds at most
 /// (SQLite limits the number of bound parameters per statement).
 const ROLE_LOOKUP_CHUNK: usize = 500;
+
+/// First key of the PostgreSQL advisory locks serializing rate-limit hits of one
+/// bucket/key (the second key is a hash of the two).
+const RATE_LIMIT_LOCK_CLASS: i32 = 0x726c_6869; // "rlhi"
+
+/// First key of the PostgreSQL advisory lock serializing signing-key changes.
+const SIGNING_KEYS_LOCK_CLASS: i32 = 0x736b_6579; // "skey"
+
+/// Serializes conflicting writers for the rest of the current write transaction (see
+/// [`write_tx!`]), across connections and instances.
+trait WriteLock {
+    /// Blocks until no other transaction holds the lock `(class, name)`.
+    fn lock_for_write(&mut self, class: i32, name: &str) -> Result<(), Fail>;
+}
+
+impl WriteLock for SqliteConnection {
+    /// Nothing to do: `BEGIN IMMEDIATE` already holds the database's single write lock.
+    fn lock_for_write(&mut self, _class: i32, _name: &str) -> Result<(), Fail> {
+        Ok(())
+    }
+}
+
+impl WriteLock for PgConnection {
+    /// A transaction-scoped advisory lock, released at commit or rollback. Unlike row locks
+    /// it also covers rows that do not exist yet, which a READ COMMITTED count-then-insert
+    /// needs.
+    fn lock_for_write(&mut self, class: i32, name: &str) -> Result<(), Fail> {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind::<Integer, _>(class)
+            .bind::<Text, _>(name)
+            .execute(self)?;
+        Ok(())
+    }
+}
+
+/// Converts a count from the database (never negative) to `u64`.
+fn count_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
 
 /// Runs `f` on a connection of `pool`.
 fn run<C, T>(
@@ -782,6 +826,163 @@ impl Store for DieselStore {
                 .into_iter()
                 .map(OrganizationRow::into_record)
                 .collect()
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn count_login_failures(&self, query: &FailureQuery) -> StoreResult<FailureCounts> {
+        let q = query;
+        with_conn!(self, conn => {
+            // One statement (three scalar subqueries), so one round trip and one snapshot.
+            let email_ip = login_failures::table
+                .filter(login_failures::email_key.eq(q.email_key.as_str()))
+                .filter(login_failures::ip.eq(q.ip.as_str()))
+                .filter(login_failures::at.ge(q.email_ip_since))
+                .count()
+                .single_value();
+            let email = login_failures::table
+                .filter(login_failures::email_key.eq(q.email_key.as_str()))
+                .filter(login_failures::at.ge(q.email_since))
+                .count()
+                .single_value();
+            let ip = login_failures::table
+                .filter(login_failures::ip.eq(q.ip.as_str()))
+                .filter(login_failures::at.ge(q.ip_since))
+                .count()
+                .single_value();
+            let (email_ip, email, ip) = diesel::select((email_ip, email, ip))
+                .get_result::<(Option<i64>, Option<i64>, Option<i64>)>(conn)?;
+            let n = |c: Option<i64>| count_u64(c.unwrap_or(0));
+            Ok(FailureCounts {
+                email_ip: n(email_ip),
+                email: n(email),
+                ip: n(ip),
+            })
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn nth_login_failure(
+        &self,
+        query: &FailureQuery,
+        series: FailureSeries,
+        skip: u64,
+    ) -> StoreResult<Option<i64>> {
+        let q = query;
+        let offset = i64::try_from(skip).unwrap_or(i64::MAX);
+        with_conn!(self, conn => {
+            let mut select = login_failures::table
+                .select(login_failures::at)
+                .order(login_failures::at.asc())
+                .offset(offset)
+                .into_boxed();
+            select = match series {
+                FailureSeries::EmailIp => select
+                    .filter(login_failures::email_key.eq(q.email_key.as_str()))
+                    .filter(login_failures::ip.eq(q.ip.as_str()))
+                    .filter(login_failures::at.ge(q.email_ip_since)),
+                FailureSeries::Email => select
+                    .filter(login_failures::email_key.eq(q.email_key.as_str()))
+                    .filter(login_failures::at.ge(q.email_since)),
+                FailureSeries::Ip => select
+                    .filter(login_failures::ip.eq(q.ip.as_str()))
+                    .filter(login_failures::at.ge(q.ip_since)),
+            };
+            Ok(select.first::<i64>(conn).optional()?)
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn record_login_failure(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()> {
+        let row = NewLoginFailureRow { email_key, ip, at };
+        with_conn!(self, conn => {
+            diesel::insert_into(login_failures::table).values(&row).execute(conn)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn clear_login_failures(&self, email_key: &str) -> StoreResult<()> {
+        with_conn!(self, conn => {
+            diesel::delete(login_failures::table.filter(login_failures::email_key.eq(email_key)))
+                .execute(conn)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn hit_rate_limit(
+        &self,
+        bucket: &str,
+        key: &str,
+        since: i64,
+        limit: u64,
+        now: i64,
+    ) -> StoreResult<(u64, Option<i64>)> {
+        let lock_name = format!("{bucket}:{key}");
+        let row = NewRateLimitHitRow {
+            bucket,
+            key,
+            at: now,
+        };
+        write_tx!(self, conn => {
+            // Count and insert must not interleave with another caller's, or both could
+            // see `limit - 1` and both insert.
+            conn.lock_for_write(RATE_LIMIT_LOCK_CLASS, &lock_name)?;
+            let (count, oldest) = rate_limit_hits::table
+                .filter(rate_limit_hits::bucket.eq(bucket))
+                .filter(rate_limit_hits::key.eq(key))
+                .filter(rate_limit_hits::at.ge(since))
+                .select((count_star(), min(rate_limit_hits::at)))
+                .get_result::<(i64, Option<i64>)>(conn)?;
+            let count = count_u64(count);
+            if count < limit {
+                diesel::insert_into(rate_limit_hits::table).values(&row).execute(conn)?;
+            }
+            Ok((count, oldest))
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
+        write_tx!(self, conn => {
+            let failures =
+                diesel::delete(login_failures::table.filter(login_failures::at.lt(before)))
+                    .execute(conn)?;
+            let hits =
+                diesel::delete(rate_limit_hits::table.filter(rate_limit_hits::at.lt(before)))
+                    .execute(conn)?;
+            Ok(u64::try_from(failures.saturating_add(hits)).unwrap_or(u64::MAX))
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        with_conn!(self, conn => {
+            Ok(signing_keys::table
+                .order((signing_keys::created_at.desc(), signing_keys::kid.desc()))
+                .select(SigningKeyRow::as_select())
+                .load::<SigningKeyRow>(conn)?
+                .into_iter()
+                .map(SigningKeyRow::into_record)
+                .collect())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        let row = NewSigningKeyRow::from_record(key);
+        write_tx!(self, conn => {
+            // Two instances adding active keys at once must not leave both active: on
+            // PostgreSQL the second deactivation would not see the first one's new key.
+            conn.lock_for_write(SIGNING_KEYS_LOCK_CLASS, "")?;
+            if row.active {
+                diesel::update(signing_keys::table.filter(signing_keys::active.eq(true)))
+                    .set(signing_keys::active.eq(false))
+                    .execute(conn)?;
+            }
+            diesel::insert_into(signing_keys::table).values(&row).execute(conn)?;
+            Ok(())
         })
         .map_err(Fail::into_store)
     }

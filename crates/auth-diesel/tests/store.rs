@@ -6,13 +6,17 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use auth_core::store::{
-    AccessRotation, NewPersonalToken, NewRefreshToken, NewUser, OrganizationRecord,
-    RefreshRotation, SessionRecord, Store, StoreError, TokenHash, UserPatch, UserQuery, UserRecord,
+    AccessRotation, FailureCounts, FailureQuery, FailureSeries, NewPersonalToken, NewRefreshToken,
+    NewUser, OrganizationRecord, RefreshRotation, SessionRecord, SigningKeyRecord, Store,
+    StoreError, TokenHash, UserPatch, UserQuery, UserRecord,
 };
 use auth_diesel::{DieselStore, create_postgres_database, drop_postgres_database};
 use uuid::Uuid;
 
 const THREADS: usize = 8;
+
+/// Callers racing on one rate limit (more than the pool has connections).
+const RATE_LIMIT_THREADS: usize = 20;
 
 // ---------------------------------------------------------------------------------------
 // Harness
@@ -122,6 +126,13 @@ backend_tests!(
     delete_user_cascades,
     organizations,
     user_roles_have_ids_and_descriptions,
+    login_failures_are_counted_per_window,
+    nth_login_failure_per_series,
+    clear_login_failures_forgets_only_that_email,
+    rate_limit_hits_count_in_their_window,
+    concurrent_rate_limit_hits_respect_the_limit,
+    purge_rate_limits_removes_old_rows,
+    signing_keys_switch_the_active_one,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1435,6 +1446,388 @@ fn user_roles_have_ids_and_descriptions(store: &DieselStore) {
         .expect("none");
     assert!(store.user_roles(none.id).expect("roles").is_empty());
     assert!(store.user_roles(Uuid::new_v4()).expect("roles").is_empty());
+}
+
+/// The failures of [`failure_fixture`], relative to `t`: (email, IP, seconds before `t`),
+/// deliberately out of time order.
+const FAILURES: &[(&str, &str, i64)] = &[
+    ("a@example.com", "10.0.0.1", 10),
+    ("a@example.com", "10.0.0.1", 100),
+    ("a@example.com", "10.0.0.2", 30),
+    ("a@example.com", "10.0.0.1", 50),
+    ("a@example.com", "10.0.0.1", 61),
+    ("b@example.com", "10.0.0.1", 20),
+    ("b@example.com", "10.0.0.1", 200),
+    ("a@example.com", "10.0.0.1", 101),
+];
+
+/// Records [`FAILURES`] and returns `t`.
+fn failure_fixture(store: &DieselStore) -> i64 {
+    let t = now();
+    for (email, ip, ago) in FAILURES {
+        store
+            .record_login_failure(email, ip, t - ago)
+            .expect("record failure");
+    }
+    t
+}
+
+/// Windows of 60 s (email+IP), 100 s (email) and 25 s (IP) ending at `t`.
+fn failure_query(email: &str, ip: &str, t: i64) -> FailureQuery {
+    FailureQuery {
+        email_key: email.to_owned(),
+        ip: ip.to_owned(),
+        email_ip_since: t - 60,
+        email_since: t - 100,
+        ip_since: t - 25,
+    }
+}
+
+fn counts(email_ip: u64, email: u64, ip: u64) -> FailureCounts {
+    FailureCounts {
+        email_ip,
+        email,
+        ip,
+    }
+}
+
+fn login_failures_are_counted_per_window(store: &DieselStore) {
+    let t = now();
+    let empty = failure_query("a@example.com", "10.0.0.1", t);
+    assert_eq!(
+        store.count_login_failures(&empty).expect("count"),
+        counts(0, 0, 0)
+    );
+
+    let t = failure_fixture(store);
+    // email+IP since t-60: 10, 50 (61, 100, 101 are older; 30 is another IP).
+    // email since t-100 (inclusive): 10, 30, 50, 61, 100.
+    // IP since t-25: a's 10 and b's 20.
+    let a = failure_query("a@example.com", "10.0.0.1", t);
+    assert_eq!(
+        store.count_login_failures(&a).expect("count"),
+        counts(2, 5, 2)
+    );
+    // Another IP of the same email: its own email+IP and IP counts, the same email count.
+    let other_ip = failure_query("a@example.com", "10.0.0.2", t);
+    assert_eq!(
+        store.count_login_failures(&other_ip).expect("count"),
+        counts(1, 5, 0)
+    );
+    let mut narrower = other_ip.clone();
+    narrower.email_ip_since = t - 29;
+    narrower.ip_since = t - 30;
+    assert_eq!(
+        store.count_login_failures(&narrower).expect("count"),
+        counts(0, 5, 1)
+    );
+    // Another email from the same IP.
+    let b = failure_query("b@example.com", "10.0.0.1", t);
+    assert_eq!(
+        store.count_login_failures(&b).expect("count"),
+        counts(1, 1, 2)
+    );
+    // Unknown email, unknown IP.
+    let nobody = failure_query("c@example.com", "10.0.0.9", t);
+    assert_eq!(
+        store.count_login_failures(&nobody).expect("count"),
+        counts(0, 0, 0)
+    );
+    let from_a_ip = failure_query("c@example.com", "10.0.0.1", t);
+    assert_eq!(
+        store.count_login_failures(&from_a_ip).expect("count"),
+        counts(0, 0, 2)
+    );
+}
+
+fn nth_login_failure_per_series(store: &DieselStore) {
+    let t = failure_fixture(store);
+    let q = failure_query("a@example.com", "10.0.0.1", t);
+    let series = |series: FailureSeries| -> Vec<Option<i64>> {
+        (0..6)
+            .map(|skip| store.nth_login_failure(&q, series, skip).expect("nth"))
+            .collect()
+    };
+    let ago = |secs: &[i64]| -> Vec<Option<i64>> {
+        let mut v: Vec<Option<i64>> = secs.iter().map(|s| Some(t - s)).collect();
+        v.resize(6, None);
+        v
+    };
+    assert_eq!(series(FailureSeries::EmailIp), ago(&[50, 10]));
+    assert_eq!(series(FailureSeries::Email), ago(&[100, 61, 50, 30, 10]));
+    assert_eq!(series(FailureSeries::Ip), ago(&[20, 10]));
+    assert_eq!(
+        store
+            .nth_login_failure(&q, FailureSeries::Email, u64::MAX)
+            .expect("huge skip"),
+        None
+    );
+    let nobody = failure_query("c@example.com", "10.0.0.9", t);
+    for s in [
+        FailureSeries::EmailIp,
+        FailureSeries::Email,
+        FailureSeries::Ip,
+    ] {
+        assert_eq!(store.nth_login_failure(&nobody, s, 0).expect("nth"), None);
+    }
+}
+
+fn clear_login_failures_forgets_only_that_email(store: &DieselStore) {
+    let t = failure_fixture(store);
+    store
+        .clear_login_failures("a@example.com")
+        .expect("clear a");
+    let a = failure_query("a@example.com", "10.0.0.1", t);
+    // Only b's failure at t-20 is left in the IP window.
+    assert_eq!(
+        store.count_login_failures(&a).expect("count"),
+        counts(0, 0, 1)
+    );
+    let a2 = failure_query("a@example.com", "10.0.0.2", t);
+    assert_eq!(
+        store.count_login_failures(&a2).expect("count"),
+        counts(0, 0, 0)
+    );
+    assert_eq!(
+        store
+            .nth_login_failure(&a, FailureSeries::Email, 0)
+            .expect("nth"),
+        None
+    );
+    let b = failure_query("b@example.com", "10.0.0.1", t);
+    assert_eq!(
+        store.count_login_failures(&b).expect("count"),
+        counts(1, 1, 1)
+    );
+    let mut all_of_b = b.clone();
+    all_of_b.email_since = t - 1000;
+    assert_eq!(
+        store.count_login_failures(&all_of_b).expect("count").email,
+        2
+    );
+    // Clearing an email without failures (or twice) is fine.
+    store.clear_login_failures("a@example.com").expect("again");
+    store
+        .clear_login_failures("c@example.com")
+        .expect("unknown");
+    assert_eq!(
+        store.count_login_failures(&b).expect("count"),
+        counts(1, 1, 1)
+    );
+}
+
+fn rate_limit_hits_count_in_their_window(store: &DieselStore) {
+    let t = now();
+    let hit = |key: &str, since: i64, limit: u64, at: i64| {
+        store
+            .hit_rate_limit("register", key, since, limit, at)
+            .expect("hit")
+    };
+    assert_eq!(hit("k", t - 60, 3, t - 100), (0, None));
+    assert_eq!(hit("k", t - 60, 3, t - 40), (0, None), "t-100 is outside");
+    assert_eq!(hit("k", t - 60, 3, t - 20), (1, Some(t - 40)));
+    assert_eq!(hit("k", t - 60, 3, t), (2, Some(t - 40)));
+    // Full: counted, not recorded.
+    assert_eq!(hit("k", t - 60, 3, t), (3, Some(t - 40)));
+    assert_eq!(hit("k", t - 60, 3, t), (3, Some(t - 40)));
+    // The window's start is inclusive.
+    assert_eq!(hit("k", t - 100, 0, t), (4, Some(t - 100)));
+    // A wider limit records again.
+    assert_eq!(hit("k", t - 60, 4, t), (3, Some(t - 40)));
+    assert_eq!(hit("k", t - 60, 0, t), (4, Some(t - 40)));
+    // Other keys and buckets are separate.
+    assert_eq!(hit("other", t - 60, 3, t), (0, None));
+    assert_eq!(
+        store
+            .hit_rate_limit("login", "k", t - 60, 3, t)
+            .expect("other bucket"),
+        (0, None)
+    );
+    // A separator in bucket or key does not merge counts.
+    assert_eq!(
+        store
+            .hit_rate_limit("register:k", "", t - 60, 3, t)
+            .expect("separator"),
+        (0, None)
+    );
+}
+
+fn concurrent_rate_limit_hits_respect_the_limit(store: &DieselStore) {
+    const LIMIT: u64 = 5;
+    let t = now();
+    let barrier = Barrier::new(RATE_LIMIT_THREADS);
+    let results: Vec<(u64, Option<i64>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..RATE_LIMIT_THREADS)
+            .map(|_| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    store
+                        .hit_rate_limit("login", "10.0.0.1", t - 60, LIMIT, t)
+                        .expect("hit")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("join"))
+            .collect()
+    });
+    let mut admitted: Vec<u64> = results
+        .iter()
+        .map(|(count, _)| *count)
+        .filter(|count| *count < LIMIT)
+        .collect();
+    admitted.sort_unstable();
+    assert_eq!(admitted, (0..LIMIT).collect::<Vec<_>>(), "{results:?}");
+    let refused = results.iter().filter(|(count, _)| *count >= LIMIT).count();
+    assert_eq!(refused, RATE_LIMIT_THREADS - LIMIT as usize, "{results:?}");
+    for (count, oldest) in &results {
+        assert_eq!(*oldest, (*count > 0).then_some(t), "{results:?}");
+    }
+    // Exactly LIMIT hits were recorded.
+    assert_eq!(
+        store
+            .hit_rate_limit("login", "10.0.0.1", t - 60, 0, t)
+            .expect("count"),
+        (LIMIT, Some(t))
+    );
+}
+
+fn purge_rate_limits_removes_old_rows(store: &DieselStore) {
+    let t = now();
+    assert_eq!(store.purge_rate_limits(t).expect("purge empty"), 0);
+    for ago in [300, 200, 100, 10] {
+        store
+            .record_login_failure("a@example.com", "10.0.0.1", t - ago)
+            .expect("failure");
+        store
+            .hit_rate_limit("register", "10.0.0.1", t - 1000, 100, t - ago)
+            .expect("hit");
+    }
+    // Rows at exactly `before` stay.
+    assert_eq!(store.purge_rate_limits(t - 100).expect("purge"), 4);
+    assert_eq!(store.purge_rate_limits(t - 100).expect("again"), 0);
+    let q = FailureQuery {
+        email_key: "a@example.com".to_owned(),
+        ip: "10.0.0.1".to_owned(),
+        email_ip_since: t - 1000,
+        email_since: t - 1000,
+        ip_since: t - 1000,
+    };
+    assert_eq!(
+        store.count_login_failures(&q).expect("count"),
+        counts(2, 2, 2)
+    );
+    assert_eq!(
+        store
+            .nth_login_failure(&q, FailureSeries::EmailIp, 0)
+            .expect("nth"),
+        Some(t - 100)
+    );
+    assert_eq!(
+        store
+            .hit_rate_limit("register", "10.0.0.1", t - 1000, 0, t)
+            .expect("hits"),
+        (2, Some(t - 100))
+    );
+    assert_eq!(store.purge_rate_limits(t + 1).expect("purge all"), 4);
+    assert_eq!(
+        store.count_login_failures(&q).expect("count"),
+        counts(0, 0, 0)
+    );
+}
+
+fn signing_key(kid: &str, created_at: i64, active: bool) -> SigningKeyRecord {
+    let mut private_key = vec![0u8, 255, 1, 254];
+    private_key.extend_from_slice(kid.as_bytes());
+    SigningKeyRecord {
+        kid: kid.to_owned(),
+        algorithm: "EdDSA".to_owned(),
+        public_key: (0..32).collect(),
+        private_key,
+        created_at,
+        active,
+    }
+}
+
+/// The kids of the stored keys (newest first) and which one is active.
+fn key_state(store: &DieselStore) -> (Vec<String>, Vec<String>) {
+    let keys = store.signing_keys().expect("signing keys");
+    let kids = keys.iter().map(|k| k.kid.clone()).collect();
+    let active = keys
+        .iter()
+        .filter(|k| k.active)
+        .map(|k| k.kid.clone())
+        .collect();
+    (kids, active)
+}
+
+fn signing_keys_switch_the_active_one(store: &DieselStore) {
+    let t = now();
+    assert!(store.signing_keys().expect("empty").is_empty());
+
+    let k1 = signing_key("k1", t, true);
+    store.add_signing_key(&k1).expect("add k1");
+    assert_eq!(store.signing_keys().expect("keys"), vec![k1.clone()]);
+
+    // An inactive key leaves the active one alone.
+    store
+        .add_signing_key(&signing_key("k2", t + 1, false))
+        .expect("add k2");
+    assert_eq!(key_state(store), (strings(&["k2", "k1"]), strings(&["k1"])));
+
+    // An active key deactivates every other one.
+    let k3 = signing_key("k3", t + 2, true);
+    store.add_signing_key(&k3).expect("add k3");
+    assert_eq!(
+        key_state(store),
+        (strings(&["k3", "k2", "k1"]), strings(&["k3"]))
+    );
+    let keys = store.signing_keys().expect("keys");
+    assert_eq!(keys[0], k3);
+    assert_eq!(
+        keys[2],
+        SigningKeyRecord {
+            active: false,
+            ..k1
+        }
+    );
+
+    // Same creation time: the greater kid comes first.
+    store
+        .add_signing_key(&signing_key("k4", t + 2, true))
+        .expect("add k4");
+    assert_eq!(
+        key_state(store),
+        (strings(&["k4", "k3", "k2", "k1"]), strings(&["k4"]))
+    );
+
+    // A taken kid is a conflict and changes nothing (not even the active flags).
+    match store.add_signing_key(&signing_key("k2", t + 3, true)) {
+        Err(StoreError::Conflict) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(
+        key_state(store),
+        (strings(&["k4", "k3", "k2", "k1"]), strings(&["k4"]))
+    );
+
+    // Racing activations leave exactly one active key.
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        for i in 0..THREADS {
+            let barrier = &barrier;
+            s.spawn(move || {
+                let key = signing_key(&format!("race-{i}"), t + 10, true);
+                barrier.wait();
+                store.add_signing_key(&key).expect("add racing key");
+            });
+        }
+    });
+    let (kids, active) = key_state(store);
+    assert_eq!(kids.len(), 4 + THREADS);
+    assert_eq!(active.len(), 1, "{active:?}");
 }
 
 // ---------------------------------------------------------------------------------------
