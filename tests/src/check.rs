@@ -74,13 +74,13 @@ impl Resp {
 
     /// The status is `status`, the body is JSON and has `shape`.
     pub(crate) fn expect_shape(&self, status: u16, shape: &Shape) -> Result<&Value, Failure> {
-        let body = self.expect_json(status)?;
-        shape.check(body).map_err(|why| {
-            self.fail_because(
-                format!("status {status} with body {}", shape.describe()),
-                &why,
-            )
-        })?;
+        let expected = || format!("status {status} with body {} ({JSON})", shape.describe());
+        let body = self
+            .expect_json(status)
+            .map_err(|failure| Failure::new(expected(), failure.got))?;
+        shape
+            .check(body)
+            .map_err(|why| self.fail_because(expected(), &why))?;
         Ok(body)
     }
 
@@ -97,6 +97,47 @@ impl Resp {
                 .map_err(|why| self.fail_because(expected(), &format!("item {i}: {why}")))?;
         }
         Ok(items)
+    }
+
+    /// The status is `status` and the body is JSON (`application/json`) equal to `expected`.
+    pub(crate) fn expect_exact(&self, status: u16, expected: &Value) -> Result<&Value, Failure> {
+        let what = || format!("status {status} with exactly {expected} (Content-Type: {JSON})");
+        let body = self
+            .expect_json(status)
+            .map_err(|failure| Failure::new(what(), failure.got))?;
+        if body == expected {
+            Ok(body)
+        } else {
+            Err(self.fail(what()))
+        }
+    }
+
+    /// Exactly one `WWW-Authenticate` header, equal to `challenge`.
+    pub(crate) fn expect_challenge(&self, challenge: Challenge) -> Result<(), Failure> {
+        let values = self.header_values("www-authenticate");
+        if values.len() == 1 && values[0] == challenge.header() {
+            Ok(())
+        } else {
+            Err(self.fail(format!(
+                "exactly one `WWW-Authenticate: {}`",
+                challenge.header()
+            )))
+        }
+    }
+
+    /// An `Allow` header listing (at least) every method of `allowed`.
+    pub(crate) fn expect_allow(&self, allowed: &[&str]) -> Result<(), Failure> {
+        let listed: Vec<String> = self
+            .header_values("allow")
+            .iter()
+            .flat_map(|value| value.split(','))
+            .map(|m| m.trim().to_ascii_uppercase())
+            .collect();
+        if allowed.iter().all(|m| listed.iter().any(|l| l == m)) {
+            Ok(())
+        } else {
+            Err(self.fail(format!("an `Allow` header listing {}", allowed.join(", "))))
+        }
     }
 
     /// 204 with an empty body.
@@ -143,12 +184,8 @@ impl Resp {
         );
         self.problem(401, Some(UNAUTHORIZED))
             .map_err(|failure| Failure::new(&expected, failure.got))?;
-        let values = self.header_values("www-authenticate");
-        if values.len() == 1 && values[0] == challenge.header() {
-            Ok(())
-        } else {
-            Err(self.fail(expected))
-        }
+        self.expect_challenge(challenge)
+            .map_err(|_| self.fail(expected))
     }
 
     /// The JSON value at `pointer` (RFC 6901, "" for the whole body) equals `expected`.
@@ -478,6 +515,70 @@ mod tests {
         let other_body = resp(401, &[PROBLEM_CT], &problem(401, "OTHER"));
         assert!(a.expect_same_as(&other_body, "x").is_err());
         assert!(a.clone_with_status(403).expect_same_as(&a, "x").is_err());
+    }
+
+    #[test]
+    fn shape_failures_describe_the_shape() {
+        use crate::shape::RBAC_TOKEN;
+        let r = resp(
+            404,
+            &[("content-type", "application/json")],
+            r#"{"detail":"Not Found"}"#,
+        );
+        let failure = r.expect_shape(200, &RBAC_TOKEN).unwrap_err();
+        assert_eq!(
+            failure.expected,
+            "status 200 with body rbac token {access_token: string, token_type: \"bearer\"} \
+             (application/json)"
+        );
+        assert!(failure.got.starts_with("GET /x -> 404"), "{}", failure.got);
+        let wrong = resp(
+            200,
+            &[("content-type", "application/json")],
+            r#"{"access_token":1}"#,
+        );
+        assert!(
+            wrong
+                .expect_shape(200, &RBAC_TOKEN)
+                .unwrap_err()
+                .got
+                .contains("missing keys")
+        );
+    }
+
+    #[test]
+    fn exact_bodies_compare_everything() {
+        let ct = ("content-type", "application/json");
+        let r = resp(401, &[ct], r#"{"detail":"Nope"}"#);
+        assert!(r.expect_exact(401, &json!({"detail": "Nope"})).is_ok());
+        let failure = r
+            .expect_exact(401, &json!({"detail": "Other"}))
+            .unwrap_err();
+        assert_eq!(
+            failure.expected,
+            r#"status 401 with exactly {"detail":"Other"} (Content-Type: application/json)"#
+        );
+        assert!(r.expect_exact(403, &json!({"detail": "Nope"})).is_err());
+        let problem = resp(401, &[PROBLEM_CT], r#"{"detail":"Nope"}"#);
+        assert!(
+            problem
+                .expect_exact(401, &json!({"detail": "Nope"}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn challenges_and_allow_headers() {
+        let r = resp(
+            405,
+            &[("allow", "GET, post"), ("www-authenticate", "Bearer")],
+            "",
+        );
+        assert!(r.expect_allow(&["POST", "GET"]).is_ok());
+        assert!(r.expect_allow(&["DELETE"]).is_err());
+        assert!(r.expect_challenge(Challenge::Missing).is_ok());
+        assert!(r.expect_challenge(Challenge::InvalidToken).is_err());
+        assert!(resp(405, &[], "").expect_allow(&["GET"]).is_err());
     }
 
     impl Resp {

@@ -9,8 +9,9 @@ use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
+use crate::profile::Profile;
 use crate::report::Failure;
-use crate::{Hooks, Target};
+use crate::{Credentials, Hooks, Mount, Target};
 
 /// User-Agent sent unless a case chooses another one.
 pub(crate) const DEFAULT_USER_AGENT: &str = "auth-conformance";
@@ -26,6 +27,9 @@ pub(crate) struct Ctx {
     base_url: Arc<str>,
     hooks: Option<Arc<dyn Hooks>>,
     reuse_interval: Option<Duration>,
+    /// Mounted profiles with their prefixes (`admin` included when `native` brings it).
+    mounts: Arc<[(Profile, String)]>,
+    admin: Option<Arc<Credentials>>,
 }
 
 impl Ctx {
@@ -43,7 +47,39 @@ impl Ctx {
             base_url: target.base_url.trim_end_matches('/').into(),
             hooks: target.hooks.clone(),
             reuse_interval: target.reuse_interval,
+            mounts: mounted(&target.profiles).into(),
+            admin: target.admin.clone().map(Arc::new),
         })
+    }
+
+    /// The prefix `profile` is mounted at, if it is.
+    pub(crate) fn prefix(&self, profile: Profile) -> Option<&str> {
+        self.mounts
+            .iter()
+            .find(|(p, _)| *p == profile)
+            .map(|(_, prefix)| prefix.as_str())
+    }
+
+    /// Whether `profile` is mounted.
+    pub(crate) fn mounted(&self, profile: Profile) -> bool {
+        self.prefix(profile).is_some()
+    }
+
+    /// The mounted profiles with their prefixes, in the target's order.
+    pub(crate) fn mounts(&self) -> &[(Profile, String)] {
+        &self.mounts
+    }
+
+    /// Starts a request to `route` (e.g. "/login") under `profile`'s prefix (its default
+    /// prefix when it is not mounted, which the case registry prevents).
+    pub(crate) fn at(&self, profile: Profile, method: Method, route: &str) -> Req {
+        let prefix = self.prefix(profile).unwrap_or(profile.default_prefix());
+        self.request(method, &format!("{prefix}{route}"))
+    }
+
+    /// The admin user's credentials, if the target gave them.
+    pub(crate) fn admin_credentials(&self) -> Option<&Credentials> {
+        self.admin.as_deref()
     }
 
     /// Starts a request to `path` (absolute, e.g. "/healthz") on the target.
@@ -212,6 +248,20 @@ impl Resp {
     }
 }
 
+/// The profiles `mounts` names that the suite knows, with `admin` added at its default prefix
+/// when `native` is mounted and `admin` is not listed.
+fn mounted(mounts: &[Mount]) -> Vec<(Profile, String)> {
+    let mut known: Vec<(Profile, String)> = mounts
+        .iter()
+        .filter_map(|m| Profile::from_name(&m.name).map(|p| (p, m.prefix.clone())))
+        .collect();
+    let has = |profile| known.iter().any(|(p, _)| *p == profile);
+    if has(Profile::Native) && !has(Profile::Admin) {
+        known.push((Profile::Admin, Profile::Admin.default_prefix().to_owned()));
+    }
+    known
+}
+
 /// An error with all its sources, e.g. "error sending request: connection refused".
 fn error_chain(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
@@ -288,11 +338,51 @@ pub(crate) mod tests {
             label: "t".to_owned(),
             hooks: None,
             reuse_interval: None,
+            profiles: Vec::new(),
+            admin: None,
         })
         .unwrap();
         assert_eq!(
             ctx.request(Method::GET, "/healthz").url,
             "http://127.0.0.1:1/healthz"
         );
+    }
+
+    #[test]
+    fn native_brings_admin_unless_it_is_listed() {
+        let mounts = Mount::parse_list("native=/n,rbac").unwrap();
+        assert_eq!(
+            mounted(&mounts),
+            [
+                (Profile::Native, "/n".to_owned()),
+                (Profile::Rbac, "/api/v2/auth".to_owned()),
+                (Profile::Admin, "/api/v1/admin".to_owned()),
+            ]
+        );
+        let moved = Mount::parse_list("native,admin=/adm").unwrap();
+        assert_eq!(mounted(&moved)[1], (Profile::Admin, "/adm".to_owned()));
+        assert!(mounted(&Mount::defaults(&["jwt-user"])).len() == 1);
+    }
+
+    #[test]
+    fn requests_go_under_the_mounted_prefix() {
+        let ctx = Ctx::new(&Target {
+            base_url: "http://h".to_owned(),
+            label: "t".to_owned(),
+            hooks: None,
+            reuse_interval: None,
+            profiles: Mount::parse_list("native=/n").unwrap(),
+            admin: None,
+        })
+        .unwrap();
+        assert_eq!(
+            ctx.at(Profile::Native, Method::GET, "/me").url,
+            "http://h/n/me"
+        );
+        assert_eq!(
+            ctx.at(Profile::Rbac, Method::GET, "/me").url,
+            "http://h/api/v2/auth/me"
+        );
+        assert!(ctx.mounted(Profile::Admin) && !ctx.mounted(Profile::Rbac));
     }
 }

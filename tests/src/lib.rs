@@ -2,20 +2,27 @@
 //!
 //! The suite turns the endpoint contract (`shared/contract.md`) into named cases that talk to
 //! a running deployment over HTTP. Every case creates its own users with unique random
-//! emails, so cases run concurrently and can be re-run against a persistent server.
+//! emails (through `native`'s `/register`, or the target's [`Hooks`] when `native` is not
+//! mounted), so cases run concurrently and can be re-run against a persistent server. The
+//! only shared users are the seeds' examples (`john@doe.com`, `user@example.com`), which the
+//! cases that send the seeds' example requests create when absent and only log in as.
 //!
-//! Covered so far: the rules shared by every profile and the `native` profile (without its
-//! admin routes and without rate limiting).
+//! Covered: the rules shared by every profile, the `native` profile with its admin routes,
+//! `envelope`, `personal-token`, `rbac`, `jwt-user` and `GET /openapi.json`; not rate
+//! limiting (run targets with it off or generous). Groups of profiles the target does not
+//! mount (see [`Target::profiles`]) are reported Skipped.
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use auth_conformance::{Target, render_table, run_suite};
+//! use auth_conformance::{DEFAULT_PROFILES, Mount, Target, render_table, run_suite};
 //!
 //! let target = Target {
 //!     base_url: "http://127.0.0.1:8080".to_owned(),
 //!     label: "axum/sqlite".to_owned(),
 //!     hooks: None,
 //!     reuse_interval: Some(std::time::Duration::from_secs(10)),
+//!     profiles: Mount::defaults(DEFAULT_PROFILES),
+//!     admin: None,
 //! };
 //! let report = run_suite(&target, Some("refresh/")).await;
 //! println!("{}", render_table(&[report]));
@@ -26,10 +33,13 @@ mod cases;
 mod check;
 mod http;
 mod jwt;
+mod mount;
 mod native;
+mod profile;
 mod report;
 mod runner;
 mod shape;
+mod users;
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,6 +47,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+pub use mount::{Credentials, DEFAULT_PROFILES, Mount, ParseMountError};
 pub use report::{CaseOutcome, Failure, Outcome, Report, render_table};
 
 /// What the suite talks to.
@@ -52,6 +63,11 @@ pub struct Target {
     /// The server's refresh-token reuse interval, when known; the reuse-after-interval case
     /// sleeps past it (skipped when None or > 15 s).
     pub reuse_interval: Option<Duration>,
+    /// The mounted profiles and their prefixes; the groups of the others are Skipped.
+    pub profiles: Vec<Mount>,
+    /// An existing user with the role `admin`, for the admin routes (their cases are
+    /// Skipped without it).
+    pub admin: Option<Credentials>,
 }
 
 impl fmt::Debug for Target {
@@ -61,6 +77,8 @@ impl fmt::Debug for Target {
             .field("label", &self.label)
             .field("hooks", &self.hooks.as_ref().map(|_| "<hooks>"))
             .field("reuse_interval", &self.reuse_interval)
+            .field("profiles", &Mount::list_label(&self.profiles))
+            .field("admin", &self.admin)
             .finish()
     }
 }
@@ -69,6 +87,16 @@ impl fmt::Debug for Target {
 pub trait Hooks: Send + Sync {
     /// Activate or deactivate the user with this email.
     fn set_active(&self, email: &str, active: bool) -> BoxFuture<'static, Result<(), String>>;
+
+    /// Create an active user with these credentials, full name and roles. Cases use it to
+    /// make users when `native`'s `/register` is not mounted.
+    fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        full_name: Option<&str>,
+        roles: &[String],
+    ) -> BoxFuture<'static, Result<(), String>>;
 }
 
 /// Runs every case whose `"group/name"` contains `filter` (all cases when `None`) against
@@ -80,16 +108,26 @@ pub async fn run_suite(target: &Target, filter: Option<&str>) -> Report {
     let selected: Vec<&'static runner::Case> = cases::all()
         .filter(|case| filter.is_none_or(|f| case.path().contains(f)))
         .collect();
-    let cases = match http::Ctx::new(target) {
-        Ok(ctx) => runner::run(ctx, &selected).await,
-        Err(failure) => selected
-            .iter()
-            .map(|case| case.outcome(Outcome::Failed(failure.clone())))
-            .collect(),
-    };
-    Report {
-        label: target.label.clone(),
-        cases,
+    match http::Ctx::new(target) {
+        Ok(ctx) => Report {
+            label: target.label.clone(),
+            cases: runner::run(ctx, &selected).await,
+        },
+        Err(failure) => Report::unavailable(target.label.clone(), filter, failure),
+    }
+}
+
+impl Report {
+    /// The report for a target that could not be set up (its server did not start, say):
+    /// every case [`run_suite`] would select with `filter` failed with `failure`.
+    pub fn unavailable(label: impl Into<String>, filter: Option<&str>, failure: Failure) -> Self {
+        Report {
+            label: label.into(),
+            cases: cases::all()
+                .filter(|case| filter.is_none_or(|f| case.path().contains(f)))
+                .map(|case| case.outcome(Outcome::Failed(failure.clone())))
+                .collect(),
+        }
     }
 }
 
@@ -112,6 +150,8 @@ mod tests {
             label: "nowhere".to_owned(),
             hooks: None,
             reuse_interval: None,
+            profiles: Mount::defaults(DEFAULT_PROFILES),
+            admin: None,
         }
     }
 
@@ -126,13 +166,48 @@ mod tests {
                 Outcome::Failed(failure) => {
                     assert!(failure.got.contains("request error"), "{case:?}");
                 }
-                Outcome::Skipped(_) => assert!(
-                    case.group == "accounts" || case.name == "reuse_after_interval_revokes_session",
+                Outcome::Skipped(reason) => assert!(
+                    ["not mounted", "hook", "admin credentials", "reuse interval"]
+                        .iter()
+                        .any(|why| reason.contains(why)),
                     "{case:?}"
                 ),
                 Outcome::Passed => panic!("{case:?}"),
             }
         }
+        let skipped_groups = |group: &str| {
+            report
+                .cases
+                .iter()
+                .filter(|c| c.group == group)
+                .all(|c| c.outcome == Outcome::Skipped(format!("profile {group} not mounted")))
+        };
+        assert!(skipped_groups("jwt-user") && skipped_groups("personal-token"));
+    }
+
+    #[tokio::test]
+    async fn groups_of_unmounted_profiles_are_skipped_without_a_request() {
+        let target = Target {
+            profiles: Mount::defaults(&["jwt-user"]),
+            ..unreachable()
+        };
+        let report = run_suite(&target, Some("login/")).await;
+        assert!(!report.cases.is_empty());
+        for case in &report.cases {
+            assert_eq!(
+                case.outcome,
+                Outcome::Skipped("profile native not mounted".to_owned()),
+                "{case:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unavailable_targets_fail_the_selected_cases() {
+        let report = Report::unavailable("x", Some("refresh/"), Failure::new("a server", "none"));
+        assert!(!report.cases.is_empty());
+        assert_eq!(report.failed(), report.cases.len());
+        assert!(report.cases.iter().all(|c| c.group == "refresh"));
     }
 
     #[tokio::test]

@@ -7,11 +7,10 @@ use uuid::Uuid;
 
 use crate::check::Challenge;
 use crate::http::{Ctx, Req, Resp};
+use crate::profile::Profile;
 use crate::report::Failure;
 use crate::shape::{AUTH, NEW_PERSONAL_TOKEN, TOKEN_PAIR, USER};
 
-/// The profile's default prefix.
-pub(crate) const PREFIX: &str = "/api/v1/auth";
 /// Problem code of bad credentials.
 pub(crate) const INVALID_CREDENTIALS: &str = "INVALID_CREDENTIALS";
 /// Problem detail of bad credentials at login.
@@ -65,7 +64,7 @@ pub(crate) struct PersonalToken {
 impl Ctx {
     /// Starts a request to `route` (e.g. "/login") under the `native` prefix.
     pub(crate) fn native(&self, method: Method, route: &str) -> Req {
-        self.request(method, &format!("{PREFIX}{route}"))
+        self.at(Profile::Native, method, route)
     }
 
     /// `POST route` with a JSON body.

@@ -7,6 +7,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::Semaphore;
 
 use crate::http::Ctx;
+use crate::profile::Profile;
 use crate::report::{CaseOutcome, Failure, Outcome};
 
 /// How many cases run at once.
@@ -38,6 +39,8 @@ pub(crate) struct Case {
     pub(crate) group: &'static str,
     /// Name within the group.
     pub(crate) name: &'static str,
+    /// Profiles that must be mounted for the case to run; Skipped otherwise.
+    pub(crate) needs: &'static [Profile],
     /// The case itself.
     pub(crate) run: fn(Ctx) -> BoxFuture<'static, CaseResult>,
 }
@@ -59,30 +62,54 @@ impl Case {
 }
 
 /// Declares a group's `CASES` from `async fn name(ctx: Ctx) -> CaseResult` items; each
-/// case is named after its function.
+/// case is named after its function. `needs [Native, Rbac]` after the group names the
+/// profiles ([`Profile`] variants) its cases need mounted; after a case, it replaces the
+/// group's list for that case.
+///
+/// ```text
+/// cases!("rbac" needs [Rbac]: login_works, me_shows_admin_roles needs [Rbac, Native]);
+/// ```
 macro_rules! cases {
-    ($group:literal: $($name:ident),+ $(,)?) => {
+    ($group:literal needs $needs:tt: $($name:ident $(needs $own:tt)?),+ $(,)?) => {
         /// This group's cases, in run order.
         pub(crate) const CASES: &[$crate::runner::Case] = &[$(
             $crate::runner::Case {
                 group: $group,
                 name: stringify!($name),
+                needs: $crate::runner::cases!(@needs $needs $($own)?),
                 run: |ctx| ::futures_util::FutureExt::boxed($name(ctx)),
             },
         )+];
     };
+    (@needs $group:tt) => { $crate::runner::cases!(@list $group) };
+    (@needs $group:tt $own:tt) => { $crate::runner::cases!(@list $own) };
+    (@list [$($profile:ident),* $(,)?]) => { &[$($crate::profile::Profile::$profile),*] };
 }
 pub(crate) use cases;
 
+/// Why `case` cannot run against `ctx`'s target, if it cannot: a profile it needs is not
+/// mounted.
+fn unmet_needs(ctx: &Ctx, case: &Case) -> Option<String> {
+    case.needs
+        .iter()
+        .find(|profile| !ctx.mounted(**profile))
+        .map(|profile| format!("profile {} not mounted", profile.name()))
+}
+
 /// Runs `cases` against `ctx`, at most [`CONCURRENCY`] at a time, each within
-/// [`CASE_TIMEOUT`]; outcomes come back in the order of `cases`.
+/// [`CASE_TIMEOUT`]; outcomes come back in the order of `cases`. Cases whose profiles are
+/// not mounted are Skipped without running.
 pub(crate) async fn run(ctx: Ctx, cases: &[&'static Case]) -> Vec<CaseOutcome> {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let handles: Vec<_> = cases
         .iter()
         .map(|case| {
+            let unmet = unmet_needs(&ctx, case);
             let (ctx, permits, run) = (ctx.clone(), Arc::clone(&permits), case.run);
             tokio::spawn(async move {
+                if let Some(reason) = unmet {
+                    return Outcome::Skipped(reason);
+                }
                 // The semaphore is never closed, so acquiring cannot fail; run anyway if it did.
                 let _permit = permits.acquire_owned().await;
                 match tokio::time::timeout(CASE_TIMEOUT, run(ctx)).await {
@@ -134,7 +161,22 @@ mod tests {
 
     mod fixture {
         use super::*;
-        cases!("fixture": passes, skips, fails, panics);
+        cases!("fixture" needs []:
+            passes,
+            skips,
+            fails,
+            panics,
+            needs_rbac needs [Rbac],
+            needs_native_and_envelope needs [Native, Envelope],
+        );
+
+        async fn needs_rbac(_: Ctx) -> CaseResult {
+            Ok(())
+        }
+
+        async fn needs_native_and_envelope(_: Ctx) -> CaseResult {
+            Ok(())
+        }
     }
 
     #[tokio::test]
@@ -144,12 +186,32 @@ mod tests {
             label: "t".to_owned(),
             hooks: None,
             reuse_interval: None,
+            profiles: crate::Mount::defaults(&["native"]),
+            admin: None,
         })
         .unwrap();
         let cases: Vec<&'static Case> = fixture::CASES.iter().collect();
         let outcomes = run(ctx, &cases).await;
         let names: Vec<&str> = outcomes.iter().map(|o| o.name).collect();
-        assert_eq!(names, ["passes", "skips", "fails", "panics"]);
+        assert_eq!(
+            names,
+            [
+                "passes",
+                "skips",
+                "fails",
+                "panics",
+                "needs_rbac",
+                "needs_native_and_envelope"
+            ]
+        );
+        assert_eq!(
+            outcomes[4].outcome,
+            Outcome::Skipped("profile rbac not mounted".to_owned())
+        );
+        assert_eq!(
+            outcomes[5].outcome,
+            Outcome::Skipped("profile envelope not mounted".to_owned())
+        );
         assert_eq!(outcomes[0].outcome, Outcome::Passed);
         assert_eq!(outcomes[1].outcome, Outcome::Skipped("why".to_owned()));
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Declarative JSON shapes of the `native` profile's response objects, and their checker.
+//! Declarative JSON shapes of every profile's response objects, and their checker.
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -18,6 +18,12 @@ pub(crate) enum Field {
     Int,
     /// An array of strings.
     StrArray,
+    /// Any array.
+    Array,
+    /// `null` and nothing else.
+    Null,
+    /// Any JSON value.
+    Any,
     /// Exactly this string.
     Is(&'static str),
     /// Exactly this integer.
@@ -28,6 +34,8 @@ pub(crate) enum Field {
     Object(&'static Shape),
     /// An array of objects of this shape.
     ArrayOf(&'static Shape),
+    /// An object with any keys, each holding what the inner field says.
+    MapOf(&'static Field),
 }
 
 /// An object with exactly these keys.
@@ -141,6 +149,156 @@ pub(crate) const LISTED_PERSONAL_TOKEN: Shape = Shape {
     ],
 };
 
+/// `native`'s admin answer to `GET /users`.
+pub(crate) const USER_PAGE: Shape = Shape {
+    name: "user page",
+    fields: &[("items", Field::ArrayOf(&USER)), ("total", Field::Int)],
+};
+
+/// `native`'s admin organization object.
+pub(crate) const ORGANIZATION: Shape = Shape {
+    name: "organization",
+    fields: &[
+        ("id", Field::Uuid),
+        ("name", Field::Str),
+        ("created_at", Field::Time),
+    ],
+};
+
+/// `envelope`'s answer to `POST /token` (default lifetime).
+pub(crate) const ENVELOPE_TOKEN: Shape = Shape {
+    name: "envelope token",
+    fields: &[
+        ("message", Field::Is("API token issued successfully")),
+        ("data", Field::Object(&ENVELOPE_TOKEN_DATA)),
+    ],
+};
+
+/// The `data` member of [`ENVELOPE_TOKEN`].
+pub(crate) const ENVELOPE_TOKEN_DATA: Shape = Shape {
+    name: "envelope token data",
+    fields: &[
+        ("access_token", Field::Str),
+        ("token_type", Field::Is("Bearer")),
+        ("expires_in", Field::IsInt(86_400)),
+    ],
+};
+
+/// `personal-token`'s answer to `POST /login`.
+pub(crate) const PERSONAL_TOKEN_LOGIN: Shape = Shape {
+    name: "personal token",
+    fields: &[("token", Field::Str)],
+};
+
+/// `personal-token`'s validation error, Laravel's: `errors` maps fields to messages.
+pub(crate) const LARAVEL_VALIDATION: Shape = Shape {
+    name: "Laravel validation error",
+    fields: &[
+        ("message", Field::Str),
+        ("errors", Field::MapOf(&Field::StrArray)),
+    ],
+};
+
+/// `rbac`'s answer to `POST /login`.
+pub(crate) const RBAC_TOKEN: Shape = Shape {
+    name: "rbac token",
+    fields: &[
+        ("access_token", Field::Str),
+        ("token_type", Field::Is("bearer")),
+    ],
+};
+
+/// `rbac`'s validation error, FastAPI's.
+pub(crate) const RBAC_VALIDATION: Shape = Shape {
+    name: "FastAPI validation error",
+    fields: &[("detail", Field::ArrayOf(&RBAC_FIELD_ERROR))],
+};
+
+/// One entry of [`RBAC_VALIDATION`]'s `detail`.
+pub(crate) const RBAC_FIELD_ERROR: Shape = Shape {
+    name: "FastAPI field error",
+    fields: &[
+        ("loc", Field::Array),
+        ("msg", Field::Str),
+        ("type", Field::Str),
+    ],
+};
+
+/// `rbac`'s answer to `GET /me`.
+pub(crate) const RBAC_ME: Shape = Shape {
+    name: "rbac current user",
+    fields: &[
+        ("user", Field::Object(&RBAC_USER)),
+        ("roles", Field::ArrayOf(&RBAC_ROLE)),
+        ("organization_id", Field::Nullable(&Field::Uuid)),
+    ],
+};
+
+/// The `user` member of [`RBAC_ME`].
+pub(crate) const RBAC_USER: Shape = Shape {
+    name: "rbac user",
+    fields: &[
+        ("id", Field::Uuid),
+        ("email", Field::Str),
+        ("full_name", Field::Nullable(&Field::Str)),
+        ("phone", Field::Nullable(&Field::Str)),
+        ("organization_id", Field::Nullable(&Field::Uuid)),
+        ("status", Field::Str),
+        ("onboarding_completed", Field::Bool),
+        ("onboarding_step", Field::Int),
+        ("onboarding_data", Field::Any),
+        ("created_at", Field::Time),
+        ("updated_at", Field::Time),
+    ],
+};
+
+/// One entry of [`RBAC_ME`]'s `roles`.
+pub(crate) const RBAC_ROLE: Shape = Shape {
+    name: "rbac role",
+    fields: &[
+        ("id", Field::Uuid),
+        ("name", Field::Str),
+        ("description", Field::Nullable(&Field::Str)),
+    ],
+};
+
+/// `jwt-user`'s error; `success` is always false.
+pub(crate) const JWT_USER_ERROR: Shape = Shape {
+    name: "jwt-user error",
+    fields: &[("success", Field::Bool), ("message", Field::Str)],
+};
+
+/// `jwt-user`'s answer to `POST /login` (default lifetime).
+pub(crate) const JWT_USER_LOGIN: Shape = Shape {
+    name: "jwt-user login",
+    fields: &[
+        ("access_token", Field::Str),
+        ("token_type", Field::Is("bearer")),
+        ("expires_in", Field::IsInt(3600)),
+        ("user", Field::Object(&JWT_USER_USER)),
+    ],
+};
+
+/// The `user` member of [`JWT_USER_LOGIN`] for a user without an organization: what the
+/// core does not keep is null.
+pub(crate) const JWT_USER_USER: Shape = Shape {
+    name: "jwt-user user",
+    fields: &[
+        ("id", Field::Uuid),
+        ("name", Field::Nullable(&Field::Str)),
+        ("email", Field::Str),
+        ("email_verified_at", Field::Null),
+        ("two_factor_confirmed_at", Field::Null),
+        ("current_team_id", Field::Null),
+        ("profile_photo_path", Field::Null),
+        ("source_id", Field::Null),
+        ("created_at", Field::Time),
+        ("updated_at", Field::Time),
+        ("last_renew_password_at", Field::Null),
+        ("profile_photo_url", Field::Null),
+    ],
+};
+
 impl Shape {
     /// Checks `value` against the shape; the error names the offending path.
     pub(crate) fn check(&self, value: &Value) -> Result<(), String> {
@@ -186,6 +344,9 @@ impl Field {
             Field::StrArray => value
                 .as_array()
                 .is_some_and(|items| items.iter().all(Value::is_string)),
+            Field::Array => value.is_array(),
+            Field::Null => value.is_null(),
+            Field::Any => true,
             Field::Is(expected) => value.as_str() == Some(*expected),
             Field::IsInt(expected) => value.as_i64() == Some(*expected),
             Field::Nullable(inner) => {
@@ -208,6 +369,17 @@ impl Field {
                     .enumerate()
                     .try_for_each(|(i, item)| shape.check_at(item, &format!("{path}/{i}")));
             }
+            Field::MapOf(inner) => {
+                let Some(object) = value.as_object() else {
+                    return Err(format!(
+                        "{} should be an object, is {value}",
+                        display_path(path)
+                    ));
+                };
+                return object
+                    .iter()
+                    .try_for_each(|(key, item)| inner.check(item, &format!("{path}/{key}")));
+            }
         };
         if ok {
             Ok(())
@@ -228,11 +400,15 @@ impl Field {
             Field::Bool => "boolean".to_owned(),
             Field::Int => "integer".to_owned(),
             Field::StrArray => "array of strings".to_owned(),
+            Field::Array => "array".to_owned(),
+            Field::Null => "null".to_owned(),
+            Field::Any => "any value".to_owned(),
             Field::Is(s) => format!("{s:?}"),
             Field::IsInt(n) => n.to_string(),
             Field::Nullable(inner) => format!("{} or null", inner.describe()),
             Field::Object(shape) => shape.describe_fields(),
             Field::ArrayOf(shape) => format!("[{}]", shape.describe_fields()),
+            Field::MapOf(inner) => format!("{{field: {}}}", inner.describe()),
         }
     }
 }
@@ -395,6 +571,37 @@ mod tests {
         let mut bad = good;
         bad["token"]["expires_in"] = json!(3600);
         assert!(AUTH.check(&bad).unwrap_err().contains("604800"));
+    }
+
+    #[test]
+    fn maps_nulls_and_any_values() {
+        let good = json!({"message": "m", "errors": {"email": ["e"], "password": []}});
+        assert_eq!(LARAVEL_VALIDATION.check(&good), Ok(()));
+        let bad = json!({"message": "m", "errors": {"email": "e"}});
+        assert!(
+            LARAVEL_VALIDATION
+                .check(&bad)
+                .unwrap_err()
+                .starts_with("/errors/email should be array of strings")
+        );
+        let list = json!({"message": "m", "errors": []});
+        assert!(
+            LARAVEL_VALIDATION
+                .check(&list)
+                .unwrap_err()
+                .contains("object")
+        );
+        assert_eq!(
+            LARAVEL_VALIDATION.describe(),
+            "Laravel validation error {message: string, errors: {field: array of strings}}"
+        );
+
+        let role =
+            json!({"id": "3f1c2a9e-5b7d-4c1e-9a2b-0d4e6f8a1b2c", "name": "r", "description": null});
+        assert_eq!(RBAC_ROLE.check(&role), Ok(()));
+        assert!(Field::Null.check(&json!(0), "/x").is_err());
+        assert!(Field::Any.check(&json!({"a": [1]}), "/x").is_ok());
+        assert!(Field::Array.check(&json!(["body", 1]), "/x").is_ok());
     }
 
     #[test]

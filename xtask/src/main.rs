@@ -2,8 +2,11 @@
 //!
 //! - `conformance`: runs the black-box suite against the server binary, for every adapter on
 //!   every database (or against a deployment given by `--base-url`), and prints a table.
+//! - `bench`: the server in release mode under load, for every adapter and database: a table
+//!   and `target/bench/latest.json` (see `docs/performance.md`).
 //! - `ci`: exactly what CI runs: format check, clippy, and the README's test command.
 
+mod bench;
 mod ci;
 mod conformance;
 
@@ -20,6 +23,8 @@ struct Cli {
 enum Task {
     /// Run the conformance suite against every adapter and database, or a given deployment.
     Conformance(conformance::Args),
+    /// Benchmark the server (release build) per adapter and database.
+    Bench(bench::Args),
     /// Run what CI runs: fmt check, clippy, `cargo test --workspace`.
     Ci,
 }
@@ -28,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Conformance(args) => conformance::run(args),
+        Task::Bench(args) => bench::run(args),
         Task::Ci => ci::run(),
     };
     match result {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::prelude::*;
 use crate::Hooks;
 
-cases!("accounts":
+cases!("accounts" needs [Native]:
     inactive_right_password_forbidden,
     inactive_wrong_password_indistinguishable,
     deactivation_revokes_credentials,
@@ -20,12 +20,21 @@ fn hooks(ctx: &Ctx) -> Result<Arc<dyn Hooks>, CaseError> {
     })
 }
 
-/// Activates or deactivates `account`.
+/// How long a change made out of band (by another process sharing the database, such as the
+/// server's command line) may take to reach a running instance: servers may trust an
+/// authenticated token for up to one second without asking the database again, and must
+/// apply other instances' revocations within that second. Changes made through the instance
+/// itself (the admin API) are checked without any wait, in the admin group.
+const OUT_OF_BAND_PROPAGATION: std::time::Duration = std::time::Duration::from_millis(1_200);
+
+/// Activates or deactivates `account` out of band, and waits for the change to propagate.
 async fn set_active(hooks: &dyn Hooks, account: &Account, active: bool) -> Result<(), Failure> {
     hooks
         .set_active(&account.email, active)
         .await
-        .map_err(|error| Failure::new(format!("the set_active({active}) hook succeeds"), error))
+        .map_err(|error| Failure::new(format!("the set_active({active}) hook succeeds"), error))?;
+    tokio::time::sleep(OUT_OF_BAND_PROPAGATION).await;
+    Ok(())
 }
 
 /// Registers a user and deactivates them.

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::prelude::*;
 use crate::jwt::Jwt;
 
-cases!("bearer":
+cases!("bearer" needs [Native]:
     missing_token_on_every_route,
     garbage_token,
     forged_signature,

@@ -7,7 +7,7 @@ use super::prelude::*;
 use crate::native::pair_at;
 use crate::shape::{AUTH, TOKEN_PAIR};
 
-cases!("concurrency": registration_race, refresh_race);
+cases!("concurrency" needs [Native]: registration_race, refresh_race);
 
 const REGISTRATIONS: usize = 20;
 const REFRESHES: usize = 10;

@@ -4,7 +4,7 @@ use super::prelude::*;
 use crate::native::pair_at;
 use crate::shape::AUTH;
 
-cases!("login":
+cases!("login" needs [Native]:
     returns_user_and_new_session,
     email_case_and_whitespace_ignored,
     wrong_password_same_as_unknown_email,

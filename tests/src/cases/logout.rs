@@ -2,7 +2,7 @@
 
 use super::prelude::*;
 
-cases!("logout": revokes_only_that_session, personal_token_revokes_only_itself);
+cases!("logout" needs [Native]: revokes_only_that_session, personal_token_revokes_only_itself);
 
 async fn logout(ctx: &Ctx, bearer: &str) -> Result<Resp, Failure> {
     ctx.native(Method::POST, "/logout")

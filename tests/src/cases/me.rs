@@ -3,7 +3,7 @@
 use super::prelude::*;
 use crate::shape::USER;
 
-cases!("me": returns_current_user, same_user_from_every_session);
+cases!("me" needs [Native]: returns_current_user, same_user_from_every_session);
 
 async fn returns_current_user(ctx: Ctx) -> CaseResult {
     let account = ctx.register().await?;

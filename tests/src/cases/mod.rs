@@ -2,12 +2,19 @@
 //! [`cases!`](crate::runner::cases).
 
 mod accounts;
+mod admin;
 mod bearer;
+mod common;
 mod concurrency;
+mod envelope;
+mod jwt_user;
 mod login;
 mod logout;
 mod me;
+mod openapi;
 mod password;
+mod personal_token;
+mod rbac;
 mod refresh;
 mod register;
 mod sessions;
@@ -30,6 +37,12 @@ const GROUPS: &[&[Case]] = &[
     bearer::CASES,
     concurrency::CASES,
     accounts::CASES,
+    admin::CASES,
+    envelope::CASES,
+    personal_token::CASES,
+    rbac::CASES,
+    jwt_user::CASES,
+    openapi::CASES,
 ];
 
 /// Every case, in report order.

@@ -3,7 +3,7 @@
 use super::prelude::*;
 use crate::native::INVALID_CREDENTIALS;
 
-cases!("password":
+cases!("password" needs [Native]:
     wrong_current_password_forbidden,
     short_new_password_rejected,
     missing_fields_rejected,

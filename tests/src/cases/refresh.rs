@@ -7,7 +7,7 @@ use super::prelude::*;
 use crate::native::pair_at;
 use crate::shape::TOKEN_PAIR;
 
-cases!("refresh":
+cases!("refresh" needs [Native]:
     body_form_rotates_tokens,
     replay_within_interval_is_identical,
     reuse_detection_revokes_session,

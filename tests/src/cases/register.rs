@@ -4,7 +4,7 @@ use super::prelude::*;
 use crate::native::FULL_NAME;
 use crate::shape::{AUTH, USER};
 
-cases!("register":
+cases!("register" needs [Native]:
     creates_user_with_token_pair,
     email_trimmed_and_case_preserved,
     full_name_optional,

@@ -5,7 +5,7 @@ use crate::http::DEFAULT_USER_AGENT;
 use crate::native::ids;
 use crate::shape::SESSION;
 
-cases!("sessions":
+cases!("sessions" needs [Native]:
     lists_sessions_with_current,
     delete_other_session,
     delete_unknown_session,

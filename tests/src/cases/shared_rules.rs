@@ -1,11 +1,12 @@
 //! Rules shared by every profile, checked on `native` routes: health check, content type,
 //! body size, malformed bodies, unknown paths and methods.
 
+use super::common::{BODY_LIMIT, padded};
 use super::prelude::*;
 use crate::shape::AUTH;
 
-cases!("shared_rules":
-    healthz,
+cases!("shared_rules" needs [Native]:
+    healthz needs [],
     other_media_type_rejected,
     missing_content_type_rejected,
     charset_parameter_accepted,
@@ -18,9 +19,6 @@ cases!("shared_rules":
     wrong_method_lists_allowed,
 );
 
-/// The largest accepted body.
-const BODY_LIMIT: usize = 64 * 1024;
-
 /// Credentials of nobody.
 fn unknown_credentials() -> Value {
     json!({"email": unique_email(), "password": unique_password()})
@@ -28,16 +26,6 @@ fn unknown_credentials() -> Value {
 
 fn credentials(account: &Account) -> Value {
     json!({"email": account.email, "password": account.password})
-}
-
-/// `object` serialized and padded with whitespace inside the braces to exactly `len` bytes.
-fn padded(object: &Value, len: usize) -> Result<Vec<u8>, Failure> {
-    let text = object.to_string();
-    let inner = text
-        .strip_suffix('}')
-        .filter(|_| text.len() <= len)
-        .ok_or_else(|| Failure::new(format!("a JSON object of at most {len} bytes"), &text))?;
-    Ok(format!("{inner}{}}}", " ".repeat(len - text.len())).into_bytes())
 }
 
 async fn healthz(ctx: Ctx) -> CaseResult {
@@ -177,36 +165,7 @@ async fn wrong_method_lists_allowed(ctx: Ctx) -> CaseResult {
     for (method, route, allowed) in probes {
         let resp = ctx.native(method, route).send().await?;
         resp.expect_problem_any_code(405)?;
-        let listed: Vec<String> = resp
-            .header_values("allow")
-            .iter()
-            .flat_map(|value| value.split(','))
-            .map(|m| m.trim().to_ascii_uppercase())
-            .collect();
-        if !allowed.iter().all(|m| listed.iter().any(|l| l == m)) {
-            return Err(resp
-                .fail(format!(
-                    "405 with an `Allow` header listing {}",
-                    allowed.join(", ")
-                ))
-                .into());
-        }
+        resp.expect_allow(allowed)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn padding_reaches_the_exact_length_and_stays_json() {
-        let object = json!({"email": "a@example.com", "password": "p"});
-        for len in [BODY_LIMIT, BODY_LIMIT + 1] {
-            let body = padded(&object, len).unwrap();
-            assert_eq!(body.len(), len);
-            assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), object);
-        }
-        assert!(padded(&object, 5).is_err());
-    }
 }

@@ -6,7 +6,7 @@ use super::prelude::*;
 use crate::native::ids;
 use crate::shape::{LISTED_PERSONAL_TOKEN, NEW_PERSONAL_TOKEN, parse_utc};
 
-cases!("tokens":
+cases!("tokens" needs [Native]:
     create_returns_secret,
     create_with_expiry,
     list_hides_secret,

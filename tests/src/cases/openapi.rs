@@ -1,0 +1,124 @@
+//! `GET /openapi.json`, mounted whatever the profiles: an OpenAPI 3.1 document of exactly
+//! the mounted routes.
+
+use std::collections::BTreeSet;
+
+use super::prelude::*;
+use crate::profile::Profile;
+
+cases!("openapi" needs []:
+    document_is_openapi_3_1,
+    paths_are_exactly_the_mounted_routes,
+);
+
+/// Paths served whatever the profiles, which the document may list or not.
+const FIXED_PATHS: &[&str] = &["/healthz", "/openapi.json", "/.well-known/jwks.json"];
+/// The keys of a path item that are operations.
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// `GET /openapi.json`, checked to be a JSON document.
+async fn document(ctx: &Ctx) -> Result<Resp, Failure> {
+    let resp = ctx.request(Method::GET, "/openapi.json").send().await?;
+    resp.expect_json(200)?;
+    Ok(resp)
+}
+
+/// "METHOD /full/path" of every route of the mounted profiles.
+fn mounted_operations(mounts: &[(Profile, String)]) -> BTreeSet<String> {
+    mounts
+        .iter()
+        .flat_map(|(profile, prefix)| {
+            profile
+                .routes()
+                .iter()
+                .map(move |(method, path)| format!("{method} {prefix}{path}"))
+        })
+        .collect()
+}
+
+/// "METHOD /path" of every operation the document lists, fixed paths left out.
+fn documented_operations(document: &Value) -> BTreeSet<String> {
+    document["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(path, _)| !FIXED_PATHS.contains(&path.as_str()))
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(key, _)| METHODS.contains(&key.as_str()))
+                .map(move |(method, _)| format!("{} {path}", method.to_ascii_uppercase()))
+        })
+        .collect()
+}
+
+async fn document_is_openapi_3_1(ctx: Ctx) -> CaseResult {
+    let resp = document(&ctx).await?;
+    let body = resp.json().unwrap_or(&Value::Null);
+    let version_ok = body["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.1"));
+    let info_ok = body["info"]["title"].is_string() && body["info"]["version"].is_string();
+    if !(version_ok && info_ok && body["paths"].is_object()) {
+        return Err(resp
+            .fail("an OpenAPI document: `openapi` \"3.1.x\", `info` with title and version, `paths` an object")
+            .into());
+    }
+    Ok(())
+}
+
+async fn paths_are_exactly_the_mounted_routes(ctx: Ctx) -> CaseResult {
+    let resp = document(&ctx).await?;
+    let documented = documented_operations(resp.json().unwrap_or(&Value::Null));
+    let mounted = mounted_operations(ctx.mounts());
+    let missing: Vec<&String> = mounted.difference(&documented).collect();
+    let extra: Vec<&String> = documented.difference(&mounted).collect();
+    if missing.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        format!(
+            "`paths` listing exactly the mounted routes: {}",
+            mounted.iter().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        format!("missing {missing:?}, not mounted {extra:?}"),
+    )
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_come_from_paths_and_mounts() {
+        let document = json!({"paths": {
+            "/healthz": {"get": {}},
+            "/api/auth/token": {"post": {}, "parameters": [], "summary": "s"},
+            "/api/v2/auth/me": {"get": {}},
+        }});
+        assert_eq!(
+            documented_operations(&document),
+            BTreeSet::from([
+                "POST /api/auth/token".to_owned(),
+                "GET /api/v2/auth/me".to_owned()
+            ])
+        );
+        let mounts = [
+            (Profile::Envelope, "/api/auth".to_owned()),
+            (Profile::Rbac, "/x".to_owned()),
+        ];
+        assert_eq!(
+            mounted_operations(&mounts),
+            BTreeSet::from([
+                "POST /api/auth/token".to_owned(),
+                "POST /x/login".to_owned(),
+                "GET /x/me".to_owned(),
+            ])
+        );
+        assert!(documented_operations(&json!({})).is_empty());
+    }
+}
