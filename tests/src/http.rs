@@ -2,16 +2,20 @@
 
 use std::error::Error as _;
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::profile::Profile;
 use crate::report::Failure;
-use crate::{Credentials, Hooks, Mount, Target};
+use crate::runner::CaseError;
+use crate::{Credentials, Hooks, Limits, Mount, Target};
 
 /// User-Agent sent unless a case chooses another one.
 pub(crate) const DEFAULT_USER_AGENT: &str = "auth-conformance";
@@ -19,6 +23,10 @@ pub(crate) const DEFAULT_USER_AGENT: &str = "auth-conformance";
 const BODY_PREVIEW_CHARS: usize = 400;
 /// Upper bound for one request, well below the per-case timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// The first address of 198.18.0.0/15 (RFC 2544 benchmarking), where client IPs come from.
+const CLIENT_NET: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
+/// How many addresses 198.18.0.0/15 holds.
+const CLIENT_NET_SIZE: u32 = 1 << 17;
 
 /// Everything a case needs to talk to the target; cheap to clone.
 #[derive(Clone)]
@@ -30,6 +38,35 @@ pub(crate) struct Ctx {
     /// Mounted profiles with their prefixes (`admin` included when `native` brings it).
     mounts: Arc<[(Profile, String)]>,
     admin: Option<Arc<Credentials>>,
+    /// Where client IPs come from, when the target believes `X-Forwarded-For`.
+    client_ips: Option<Arc<ClientIps>>,
+    /// The client IP this context sends as `X-Forwarded-For`.
+    client_ip: Option<Ipv4Addr>,
+    limits: Option<Limits>,
+    jwt_secret: Option<Arc<[u8]>>,
+}
+
+/// Hands out distinct client IPs from 198.18.0.0/15: consecutive addresses from a random
+/// start, so no two contexts of one run share an address (up to 131,072 of them), and runs
+/// against one persistent server rarely meet.
+#[derive(Debug)]
+struct ClientIps {
+    next: AtomicU32,
+}
+
+impl ClientIps {
+    fn new() -> Self {
+        // The low 32 bits of a random UUID: random enough for a starting point.
+        let start = Uuid::new_v4().as_u128() as u32;
+        Self {
+            next: AtomicU32::new(start),
+        }
+    }
+
+    fn allocate(&self) -> Ipv4Addr {
+        let offset = self.next.fetch_add(1, Ordering::Relaxed) % CLIENT_NET_SIZE;
+        Ipv4Addr::from(u32::from(CLIENT_NET) + offset)
+    }
 }
 
 impl Ctx {
@@ -49,7 +86,64 @@ impl Ctx {
             reuse_interval: target.reuse_interval,
             mounts: mounted(&target.profiles).into(),
             admin: target.admin.clone().map(Arc::new),
+            client_ips: target.forwarded_for.then(|| Arc::new(ClientIps::new())),
+            client_ip: None,
+            limits: target.limits,
+            jwt_secret: target.jwt_secret.as_deref().map(Arc::from),
+        }
+        .with_fresh_ip())
+    }
+
+    /// This context with a client IP no other context of the run has (unchanged when the
+    /// target does not believe `X-Forwarded-For`). The runner gives every case one.
+    pub(crate) fn with_fresh_ip(mut self) -> Self {
+        self.client_ip = self.client_ips.as_ref().map(|ips| ips.allocate());
+        self
+    }
+
+    /// A context like this one but for another client, with an IP of its own; Skipped when
+    /// the target does not believe the suite's `X-Forwarded-For`.
+    pub(crate) fn another_client(&self) -> Result<Ctx, CaseError> {
+        self.require_forwarded_for()?;
+        Ok(self.clone().with_fresh_ip())
+    }
+
+    /// Skipped unless the target believes the suite's `X-Forwarded-For`, so that this case
+    /// has a client IP of its own.
+    pub(crate) fn require_forwarded_for(&self) -> Result<(), CaseError> {
+        if self.client_ips.is_some() {
+            Ok(())
+        } else {
+            Err(CaseError::Skipped(
+                "the target does not believe the suite's X-Forwarded-For, so cases cannot \
+                 have client IPs of their own"
+                    .to_owned(),
+            ))
+        }
+    }
+
+    /// The client IP this context sends, if any.
+    #[cfg(test)]
+    pub(crate) fn client_ip(&self) -> Option<Ipv4Addr> {
+        self.client_ip
+    }
+
+    /// The target's rate limits; Skipped when it did not give them.
+    pub(crate) fn require_limits(&self) -> Result<Limits, CaseError> {
+        self.limits
+            .ok_or_else(|| CaseError::Skipped("the target gave no rate limits".to_owned()))
+    }
+
+    /// The target's HS256 secret; Skipped when it did not give it.
+    pub(crate) fn require_jwt_secret(&self) -> Result<Arc<[u8]>, CaseError> {
+        self.jwt_secret.clone().ok_or_else(|| {
+            CaseError::Skipped("the target gave no HS256 secret to sign crafted tokens".to_owned())
         })
+    }
+
+    /// The target's HS256 secret, if it gave it.
+    pub(crate) fn jwt_secret(&self) -> Option<&[u8]> {
+        self.jwt_secret.as_deref()
     }
 
     /// The prefix `profile` is mounted at, if it is.
@@ -82,15 +176,20 @@ impl Ctx {
         self.admin.as_deref()
     }
 
-    /// Starts a request to `path` (absolute, e.g. "/healthz") on the target.
+    /// Starts a request to `path` (absolute, e.g. "/healthz") on the target, with this
+    /// context's client IP as `X-Forwarded-For` when it has one.
     pub(crate) fn request(&self, method: Method, path: &str) -> Req {
-        Req {
+        let req = Req {
             client: self.client.clone(),
             line: format!("{method} {path}"),
             url: format!("{}{path}", self.base_url),
             method,
             headers: Vec::new(),
             body: None,
+        };
+        match self.client_ip {
+            Some(ip) => req.header("x-forwarded-for", ip.to_string()),
+            None => req,
         }
     }
 
@@ -218,7 +317,7 @@ impl Resp {
     /// headers and the body, truncated.
     pub(crate) fn describe(&self) -> String {
         let mut text = format!("{} -> {}", self.request, self.status);
-        for name in ["content-type", "www-authenticate", "allow"] {
+        for name in ["content-type", "www-authenticate", "allow", "retry-after"] {
             let values = self.header_values(name);
             if !values.is_empty() {
                 let _ = write!(text, "; {name}: {}", values.join(", "));
@@ -340,6 +439,9 @@ pub(crate) mod tests {
             reuse_interval: None,
             profiles: Vec::new(),
             admin: None,
+            forwarded_for: false,
+            limits: None,
+            jwt_secret: None,
         })
         .unwrap();
         assert_eq!(
@@ -373,6 +475,9 @@ pub(crate) mod tests {
             reuse_interval: None,
             profiles: Mount::parse_list("native=/n").unwrap(),
             admin: None,
+            forwarded_for: false,
+            limits: None,
+            jwt_secret: None,
         })
         .unwrap();
         assert_eq!(
@@ -384,5 +489,68 @@ pub(crate) mod tests {
             "http://h/api/v2/auth/me"
         );
         assert!(ctx.mounted(Profile::Admin) && !ctx.mounted(Profile::Rbac));
+    }
+
+    fn target(forwarded_for: bool) -> Target {
+        Target {
+            base_url: "http://h".to_owned(),
+            label: "t".to_owned(),
+            hooks: None,
+            reuse_interval: None,
+            profiles: Vec::new(),
+            admin: None,
+            forwarded_for,
+            limits: None,
+            jwt_secret: None,
+        }
+    }
+
+    fn forwarded(req: &Req) -> Vec<&str> {
+        req.headers
+            .iter()
+            .filter(|(name, _)| name == "x-forwarded-for")
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn each_context_sends_a_client_ip_of_its_own() {
+        let ctx = Ctx::new(&target(true)).unwrap();
+        let first = ctx.client_ip().unwrap();
+        assert_eq!(first.octets()[0], 198);
+        assert!(matches!(first.octets()[1], 18 | 19));
+        assert_eq!(
+            forwarded(&ctx.request(Method::GET, "/x")),
+            [first.to_string()]
+        );
+        assert_eq!(ctx.clone().client_ip(), Some(first));
+        let mut seen = std::collections::HashSet::from([first]);
+        for _ in 0..1000 {
+            let other = ctx.another_client().unwrap();
+            assert!(seen.insert(other.client_ip().unwrap()));
+            assert!(seen.insert(other.with_fresh_ip().client_ip().unwrap()));
+        }
+    }
+
+    #[test]
+    fn without_forwarded_for_no_header_is_sent_and_other_clients_are_skipped() {
+        let ctx = Ctx::new(&target(false)).unwrap();
+        assert!(forwarded(&ctx.request(Method::GET, "/x")).is_empty());
+        assert!(ctx.clone().with_fresh_ip().client_ip().is_none());
+        assert!(matches!(ctx.another_client(), Err(CaseError::Skipped(_))));
+        assert!(matches!(ctx.require_limits(), Err(CaseError::Skipped(_))));
+        assert!(matches!(
+            ctx.require_jwt_secret(),
+            Err(CaseError::Skipped(_))
+        ));
+    }
+
+    #[test]
+    fn client_ips_wrap_around_inside_the_block() {
+        let ips = ClientIps {
+            next: AtomicU32::new(CLIENT_NET_SIZE - 1),
+        };
+        assert_eq!(ips.allocate(), Ipv4Addr::new(198, 19, 255, 255));
+        assert_eq!(ips.allocate(), Ipv4Addr::new(198, 18, 0, 0));
     }
 }

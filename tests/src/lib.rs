@@ -8,13 +8,20 @@
 //! cases that send the seeds' example requests create when absent and only log in as.
 //!
 //! Covered: the rules shared by every profile, the `native` profile with its admin routes,
-//! `envelope`, `personal-token`, `rbac`, `jwt-user` and `GET /openapi.json`; not rate
-//! limiting (run targets with it off or generous). Groups of profiles the target does not
-//! mount (see [`Target::profiles`]) are reported Skipped.
+//! `envelope`, `personal-token`, `rbac`, `jwt-user`, `GET /openapi.json`, attacks on access
+//! tokens and rate limiting. Groups of profiles the target does not mount (see
+//! [`Target::profiles`]) are reported Skipped, and so are cases needing something the
+//! target did not declare: client IPs through a trusted proxy ([`Target::forwarded_for`]),
+//! the configured rate limits ([`Target::limits`]) or the HS256 secret
+//! ([`Target::jwt_secret`]).
+//!
+//! When the deployment applies rate limits, it should trust the suite as a proxy (and
+//! [`Target::forwarded_for`] say so): every case then comes from a client IP of its own, and
+//! the hundreds of registrations and logins of a run stay under per-IP limits.
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use auth_conformance::{DEFAULT_PROFILES, Mount, Target, render_table, run_suite};
+//! use auth_conformance::{DEFAULT_PROFILES, Limits, Mount, Target, render_table, run_suite};
 //!
 //! let target = Target {
 //!     base_url: "http://127.0.0.1:8080".to_owned(),
@@ -23,6 +30,9 @@
 //!     reuse_interval: Some(std::time::Duration::from_secs(10)),
 //!     profiles: Mount::defaults(DEFAULT_PROFILES),
 //!     admin: None,
+//!     forwarded_for: true,
+//!     limits: Some(Limits::CONTRACT),
+//!     jwt_secret: None,
 //! };
 //! let report = run_suite(&target, Some("refresh/")).await;
 //! println!("{}", render_table(&[report]));
@@ -68,6 +78,85 @@ pub struct Target {
     /// An existing user with the role `admin`, for the admin routes (their cases are
     /// Skipped without it).
     pub admin: Option<Credentials>,
+    /// Whether the deployment trusts the suite's address as a proxy, so that it believes the
+    /// `X-Forwarded-For` the suite sends. When true, every case sends a client IP of its own
+    /// (from 198.18.0.0/15) on every request, so per-IP limits apply per case; cases that
+    /// need several client IPs (or a fresh one) are Skipped when false.
+    pub forwarded_for: bool,
+    /// The deployment's rate limits as configured; the rate-limit cases are Skipped when
+    /// `None` (and each is Skipped when its limit is off or above
+    /// [`Limits::MAX_EXERCISED`], to keep runs short).
+    pub limits: Option<Limits>,
+    /// The HS256 secret the deployment signs access tokens with, when known; the cases
+    /// that need validly signed crafted tokens (an expired one, a wrong `iss`, ...) are
+    /// Skipped without it.
+    pub jwt_secret: Option<Vec<u8>>,
+}
+
+/// A rate limit: at most `max` counted events within a sliding `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Events allowed within the window; 0 means the limit is off.
+    pub max: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+impl Limit {
+    /// `max` per `secs` seconds.
+    pub const fn per(max: u32, secs: u64) -> Self {
+        Self {
+            max,
+            window: Duration::from_secs(secs),
+        }
+    }
+
+    /// Whether the limit applies at all.
+    pub const fn enabled(&self) -> bool {
+        self.max > 0
+    }
+}
+
+impl fmt::Display for Limit {
+    /// The server's `MAX/SECONDS` syntax, or `off`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.enabled() {
+            write!(f, "{}/{}", self.max, self.window.as_secs())
+        } else {
+            f.write_str("off")
+        }
+    }
+}
+
+/// The rate limits a deployment applies, as the contract names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Failed logins for one email from one client IP.
+    pub login_email_ip: Limit,
+    /// Failed logins for one email from anywhere.
+    pub login_email: Limit,
+    /// Failed logins from one client IP.
+    pub login_ip: Limit,
+    /// Registrations from one client IP.
+    pub register_ip: Limit,
+    /// Refreshes from one client IP.
+    pub refresh_ip: Limit,
+}
+
+impl Limits {
+    /// The contract's limits: logins 10/900 per email and IP, 100/3600 per email, 100/900
+    /// per IP; registrations 30/3600 and refreshes 300/900 per IP.
+    pub const CONTRACT: Limits = Limits {
+        login_email_ip: Limit::per(10, 900),
+        login_email: Limit::per(100, 3600),
+        login_ip: Limit::per(100, 900),
+        register_ip: Limit::per(30, 3600),
+        refresh_ip: Limit::per(300, 900),
+    };
+
+    /// The largest `max` a rate-limit case exhausts; a case whose limit is higher is
+    /// Skipped.
+    pub const MAX_EXERCISED: u32 = 200;
 }
 
 impl fmt::Debug for Target {
@@ -79,6 +168,12 @@ impl fmt::Debug for Target {
             .field("reuse_interval", &self.reuse_interval)
             .field("profiles", &Mount::list_label(&self.profiles))
             .field("admin", &self.admin)
+            .field("forwarded_for", &self.forwarded_for)
+            .field("limits", &self.limits)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -152,6 +247,9 @@ mod tests {
             reuse_interval: None,
             profiles: Mount::defaults(DEFAULT_PROFILES),
             admin: None,
+            forwarded_for: false,
+            limits: None,
+            jwt_secret: None,
         }
     }
 
@@ -167,9 +265,17 @@ mod tests {
                     assert!(failure.got.contains("request error"), "{case:?}");
                 }
                 Outcome::Skipped(reason) => assert!(
-                    ["not mounted", "hook", "admin credentials", "reuse interval"]
-                        .iter()
-                        .any(|why| reason.contains(why)),
+                    [
+                        "not mounted",
+                        "hook",
+                        "admin credentials",
+                        "reuse interval",
+                        "X-Forwarded-For",
+                        "rate limits",
+                        "HS256 secret",
+                    ]
+                    .iter()
+                    .any(|why| reason.contains(why)),
                     "{case:?}"
                 ),
                 Outcome::Passed => panic!("{case:?}"),

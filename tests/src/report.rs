@@ -78,8 +78,9 @@ impl Report {
 
 /// Renders a table: one row per case group, one column per report (label), each cell
 /// "12/12 ok" or "10/12 FAIL" (with "(n skipped)" when some were skipped, "n skipped" when
-/// all were, "-" when the report has no case of that group), and a total row; followed by a list of each failing
-/// case: label, group/name, expected, got.
+/// all were, "-" when the report has no case of that group), and a total row; followed by a
+/// list of each failing case: label, group/name, expected, got. A group none of whose cases
+/// ran in any report (all skipped) gets no row; the total row still counts its cases.
 pub fn render_table(reports: &[Report]) -> String {
     let mut groups: Vec<&str> = Vec::new();
     for case in reports.iter().flat_map(|r| &r.cases) {
@@ -87,6 +88,12 @@ pub fn render_table(reports: &[Report]) -> String {
             groups.push(case.group);
         }
     }
+    groups.retain(|group| {
+        reports
+            .iter()
+            .flat_map(|r| &r.cases)
+            .any(|c| c.group == *group && !matches!(c.outcome, Outcome::Skipped(_)))
+    });
 
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(groups.len() + 2);
     rows.push(
@@ -318,6 +325,39 @@ Failures:
             )],
         }];
         assert!(render_table(&reports).contains("    got: first\n      second\n"));
+    }
+
+    #[test]
+    fn groups_skipped_everywhere_get_no_row_but_count_in_the_total() {
+        let skipped = || Outcome::Skipped("not mounted".to_owned());
+        let reports = vec![
+            Report {
+                label: "one".to_owned(),
+                cases: vec![
+                    case("me", "x", Outcome::Passed),
+                    case("rbac", "y", skipped()),
+                    case("envelope", "z", skipped()),
+                ],
+            },
+            Report {
+                label: "two".to_owned(),
+                cases: vec![
+                    case("me", "x", Outcome::Passed),
+                    case("rbac", "y", skipped()),
+                    case("envelope", "z", Outcome::Passed),
+                ],
+            },
+        ];
+        let expected = "\
+| group    | one                | two                |
+|----------|--------------------|--------------------|
+| me       | 1/1 ok             | 1/1 ok             |
+| envelope | 1 skipped          | 1/1 ok             |
+| total    | 1/3 ok (2 skipped) | 2/3 ok (1 skipped) |
+
+No failures.
+";
+        assert_eq!(render_table(&reports), expected);
     }
 
     #[test]

@@ -97,15 +97,18 @@ fn unmet_needs(ctx: &Ctx, case: &Case) -> Option<String> {
 }
 
 /// Runs `cases` against `ctx`, at most [`CONCURRENCY`] at a time, each within
-/// [`CASE_TIMEOUT`]; outcomes come back in the order of `cases`. Cases whose profiles are
-/// not mounted are Skipped without running.
+/// [`CASE_TIMEOUT`] and with a client IP of its own; outcomes come back in the order of
+/// `cases`. Cases whose profiles are not mounted are Skipped without running.
 pub(crate) async fn run(ctx: Ctx, cases: &[&'static Case]) -> Vec<CaseOutcome> {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let handles: Vec<_> = cases
         .iter()
         .map(|case| {
             let unmet = unmet_needs(&ctx, case);
-            let (ctx, permits, run) = (ctx.clone(), Arc::clone(&permits), case.run);
+            // Every case comes from a client IP of its own (when the target believes
+            // `X-Forwarded-For`), so per-IP rate limits never couple two cases.
+            let ctx = ctx.clone().with_fresh_ip();
+            let (permits, run) = (Arc::clone(&permits), case.run);
             tokio::spawn(async move {
                 if let Some(reason) = unmet {
                     return Outcome::Skipped(reason);
@@ -188,6 +191,9 @@ mod tests {
             reuse_interval: None,
             profiles: crate::Mount::defaults(&["native"]),
             admin: None,
+            forwarded_for: false,
+            limits: None,
+            jwt_secret: None,
         })
         .unwrap();
         let cases: Vec<&'static Case> = fixture::CASES.iter().collect();

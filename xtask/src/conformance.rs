@@ -1,9 +1,13 @@
 //! `cargo xtask conformance`: the black-box suite against real server processes.
 //!
-//! Without `--base-url`, every adapter on every database is checked with three profile sets
-//! (each on its own server and database): the default `native,envelope,rbac`, and
-//! `personal-token` and `jwt-user` alone, which claim `native`'s `POST /api/v1/auth/login`.
-//! `--profiles` checks one set instead. The output is one table per profile set.
+//! Without `--base-url`, every adapter on every database is checked with four server
+//! configurations (each on its own server and database): the default profile set
+//! `native,envelope,rbac` signing with HS256, the same signing with EdDSA, and
+//! `personal-token` and `jwt-user` alone (HS256), which claim `native`'s
+//! `POST /api/v1/auth/login`. `--profiles` checks one set instead, `--signing` picks the
+//! algorithms. Every server applies the contract's rate limits and trusts 127.0.0.1 as a
+//! proxy, so each case comes from a client IP of its own (`X-Forwarded-For`). The output is
+//! one table per configuration.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -13,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use auth_conformance::{
-    Credentials, DEFAULT_PROFILES, Failure, Hooks, Mount, Report, Target, render_table, run_suite,
+    Credentials, DEFAULT_PROFILES, Failure, Hooks, Limits, Mount, Report, Target, render_table,
+    run_suite,
 };
 use futures_util::future::BoxFuture;
 
@@ -21,8 +26,44 @@ use futures_util::future::BoxFuture;
 const REUSE_INTERVAL: Duration = Duration::from_secs(2);
 /// Admin connection used to create a fresh database per run, unless overridden.
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-/// The profile sets the matrix checks when `--profiles` is not given.
-const PROFILE_SETS: &[&str] = &["native,envelope,rbac", "personal-token", "jwt-user"];
+/// The configurations the matrix checks when neither `--profiles` nor `--signing` is given:
+/// profile set and signing algorithm.
+const CONFIGS: &[(&str, Signing)] = &[
+    ("native,envelope,rbac", Signing::Hs256),
+    ("personal-token", Signing::Hs256),
+    ("jwt-user", Signing::Hs256),
+    ("native,envelope,rbac", Signing::Eddsa),
+];
+/// The rate limits every server of the matrix applies.
+const LIMITS: Limits = Limits::CONTRACT;
+/// The address the suite connects from, which the servers trust as a proxy.
+const SUITE_ADDRESS: &str = "127.0.0.1";
+
+/// How a server signs access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Signing {
+    /// HS256 with a random secret the suite knows.
+    Hs256,
+    /// EdDSA with keys in the database (encrypted under a random key-encryption key).
+    Eddsa,
+}
+
+/// One server configuration of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Config {
+    profiles: String,
+    signing: Signing,
+}
+
+impl Config {
+    /// The profile set, with `(eddsa)` when signing with EdDSA.
+    fn label(&self) -> String {
+        match self.signing {
+            Signing::Hs256 => self.profiles.clone(),
+            Signing::Eddsa => format!("{} (eddsa)", self.profiles),
+        }
+    }
+}
 /// How much of a server's log a start-up failure shows.
 const LOG_TAIL_LINES: usize = 20;
 
@@ -46,10 +87,28 @@ pub struct Args {
     #[arg(long)]
     filter: Option<String>,
     /// Profiles to mount (`name` or `name=/prefix`, comma-separated), passed to the server
-    /// and the suite; default: the three sets `native,envelope,rbac`, `personal-token`,
+    /// and the suite; default: the sets `native,envelope,rbac`, `personal-token`,
     /// `jwt-user` in turn (with `--base-url`: `native,envelope,rbac`).
     #[arg(long)]
     profiles: Option<String>,
+    /// Signing algorithms to start servers with (comma-separated); default: HS256 for
+    /// every profile set and EdDSA too for `native,envelope,rbac` (with `--profiles`: HS256
+    /// only).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    signing: Vec<Signing>,
+    /// For `--base-url` runs: the deployment trusts this machine as a proxy, so the suite
+    /// may give every case a client IP of its own in `X-Forwarded-For`.
+    #[arg(long)]
+    forwarded_for: bool,
+    /// For `--base-url` runs: the deployment applies the contract's rate limits (login
+    /// 10/900 per email and IP, 100/3600 per email, 100/900 per IP; registration 30/3600
+    /// and refresh 300/900 per IP), which the rate-limit cases then exhaust.
+    #[arg(long)]
+    contract_limits: bool,
+    /// For `--base-url` runs: the deployment's HS256 secret, for the cases that sign
+    /// crafted tokens.
+    #[arg(long, env = "AUTH_CONFORMANCE_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
     /// Email of an existing user with the role `admin`, for `--base-url` runs (the matrix
     /// creates its own).
     #[arg(long, requires = "admin_password")]
@@ -80,6 +139,9 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 reuse_interval: None,
                 profiles: Mount::parse_list(&profiles)?,
                 admin,
+                forwarded_for: args.forwarded_for,
+                limits: args.contract_limits.then_some(Limits::CONTRACT),
+                jwt_secret: args.jwt_secret.clone().map(String::into_bytes),
             };
             let report = runtime.block_on(run_suite(&target, args.filter.as_deref()));
             vec![(profiles, vec![report])]
@@ -87,8 +149,8 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         None => run_matrix(&runtime, &args)?,
     };
     let mut failed = 0;
-    for (profiles, reports) in &sections {
-        println!("== profiles: {profiles}\n{}", render_table(reports));
+    for (config, reports) in &sections {
+        println!("== profiles: {config}\n{}", render_table(reports));
         failed += reports.iter().map(Report::failed).sum::<usize>();
     }
     Ok(failed == 0)
@@ -107,20 +169,37 @@ fn pick<'a>(choice: &str, all: &[&'a str]) -> anyhow::Result<Vec<&'a str>> {
     }
 }
 
-/// Runs the suite for each profile set, database and adapter; returns the reports grouped
-/// by profile set.
+/// The configurations `--profiles` and `--signing` select: without `--profiles`, those of
+/// [`CONFIGS`] with a selected algorithm (all by default); with it, that set with each
+/// selected algorithm (HS256 by default).
+fn configs(profiles: Option<&str>, signing: &[Signing]) -> Vec<Config> {
+    let config = |profiles: &str, signing| Config {
+        profiles: profiles.to_owned(),
+        signing,
+    };
+    match (profiles, signing) {
+        (Some(profiles), []) => vec![config(profiles, Signing::Hs256)],
+        (Some(profiles), signing) => signing.iter().map(|s| config(profiles, *s)).collect(),
+        (None, []) => CONFIGS.iter().map(|(p, s)| config(p, *s)).collect(),
+        (None, signing) => CONFIGS
+            .iter()
+            .filter(|(_, s)| signing.contains(s))
+            .map(|(p, s)| config(p, *s))
+            .collect(),
+    }
+}
+
+/// Runs the suite for each configuration, database and adapter; returns the reports
+/// grouped by configuration.
 fn run_matrix(
     runtime: &tokio::runtime::Runtime,
     args: &Args,
 ) -> anyhow::Result<Vec<(String, Vec<Report>)>> {
     let adapters = pick(&args.adapter, &["axum", "actix", "warp"])?;
     let databases = pick(&args.database, &["sqlite", "postgres"])?;
-    let profile_sets: Vec<String> = match &args.profiles {
-        Some(profiles) => vec![profiles.clone()],
-        None => PROFILE_SETS.iter().map(|set| (*set).to_owned()).collect(),
-    };
-    for profiles in &profile_sets {
-        Mount::parse_list(profiles)?;
+    let configs = configs(args.profiles.as_deref(), &args.signing);
+    for config in &configs {
+        Mount::parse_list(&config.profiles)?;
     }
     let binary = build_server()?;
     let postgres_url = args
@@ -129,23 +208,23 @@ fn run_matrix(
         .or_else(|| std::env::var("AUTH_TEST_POSTGRES_URL").ok())
         .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
     let mut sections = Vec::new();
-    for profiles in profile_sets {
+    for config in configs {
         let mut reports = Vec::new();
         for database in &databases {
             for adapter in &adapters {
-                eprintln!("== {adapter}/{database} with {profiles}");
+                eprintln!("== {adapter}/{database} with {}", config.label());
                 let run = Run {
                     binary: &binary,
                     adapter,
                     database,
                     postgres_url: &postgres_url,
-                    profiles: &profiles,
+                    config: &config,
                     filter: args.filter.as_deref(),
                 };
                 reports.push(run.report(runtime)?);
             }
         }
-        sections.push((profiles, reports));
+        sections.push((config.label(), reports));
     }
     Ok(sections)
 }
@@ -156,7 +235,7 @@ struct Run<'a> {
     adapter: &'a str,
     database: &'a str,
     postgres_url: &'a str,
-    profiles: &'a str,
+    config: &'a Config,
     filter: Option<&'a str>,
 }
 
@@ -168,11 +247,13 @@ impl Run<'_> {
         let label = format!("{}/{}", self.adapter, self.database);
         let scratch = tempfile::tempdir()?;
         let fresh = FreshDatabase::new(self.database, self.postgres_url, scratch.path())?;
+        let jwt_secret = (self.config.signing == Signing::Hs256).then(random_hex_32);
         let mut server = ServerProcess::start(
             self.binary,
             self.adapter,
             &fresh.url,
-            self.profiles,
+            self.config,
+            jwt_secret.as_deref(),
             scratch.path(),
         )?;
         let hooks = Arc::new(CliHooks {
@@ -186,7 +267,7 @@ impl Run<'_> {
         let report = runtime.block_on(async {
             if let Err(err) = server.wait_ready().await {
                 let failure = Failure::new(
-                    format!("the server starts with --profiles {}", self.profiles),
+                    format!("the server starts for {}", self.config.label()),
                     format!("{err:#}\n{}", server.log_tail()),
                 );
                 return Report::unavailable(label.clone(), self.filter, failure);
@@ -204,8 +285,11 @@ impl Run<'_> {
                 hooks: Some(hooks),
                 reuse_interval: Some(REUSE_INTERVAL),
                 // Checked by `run_matrix` before any server started.
-                profiles: Mount::parse_list(self.profiles).unwrap_or_default(),
+                profiles: Mount::parse_list(&self.config.profiles).unwrap_or_default(),
                 admin: Some(admin),
+                forwarded_for: true,
+                limits: Some(LIMITS),
+                jwt_secret: jwt_secret.map(String::into_bytes),
             };
             run_suite(&target, self.filter).await
         });
@@ -267,6 +351,11 @@ fn rand_seed() -> u64 {
     RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
+/// 32 random bytes as 64 hex characters: an HS256 secret or a key-encryption key.
+fn random_hex_32() -> String {
+    (0..4).map(|_| format!("{:016x}", rand_seed())).collect()
+}
+
 /// A server process on a free port, killed when this goes.
 struct ServerProcess {
     child: Child,
@@ -275,31 +364,52 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Starts `binary` serving `config`, signing with `jwt_secret` (HS256) or with EdDSA
+    /// keys under a fresh key-encryption key; secrets go through the environment, not the
+    /// command line.
     fn start(
         binary: &Path,
         adapter: &str,
         database_url: &str,
-        profiles: &str,
+        config: &Config,
+        jwt_secret: Option<&str>,
         scratch: &Path,
     ) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log_path = scratch.join("server.log");
         let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(["serve", "--adapter", adapter, "--bind"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["--database-url", database_url])
-            .args(["--profiles", profiles])
-            // The suite makes hundreds of users and logins from one address and does not
-            // cover rate limiting.
-            .args(["--rate-login-email-ip", "off", "--rate-login-email", "off"])
-            .args(["--rate-login-ip", "off", "--rate-register-ip", "off"])
-            .args(["--rate-refresh-ip", "off"])
+            .args(["--profiles", &config.profiles])
+            // Each case sends a client IP of its own, so the limits apply per case.
+            .args(["--trusted-proxies", SUITE_ADDRESS])
+            .arg(format!("--rate-login-email-ip={}", LIMITS.login_email_ip))
+            .arg(format!("--rate-login-email={}", LIMITS.login_email))
+            .arg(format!("--rate-login-ip={}", LIMITS.login_ip))
+            .arg(format!("--rate-register-ip={}", LIMITS.register_ip))
+            .arg(format!("--rate-refresh-ip={}", LIMITS.refresh_ip))
             .args([
                 "--refresh-reuse-interval",
                 &REUSE_INTERVAL.as_secs().to_string(),
             ])
             .env("AUTH_LOG", "warn")
+            .env_remove("AUTH_JWT_SECRET")
+            .env_remove("AUTH_KEY_ENCRYPTION_KEY");
+        match (config.signing, jwt_secret) {
+            (Signing::Hs256, Some(secret)) => {
+                command.env("AUTH_JWT_SECRET", secret);
+            }
+            (Signing::Hs256, None) => {}
+            (Signing::Eddsa, _) => {
+                command
+                    .args(["--signing-algorithm", "eddsa"])
+                    .env("AUTH_KEY_ENCRYPTION_KEY", random_hex_32());
+            }
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -405,5 +515,45 @@ impl Hooks for CliHooks {
             &args,
             &[("AUTH_USER_PASSWORD", password)],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(configs: &[Config]) -> Vec<String> {
+        configs.iter().map(Config::label).collect()
+    }
+
+    #[test]
+    fn the_matrix_adds_eddsa_for_the_default_set() {
+        assert_eq!(
+            labels(&configs(None, &[])),
+            [
+                "native,envelope,rbac",
+                "personal-token",
+                "jwt-user",
+                "native,envelope,rbac (eddsa)"
+            ]
+        );
+        assert_eq!(
+            labels(&configs(None, &[Signing::Eddsa])),
+            ["native,envelope,rbac (eddsa)"]
+        );
+        assert_eq!(labels(&configs(None, &[Signing::Hs256])).len(), 3);
+        assert_eq!(labels(&configs(Some("rbac"), &[])), ["rbac"]);
+        assert_eq!(
+            labels(&configs(Some("rbac"), &[Signing::Hs256, Signing::Eddsa])),
+            ["rbac", "rbac (eddsa)"]
+        );
+    }
+
+    #[test]
+    fn secrets_are_64_hex_characters() {
+        let (a, b) = (random_hex_32(), random_hex_32());
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
     }
 }

@@ -2,26 +2,67 @@
 //! always, Postgres when `AUTH_TEST_POSTGRES_URL` names an admin connection (each run
 //! creates its own databases there and drops them afterwards).
 //!
-//! Every adapter is checked with three profile sets, one server and one database each,
-//! concurrently: the default `native,envelope,rbac`, and `personal-token` and `jwt-user`
-//! alone (they claim `native`'s `POST /api/v1/auth/login`).
+//! Every adapter is checked with four server configurations, one server and one database
+//! each, concurrently: the default profile set `native,envelope,rbac` signing with HS256 and
+//! with EdDSA, and `personal-token` and `jwt-user` alone (they claim `native`'s
+//! `POST /api/v1/auth/login`). Every server applies the contract's rate limits and trusts
+//! 127.0.0.1 as a proxy, so each case of the suite comes from a client IP of its own.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use auth_conformance::{
-    Credentials, Failure, Hooks, Mount, Report, Target, render_table, run_suite,
+    Credentials, Failure, Hooks, Limit, Limits, Mount, Report, Target, render_table, run_suite,
 };
 use auth_core::App;
-use auth_core::config::Limit;
 use auth_core::service::NewAccount;
-use auth_server::{Adapter, ServeArgs};
+use auth_server::{Adapter, ServeArgs, SigningAlgorithm};
 use futures_util::future::{BoxFuture, join_all};
 
 /// Replays allowed within this window; short so the suite can wait past it.
 const REUSE_INTERVAL: Duration = Duration::from_secs(2);
-/// The profile sets every adapter is checked with.
-const PROFILE_SETS: &[&str] = &["native,envelope,rbac", "personal-token", "jwt-user"];
+/// The rate limits every server applies.
+const LIMITS: Limits = Limits::CONTRACT;
+
+/// One server configuration the suite runs against.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    /// The mounted profiles.
+    profiles: &'static str,
+    /// How access tokens are signed.
+    signing: SigningAlgorithm,
+}
+
+impl Config {
+    /// The column label: the profile set, with `(eddsa)` when signing with EdDSA.
+    fn label(self) -> String {
+        match self.signing {
+            SigningAlgorithm::Hs256 => self.profiles.to_owned(),
+            SigningAlgorithm::Eddsa => format!("{} (eddsa)", self.profiles),
+        }
+    }
+}
+
+/// The configurations every adapter is checked with.
+const CONFIGS: &[Config] = &[
+    Config {
+        profiles: "native,envelope,rbac",
+        signing: SigningAlgorithm::Hs256,
+    },
+    Config {
+        profiles: "personal-token",
+        signing: SigningAlgorithm::Hs256,
+    },
+    Config {
+        profiles: "jwt-user",
+        signing: SigningAlgorithm::Hs256,
+    },
+    Config {
+        profiles: "native,envelope,rbac",
+        signing: SigningAlgorithm::Eddsa,
+    },
+];
 
 /// User management through the app's own core, standing in for `auth-server user ...`.
 struct AppHooks(App);
@@ -66,27 +107,49 @@ impl Hooks for AppHooks {
     }
 }
 
-fn settings(database_url: &str, profiles: &str) -> ServeArgs {
+/// `n` random bytes as lower-case hex.
+fn random_hex(n: usize) -> String {
+    (0..n)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// The server's form of one of the suite's limits.
+fn server_limit(limit: Limit) -> auth_core::config::Limit {
+    auth_core::config::Limit::per(u64::from(limit.max), limit.window.as_secs())
+}
+
+/// The server's settings for `config` on `database_url`, and the HS256 secret when it
+/// signs with one.
+fn settings(database_url: &str, config: Config) -> (ServeArgs, Option<String>) {
     let mut args = ServeArgs::defaults().expect("default settings");
     args.database.database_url = database_url.to_owned();
     args.database.db_pool_size = 4;
-    args.jwt_secret = None;
     // Cheap hashing keeps the suite fast; the cost parameters are covered by unit tests.
     args.argon2_memory_kib = 256;
     args.argon2_iterations = 1;
     args.argon2_parallelism = 1;
     args.refresh_reuse_interval = REUSE_INTERVAL.as_secs();
-    args.profiles = profiles.to_owned();
+    args.profiles = config.profiles.to_owned();
     args.access_ttl = String::new();
-    // The suite makes hundreds of users and logins from one address and does not cover rate
-    // limiting; the limits have tests of their own.
-    let off = Limit::parse("off").expect("`off` is a limit");
-    args.rate_login_email_ip = off;
-    args.rate_login_email = off;
-    args.rate_login_ip = off;
-    args.rate_register_ip = off;
-    args.rate_refresh_ip = off;
-    args
+    args.signing_algorithm = config.signing;
+    let secret = match config.signing {
+        SigningAlgorithm::Hs256 => Some(random_hex(32)),
+        SigningAlgorithm::Eddsa => {
+            args.key_encryption.key_encryption_key = Some(random_hex(32));
+            None
+        }
+    };
+    args.jwt_secret = secret.clone();
+    // The suite's requests come from 127.0.0.1 with a client IP per case in
+    // `X-Forwarded-For`, so the contract's limits apply per case.
+    args.trusted_proxies = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+    args.rate_login_email_ip = server_limit(LIMITS.login_email_ip);
+    args.rate_login_email = server_limit(LIMITS.login_email);
+    args.rate_login_ip = server_limit(LIMITS.login_ip);
+    args.rate_register_ip = server_limit(LIMITS.register_ip);
+    args.rate_refresh_ip = server_limit(LIMITS.refresh_ip);
+    (args, secret)
 }
 
 /// A fresh admin user's credentials.
@@ -97,10 +160,10 @@ fn admin_credentials() -> Credentials {
     }
 }
 
-/// Runs the suite against `adapter` serving `profiles` on `database_url`; a server that
-/// cannot be set up fails every case (so the other profile sets still report).
-async fn run(adapter: Adapter, database_url: String, profiles: &'static str) -> Report {
-    let label = profiles.to_owned();
+/// Runs the suite against `adapter` serving `config` on `database_url`; a server that
+/// cannot be set up fails every case (so the other configurations still report).
+async fn run(adapter: Adapter, database_url: String, config: Config) -> Report {
+    let (label, profiles) = (config.label(), config.profiles);
     let unavailable = |expected: String, err: String| {
         Report::unavailable(label.clone(), None, Failure::new(expected, err))
     };
@@ -110,13 +173,11 @@ async fn run(adapter: Adapter, database_url: String, profiles: &'static str) -> 
             return unavailable(format!("a profile list, not {profiles:?}"), err.to_string());
         }
     };
-    let app = match auth_server::build_app(&settings(&database_url, profiles)).await {
+    let (args, jwt_secret) = settings(&database_url, config);
+    let app = match auth_server::build_app(&args).await {
         Ok(app) => app,
         Err(err) => {
-            return unavailable(
-                format!("the app builds with profiles {profiles}"),
-                format!("{err:#}"),
-            );
+            return unavailable(format!("the app builds for {label}"), format!("{err:#}"));
         }
     };
     let server = match auth_server::start(adapter, app.clone(), "127.0.0.1:0").await {
@@ -137,6 +198,9 @@ async fn run(adapter: Adapter, database_url: String, profiles: &'static str) -> 
                 reuse_interval: Some(REUSE_INTERVAL),
                 profiles: mounts,
                 admin: Some(admin),
+                forwarded_for: true,
+                limits: Some(LIMITS),
+                jwt_secret: jwt_secret.map(String::into_bytes),
             };
             run_suite(&target, None).await
         }
@@ -146,7 +210,7 @@ async fn run(adapter: Adapter, database_url: String, profiles: &'static str) -> 
     report
 }
 
-/// Prints one table (a column per profile set) and fails on any failed case.
+/// Prints one table (a column per configuration) and fails on any failed case.
 fn assert_green(title: &str, reports: &[Report]) {
     let table = render_table(reports);
     println!("== {title}\n{table}");
@@ -154,18 +218,18 @@ fn assert_green(title: &str, reports: &[Report]) {
     assert_eq!(failed, 0, "conformance failures on {title}:\n{table}");
     assert!(
         reports.iter().all(|r| r.passed() > 0),
-        "a profile set ran no case"
+        "a configuration ran no case"
     );
 }
 
 async fn on_sqlite(adapter: Adapter) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let runs = PROFILE_SETS.iter().enumerate().map(|(i, profiles)| {
+    let runs = CONFIGS.iter().enumerate().map(|(i, config)| {
         let url = format!(
             "sqlite://{}",
             dir.path().join(format!("auth-{i}.db")).display()
         );
-        run(adapter, url, profiles)
+        run(adapter, url, *config)
     });
     let reports = join_all(runs).await;
     assert_green(&format!("{}/sqlite", adapter.name()), &reports);
@@ -206,14 +270,14 @@ async fn on_postgres(adapter: Adapter) {
         );
         return;
     };
-    let databases: Vec<PostgresDatabase> = PROFILE_SETS
+    let databases: Vec<PostgresDatabase> = CONFIGS
         .iter()
         .map(|_| PostgresDatabase::create(&admin_url))
         .collect();
     let runs = databases
         .iter()
-        .zip(PROFILE_SETS)
-        .map(|(database, profiles)| run(adapter, database.url.clone(), profiles));
+        .zip(CONFIGS)
+        .map(|(database, config)| run(adapter, database.url.clone(), *config));
     let reports = join_all(runs).await;
     // The servers are stopped; dropping the guards removes the databases even if the
     // assertion fails.

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod attacks;
 mod bearer;
 mod common;
 mod concurrency;
@@ -14,6 +15,7 @@ mod me;
 mod openapi;
 mod password;
 mod personal_token;
+mod rate_limits;
 mod rbac;
 mod refresh;
 mod register;
@@ -35,7 +37,9 @@ const GROUPS: &[&[Case]] = &[
     password::CASES,
     tokens::CASES,
     bearer::CASES,
+    attacks::CASES,
     concurrency::CASES,
+    rate_limits::CASES,
     accounts::CASES,
     admin::CASES,
     envelope::CASES,
