@@ -1,8 +1,9 @@
-//! `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure.
+//! `cargo xtask ci`: the checks CI (`.ci/run`) runs, in order, stopping at the first failure
+//! (`.ci/run` also starts Postgres and installs the Python tools and cargo-deny).
 
 /// Runs the checks; `Ok(false)` when one fails.
 pub fn run() -> anyhow::Result<bool> {
-    let steps: [(&str, &[&str]); 3] = [
+    let steps: [(&str, &[&str]); 6] = [
         ("format", &["fmt", "--all", "--check"]),
         (
             "clippy",
@@ -16,6 +17,15 @@ pub fn run() -> anyhow::Result<bool> {
             ],
         ),
         ("tests", &["test", "--workspace"]),
+        (
+            "licences",
+            &["deny", "check", "licenses", "bans", "sources"],
+        ),
+        ("server build", &["build", "-p", "auth-server"]),
+        (
+            "bench smoke test",
+            &["xtask", "bench", "--quick", "--database", "sqlite"],
+        ),
     ];
     if std::env::var_os("AUTH_TEST_POSTGRES_URL").is_none() {
         eprintln!(
@@ -30,6 +40,17 @@ pub fn run() -> anyhow::Result<bool> {
             eprintln!("== {name} failed");
             return Ok(false);
         }
+    }
+    eprintln!("== external checks: bash scripts/external_checks.sh");
+    let status = std::process::Command::new("bash")
+        .arg("scripts/external_checks.sh")
+        .current_dir(crate::project_root())
+        .status()?;
+    if !status.success() {
+        eprintln!(
+            "== external checks failed (they need python3 with openapi-spec-validator, schemathesis, pyjwt, cryptography)"
+        );
+        return Ok(false);
     }
     eprintln!("== all checks passed");
     Ok(true)

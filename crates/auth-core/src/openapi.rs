@@ -119,7 +119,11 @@ fn operation(
         builder = builder.request_body(Some(
             RequestBodyBuilder::new()
                 .content(JSON, ContentBuilder::new().schema(Some(schema)).build())
-                .required(Some(Required::True))
+                .required(Some(if route.body_optional {
+                    Required::False
+                } else {
+                    Required::True
+                }))
                 .build(),
         ));
     }

@@ -17,15 +17,22 @@ use tokio::sync::Semaphore;
 use crate::config::Argon2Params;
 use crate::error::Error;
 
-/// The pool. Cheap to clone.
+/// The pool: `slots` dedicated threads. Cheap to clone.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
 struct Inner {
     params: Params,
     slots: Arc<Semaphore>,
+    /// Feeds the dedicated hashing threads (exactly one per slot). Hashing never runs on
+    /// tokio's blocking pool: its many threads would each keep an allocator arena holding an
+    /// argon2 block, so memory would grow with the number of threads ever used, not slots.
+    jobs: std::sync::mpsc::Sender<Job>,
     waiting: AtomicUsize,
     queue: usize,
     /// A real hash of a random password, verified against when the email is unknown so that
@@ -59,10 +66,39 @@ impl PasswordHasher {
         })?;
         let dummy_secret: [u8; 16] = rand::random();
         let dummy_hash = hash_with(&params, &dummy_secret)?;
+        let slots = slots.max(1);
+        let (jobs, queue_rx) = std::sync::mpsc::channel::<Job>();
+        let queue_rx = Arc::new(std::sync::Mutex::new(queue_rx));
+        for index in 0..slots {
+            let queue_rx = queue_rx.clone();
+            std::thread::Builder::new()
+                .name(format!("auth-hash-{index}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while taking a job, never while running it.
+                        let job = match queue_rx.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            // A panicking job must not take the thread (and a slot) with it.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            Err(_) => return, // the hasher is gone
+                        }
+                    }
+                })
+                .map_err(|err| {
+                    tracing::error!(error = %err, "cannot start a hashing thread");
+                    Error::Internal
+                })?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
-                slots: Arc::new(Semaphore::new(slots.max(1))),
+                slots: Arc::new(Semaphore::new(slots)),
+                jobs,
                 waiting: AtomicUsize::new(0),
                 queue,
                 dummy_hash,
@@ -113,13 +149,15 @@ impl PasswordHasher {
         let permit = inner.slots.clone().acquire_owned().await;
         inner.waiting.fetch_sub(1, Ordering::AcqRel);
         let permit = permit.map_err(|_| Error::Internal)?;
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "password hashing task failed");
+            let _ = done.send(work());
+        });
+        // With a permit held, one of the `slots` threads is free to take the job at once.
+        inner.jobs.send(job).map_err(|_| Error::Internal)?;
+        result.await.map_err(|_| {
+            tracing::error!("password hashing task failed");
             Error::Internal
         })
     }

@@ -63,6 +63,8 @@ pub struct Route {
     pub handler: Handler,
     /// Schema of the JSON request body, if the route takes one.
     pub request: Option<SchemaFn>,
+    /// Whether that body may be left out.
+    pub body_optional: bool,
     /// Status of success.
     pub success: u16,
     /// Schema of the success body (`None`: no body).
@@ -77,6 +79,13 @@ impl Route {
     /// Documents the request body.
     pub const fn body(mut self, schema: SchemaFn) -> Self {
         self.request = Some(schema);
+        self
+    }
+
+    /// Documents a request body that may be left out.
+    pub const fn optional_body(mut self, schema: SchemaFn) -> Self {
+        self.request = Some(schema);
+        self.body_optional = true;
         self
     }
 
@@ -183,6 +192,7 @@ pub(crate) const fn route(
         summary,
         handler,
         request: None,
+        body_optional: false,
         success: 200,
         response: None,
         errors: &[],

@@ -55,7 +55,7 @@ static ROUTES: &[Route] = &[
         "Rotate the session's tokens",
         |c| refresh(c).boxed(),
     )
-    .body(schema_of::<RefreshRequest>)
+    .optional_body(schema_of::<RefreshRequest>)
     .answers(200, Some(schema_of::<TokenBody<'static>>))
     .errors(&[401, 422]),
     route(
