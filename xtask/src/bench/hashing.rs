@@ -1,5 +1,5 @@
 //! The physical limit of logins: argon2id verifications per second on every core, measured
-//! in this process with the server's default parameters, right before the login scenarios.
+//! in this process with the server's default parameters, just before and after `login`.
 
 use std::time::{Duration, Instant};
 

@@ -48,6 +48,10 @@ pub struct Args {
     /// `--hashing-slots` for the server (default: the server's own, one per core).
     #[arg(long)]
     hashing_slots: Option<usize>,
+    /// Extra arguments for `auth-server serve`, repeatable, e.g.
+    /// `--server-arg=--principal-cache-ms=0` to measure without the principal cache.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// The server's log filter (`AUTH_LOG`); `info` logs one line per request.
     #[arg(long, default_value = "warn")]
     server_log: String,
@@ -119,6 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 hashing::PARALLELISM,
             ],
             server_log: args.server_log.clone(),
+            server_args: args.server_args.clone(),
             client_threads,
         },
         results: Vec::new(),
@@ -150,6 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 adapter: (*adapter).to_owned(),
                 database_url: fresh.url.clone(),
                 hashing_slots: args.hashing_slots,
+                extra_args: args.server_args.clone(),
                 log_filter: args.server_log.clone(),
                 log_path: scratch.path().join(format!("{adapter}-{database}.log")),
             };

@@ -108,7 +108,8 @@ pub struct Ratios {
     pub me_pat_over_hello: Option<f64>,
     /// `login` rps ÷ the argon2 limit. Target ≥ 0.9.
     pub login_over_argon2_limit: Option<f64>,
-    /// argon2id verifications per second on all cores, measured in-process before `login`.
+    /// argon2id verifications per second on all cores, measured in-process just before and
+    /// just after `login` (the mean).
     pub argon2_limit_per_s: Option<f64>,
     /// `me-under-login-flood` p99 ÷ `me` p99: as low as possible.
     pub me_p99_flood_over_idle: Option<f64>,
@@ -259,6 +260,8 @@ pub struct Settings {
     pub argon2: [u32; 3],
     /// The server's log filter (`AUTH_LOG`).
     pub server_log: String,
+    /// Extra `serve` arguments.
+    pub server_args: Vec<String>,
     /// Worker threads of the load generator.
     pub client_threads: usize,
 }

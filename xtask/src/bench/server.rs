@@ -95,6 +95,8 @@ pub struct ServerConfig {
     pub database_url: String,
     /// `--hashing-slots`, when not the server's default.
     pub hashing_slots: Option<usize>,
+    /// Further `serve` arguments.
+    pub extra_args: Vec<String>,
     /// `AUTH_LOG` for the server.
     pub log_filter: String,
     /// Where the server's log goes.
@@ -143,6 +145,7 @@ impl ServerProcess {
         if let Some(slots) = config.hashing_slots {
             command.args(["--hashing-slots", &slots.to_string()]);
         }
+        command.args(&config.extra_args);
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", config.binary.display()))?;
