@@ -196,7 +196,7 @@ macro_rules! find_user {
         let row = users::table
             .filter($predicate)
             .select(UserRow::as_select())
-            .first::<UserRow>($conn)
+            .get_result::<UserRow>($conn)
             .optional()?;
         match row {
             None => Ok(None),
@@ -386,7 +386,7 @@ impl Store for DieselStore {
                 .filter(sessions::id.eq(id.as_str()))
                 .filter(sessions::expires_at.gt(now))
                 .select((SessionRow::as_select(), UserRow::as_select()))
-                .first::<(SessionRow, UserRow)>(conn)
+                .get_result::<(SessionRow, UserRow)>(conn)
                 .optional()?;
             let Some((mut session, user)) = found else {
                 return Ok(None);
@@ -449,7 +449,7 @@ impl Store for DieselStore {
                 .inner_join(sessions::table)
                 .filter(refresh_tokens::token_hash.eq(hash.as_str()))
                 .select((RefreshRow::as_select(), sessions::user_id, sessions::expires_at))
-                .first::<(RefreshRow, String, i64)>(conn)
+                .get_result::<(RefreshRow, String, i64)>(conn)
                 .optional()?;
             let Some((token, user_id, session_expires_at)) = found else {
                 return Ok(None);
@@ -459,7 +459,7 @@ impl Store for DieselStore {
                 Some(next) => refresh_tokens::table
                     .filter(refresh_tokens::token_hash.eq(next.as_str()))
                     .select(refresh_tokens::used_at)
-                    .first::<Option<i64>>(conn)
+                    .get_result::<Option<i64>>(conn)
                     .optional()?
                     // Gone (removed by a bearer-form refresh) counts as used.
                     .is_none_or(|used_at| used_at.is_some()),
@@ -590,7 +590,7 @@ impl Store for DieselStore {
                 .inner_join(users::table)
                 .filter(personal_tokens::token_hash.eq(hash.as_str()))
                 .select((PersonalTokenRow::as_select(), UserRow::as_select()))
-                .first::<(PersonalTokenRow, UserRow)>(conn)
+                .get_result::<(PersonalTokenRow, UserRow)>(conn)
                 .optional()?;
             let Some((mut token, user)) = found else {
                 return Ok(None);
