@@ -30,7 +30,8 @@ pub fn document(mounts: &[MountedProfile], jwks: bool) -> OpenApi {
             let route = mounted.route;
             let operation = operation(mount, route, &error_schema, error_type, &mut components);
             let item = PathItem::new(method(route.method), operation);
-            paths = paths.path(openapi_path(&mounted.full_path), item);
+            // Route patterns already use OpenAPI's `{name}` syntax.
+            paths = paths.path(mounted.full_path, item);
         }
     }
     paths = paths
@@ -71,11 +72,6 @@ fn method(method: &str) -> HttpMethod {
         "DELETE" => HttpMethod::Delete,
         _ => HttpMethod::Get,
     }
-}
-
-/// Route patterns already use OpenAPI's `{name}` syntax.
-fn openapi_path(path: &str) -> String {
-    path.to_owned()
 }
 
 fn operation(

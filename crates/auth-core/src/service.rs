@@ -253,6 +253,11 @@ impl Auth {
         self.blocking_raw(call).await?.map_err(Error::from)
     }
 
+    /// Whether tokens are signed with EdDSA keys whose public parts are published as a JWKS.
+    pub fn publishes_jwks(&self) -> bool {
+        self.signer.uses_stored_keys()
+    }
+
     /// The JWKS document of the public signing keys; `None` unless EdDSA is configured.
     pub fn jwks(&self) -> Option<serde_json::Value> {
         self.signer.jwks()

@@ -173,7 +173,7 @@ impl App {
         mounts.sort_by_key(|mount| std::cmp::Reverse(mount.prefix.len()));
         let openapi = Response::json(
             200,
-            &crate::openapi::document(&mounts, auth.jwks().is_some()),
+            &crate::openapi::document(&mounts, auth.publishes_jwks()),
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -207,7 +207,7 @@ impl App {
     /// `/.well-known/jwks.json`.
     pub fn fixed_paths(&self) -> Vec<&'static str> {
         let mut paths = vec![HEALTH_PATH, OPENAPI_PATH];
-        if self.auth().jwks().is_some() {
+        if self.auth().publishes_jwks() {
             paths.push(JWKS_PATH);
         }
         paths
