@@ -114,6 +114,9 @@ pub struct Config {
     pub hashing_slots: usize,
     /// How many hash requests may wait for a slot before new ones get 503.
     pub hashing_queue: usize,
+    /// Dedicated threads that run store (database) calls (default 8; match the store's
+    /// connection pool, since a thread without a connection only waits).
+    pub store_threads: usize,
     /// Lifetime of refresh tokens and of the sessions they keep alive (default 30 days).
     pub refresh_ttl: Duration,
     /// How long a used refresh token may be replayed for the same answer (default 10 s).
@@ -142,6 +145,7 @@ impl Default for Config {
             argon2: Argon2Params::default(),
             hashing_slots: std::thread::available_parallelism().map_or(1, |n| n.get()),
             hashing_queue: 256,
+            store_threads: 8,
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_reuse_interval: Duration::from_secs(10),
             body_limit: 64 * 1024,

@@ -6,7 +6,7 @@
 //!
 //! The flow: bytes → adapter → [`http::App`] (route table of each mounted [`profile`], size and
 //! media-type checks) → a profile handler (decode, validate) → [`service::Auth`] (domain rules,
-//! hashing pool, tokens) → [`store::Store`] on a blocking thread → back up as a
+//! hashing pool, tokens) → [`store::Store`] on a dedicated store thread → back up as a
 //! [`http::Response`] rendered by the profile.
 
 pub mod cache;
@@ -20,6 +20,7 @@ pub mod service;
 pub mod store;
 pub mod token;
 pub mod validate;
+mod workers;
 
 pub use config::{Argon2Params, Config};
 pub use error::Error;

@@ -1,21 +1,27 @@
-//! argon2id hashing on a bounded pool of blocking threads.
+//! argon2id hashing on a bounded pool of dedicated threads.
 //!
-//! At most `slots` hashes run at once (each holds `memory_kib` of memory), at most `queue`
-//! requests wait for a slot, and anything beyond that is refused at once with
-//! [`Error::Overloaded`], so a login flood can neither exhaust memory nor starve the executor.
+//! At most `slots` hashes run at once, at most `queue` requests wait for a slot, and anything
+//! beyond that is refused at once with [`Error::Overloaded`], so a login flood can neither
+//! exhaust memory nor starve the executor.
+//!
+//! Each slot is a dedicated thread that owns one argon2 block array (`memory_kib` KiB),
+//! allocated on its first hash and reused for every later one: however many logins arrive, at
+//! most `slots` arrays ever exist, and no hash pays for allocating, zeroing and faulting in
+//! its memory. (`argon2`'s own `hash_password`/`verify_password` allocate a fresh array per
+//! call, which the allocator then keeps in per-thread arenas: RSS grew with load, not slots.)
 
+use std::str::FromStr as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use std::str::FromStr as _;
-
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::config::Argon2Params;
 use crate::error::Error;
+use crate::workers::Workers;
 
 /// The pool: `slots` dedicated threads. Cheap to clone.
 #[derive(Clone)]
@@ -23,16 +29,13 @@ pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
-/// Work for a hashing thread.
-type Job = Box<dyn FnOnce() + Send>;
-
 struct Inner {
     params: Params,
+    /// Bounds the jobs handed to the threads, so queued requests wait here (as futures) and
+    /// the `queue` bound can be enforced.
     slots: Arc<Semaphore>,
-    /// Feeds the dedicated hashing threads (exactly one per slot). Hashing never runs on
-    /// tokio's blocking pool: its many threads would each keep an allocator arena holding an
-    /// argon2 block, so memory would grow with the number of threads ever used, not slots.
-    jobs: std::sync::mpsc::Sender<Job>,
+    /// One thread per slot, each owning its block array.
+    threads: Workers<Blocks>,
     waiting: AtomicUsize,
     queue: usize,
     /// A real hash of a random password, verified against when the email is unknown so that
@@ -65,40 +68,19 @@ impl PasswordHasher {
             Error::Internal
         })?;
         let dummy_secret: [u8; 16] = rand::random();
-        let dummy_hash = hash_with(&params, &dummy_secret)?;
+        let dummy_hash = hash_with(&params, &dummy_secret, &mut Blocks::new(&params))?;
         let slots = slots.max(1);
-        let (jobs, queue_rx) = std::sync::mpsc::channel::<Job>();
-        let queue_rx = Arc::new(std::sync::Mutex::new(queue_rx));
-        for index in 0..slots {
-            let queue_rx = queue_rx.clone();
-            std::thread::Builder::new()
-                .name(format!("auth-hash-{index}"))
-                .spawn(move || {
-                    loop {
-                        // The lock is held only while taking a job, never while running it.
-                        let job = match queue_rx.lock() {
-                            Ok(receiver) => receiver.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            // A panicking job must not take the thread (and a slot) with it.
-                            Ok(job) => {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                            }
-                            Err(_) => return, // the hasher is gone
-                        }
-                    }
-                })
-                .map_err(|err| {
-                    tracing::error!(error = %err, "cannot start a hashing thread");
-                    Error::Internal
-                })?;
-        }
+        let block_params = params.clone();
+        let threads = Workers::start("auth-hash", slots, move || Blocks::new(&block_params))
+            .map_err(|err| {
+                tracing::error!(error = %err, "cannot start a hashing thread");
+                Error::Internal
+            })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
                 slots: Arc::new(Semaphore::new(slots)),
-                jobs,
+                threads,
                 waiting: AtomicUsize::new(0),
                 queue,
                 dummy_hash,
@@ -109,7 +91,7 @@ impl PasswordHasher {
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: String) -> Result<String, Error> {
         let params = self.inner.params.clone();
-        self.run(move || hash_with(&params, password.as_bytes()))
+        self.run(move |blocks| hash_with(&params, password.as_bytes(), blocks))
             .await?
     }
 
@@ -121,12 +103,12 @@ impl PasswordHasher {
         phc: Option<String>,
     ) -> Result<Verification, Error> {
         let inner = self.inner.clone();
-        self.run(move || {
+        self.run(move |blocks| {
             let (phc, known) = match &phc {
                 Some(phc) => (phc.as_str(), true),
                 None => (inner.dummy_hash.as_str(), false),
             };
-            let verification = verify_with(&inner.params, password.as_bytes(), phc);
+            let verification = verify_with(&inner.params, password.as_bytes(), phc, blocks);
             if known {
                 verification
             } else {
@@ -136,10 +118,10 @@ impl PasswordHasher {
         .await
     }
 
-    /// Runs `work` on a blocking thread once a slot is free.
+    /// Runs `work` on a hashing thread once a slot is free.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Blocks) -> T + Send + 'static,
     ) -> Result<T, Error> {
         let inner = &self.inner;
         if inner.waiting.fetch_add(1, Ordering::AcqRel) >= inner.queue {
@@ -148,18 +130,39 @@ impl PasswordHasher {
         }
         let permit = inner.slots.clone().acquire_owned().await;
         inner.waiting.fetch_sub(1, Ordering::AcqRel);
-        let permit = permit.map_err(|_| Error::Internal)?;
-        let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _permit = permit;
-            let _ = done.send(work());
-        });
+        let _permit = permit.map_err(|_| Error::Internal)?;
         // With a permit held, one of the `slots` threads is free to take the job at once.
-        inner.jobs.send(job).map_err(|_| Error::Internal)?;
-        result.await.map_err(|_| {
-            tracing::error!("password hashing task failed");
-            Error::Internal
-        })
+        inner.threads.run(work).await
+    }
+}
+
+/// A hashing thread's argon2 memory: allocated on first use, sized for the configured
+/// parameters, reused by every hash the thread runs.
+struct Blocks {
+    configured: usize,
+    array: Vec<Block>,
+}
+
+impl Blocks {
+    fn new(params: &Params) -> Self {
+        Self {
+            configured: params.block_count(),
+            array: Vec::new(),
+        }
+    }
+
+    /// Runs `hash` with at least `params.block_count()` blocks. A stored hash with more
+    /// memory than configured (parameters lowered since it was made) gets a temporary array,
+    /// so the kept one never grows beyond the configured size.
+    fn with<T>(&mut self, params: &Params, hash: impl FnOnce(&mut [Block]) -> T) -> T {
+        let needed = params.block_count();
+        if needed > self.configured {
+            return hash(&mut vec![Block::default(); needed]);
+        }
+        if self.array.len() < self.configured {
+            self.array = vec![Block::default(); self.configured];
+        }
+        hash(&mut self.array[..needed])
     }
 }
 
@@ -176,23 +179,32 @@ pub fn is_supported_hash(phc: &str) -> bool {
         || PasswordHash::new(phc).is_ok_and(|hash| hash.algorithm.as_str().starts_with("argon2"))
 }
 
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-}
-
-fn hash_with(params: &Params, password: &[u8]) -> Result<String, Error> {
+/// argon2id with `params` and a random salt, as a PHC string.
+fn hash_with(params: &Params, password: &[u8], blocks: &mut Blocks) -> Result<String, Error> {
+    let failed = |err: &dyn std::fmt::Display| {
+        tracing::error!(error = %err, "password hashing failed");
+        Error::Internal
+    };
     let salt_bytes: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| Error::Internal)?;
-    argon2(params)
-        .hash_password(password, &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|err| {
-            tracing::error!(error = %err, "password hashing failed");
-            Error::Internal
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|err| failed(&err))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    blocks
+        .with(params, |memory| {
+            argon2.hash_password_into_with_memory(password, &salt_bytes, &mut out, memory)
         })
+        .map_err(|err| failed(&err))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|err| failed(&err))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|err| failed(&err))?),
+    };
+    Ok(hash.to_string())
 }
 
-fn verify_with(params: &Params, password: &[u8], phc: &str) -> Verification {
+fn verify_with(params: &Params, password: &[u8], phc: &str, blocks: &mut Blocks) -> Verification {
     if is_bcrypt(phc) {
         // Imported from a bcrypt backend: verify it, and ask for an argon2id upgrade.
         return match bcrypt::verify(password, phc) {
@@ -200,24 +212,61 @@ fn verify_with(params: &Params, password: &[u8], phc: &str) -> Verification {
             _ => Verification::Mismatch,
         };
     }
-    let Ok(parsed) = PasswordHash::new(phc) else {
-        tracing::warn!("stored password hash is not a PHC string");
+    let Some(stored) = StoredArgon2::parse(phc) else {
+        tracing::warn!("stored password hash is not an argon2 PHC string");
         return Verification::Mismatch;
     };
-    // The verifier takes its parameters from the stored hash; only the pool bounds memory.
-    if argon2(params).verify_password(password, &parsed).is_err() {
+    // The stored hash's own parameters are used; only the pool bounds memory.
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let out = &mut out[..stored.expected.len()];
+    let argon2 = Argon2::new(stored.algorithm, stored.version, stored.params.clone());
+    let computed = blocks.with(&stored.params, |memory| {
+        argon2.hash_password_into_with_memory(password, &stored.salt, out, memory)
+    });
+    // `Output`'s equality is constant-time.
+    if computed.is_err() || Output::new(out).ok().as_ref() != Some(&stored.expected) {
         return Verification::Mismatch;
     }
-    let current = parsed.algorithm.as_str() == "argon2id"
-        && Params::try_from(&parsed).is_ok_and(|stored| {
-            stored.m_cost() == params.m_cost()
-                && stored.t_cost() == params.t_cost()
-                && stored.p_cost() == params.p_cost()
-        });
+    let current = stored.algorithm == Algorithm::Argon2id
+        && stored.version == Version::V0x13
+        && stored.params.m_cost() == params.m_cost()
+        && stored.params.t_cost() == params.t_cost()
+        && stored.params.p_cost() == params.p_cost();
     if current {
         Verification::Match
     } else {
         Verification::MatchNeedsRehash
+    }
+}
+
+/// The parts of a stored argon2 PHC string a verification needs.
+struct StoredArgon2 {
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    salt: Vec<u8>,
+    expected: Output,
+}
+
+impl StoredArgon2 {
+    fn parse(phc: &str) -> Option<Self> {
+        let parsed = PasswordHash::new(phc).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = match parsed.version {
+            Some(version) => Version::try_from(version).ok()?,
+            None => Version::default(),
+        };
+        // Takes the output length from the stored hash.
+        let params = Params::try_from(&parsed).ok()?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?.to_vec();
+        Some(Self {
+            algorithm,
+            version,
+            params,
+            salt,
+            expected: parsed.hash?,
+        })
     }
 }
 
@@ -256,6 +305,60 @@ mod tests {
         .unwrap();
         let upgrade = stronger.verify("correct horse".into(), Some(phc)).await;
         assert_eq!(upgrade.unwrap(), Verification::MatchNeedsRehash);
+    }
+
+    #[test]
+    fn our_hashes_and_the_argon2_crates_verify_each_other() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let params = Params::new(64, 1, 1, None).unwrap();
+        let mut blocks = Blocks::new(&params);
+        let ours = hash_with(&params, b"correct horse", &mut blocks).unwrap();
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(reference.verify_password(b"correct horse", &parsed).is_ok());
+        assert!(reference.verify_password(b"correct horsE", &parsed).is_err());
+
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let theirs = reference.hash_password(b"battery staple", &salt).unwrap();
+        let theirs = theirs.to_string();
+        let verify = |password: &[u8], blocks: &mut Blocks| {
+            verify_with(&params, password, &theirs, blocks)
+        };
+        assert_eq!(verify(b"battery staple", &mut blocks), Verification::Match);
+        assert_eq!(verify(b"battery stapl", &mut blocks), Verification::Mismatch);
+    }
+
+    #[test]
+    fn other_variants_and_bigger_hashes_verify_without_growing_the_kept_array() {
+        use argon2::password_hash::PasswordHasher as _;
+        let params = Params::new(64, 1, 1, None).unwrap();
+        let mut blocks = Blocks::new(&params);
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let cases = [
+            (Algorithm::Argon2i, Version::V0x13, Params::new(64, 1, 1, None)),
+            (Algorithm::Argon2d, Version::V0x10, Params::new(64, 2, 1, None)),
+            (Algorithm::Argon2id, Version::V0x13, Params::new(256, 1, 2, Some(48))),
+        ];
+        for (algorithm, version, stored) in cases {
+            let hasher = Argon2::new(algorithm, version, stored.unwrap());
+            let phc = hasher.hash_password(b"password123", &salt).unwrap().to_string();
+            let found = verify_with(&params, b"password123", &phc, &mut blocks);
+            assert_eq!(found, Verification::MatchNeedsRehash, "{phc}");
+            let found = verify_with(&params, b"password124", &phc, &mut blocks);
+            assert_eq!(found, Verification::Mismatch, "{phc}");
+        }
+        assert_eq!(blocks.array.len(), params.block_count());
+    }
+
+    #[test]
+    fn truncated_or_foreign_phc_strings_are_mismatches() {
+        let params = Params::new(64, 1, 1, None).unwrap();
+        let mut blocks = Blocks::new(&params);
+        let good = hash_with(&params, b"pw", &mut blocks).unwrap();
+        let cut = &good[..good.rfind('$').unwrap()];
+        for phc in [cut, "$scrypt$ln=4,r=8,p=1$c2FsdA$aGFzaA", "$argon2id$v=19$m=64,t=1,p=1$"] {
+            assert_eq!(verify_with(&params, b"pw", phc, &mut blocks), Verification::Mismatch);
+        }
     }
 
     #[tokio::test]

@@ -27,6 +27,7 @@ use crate::token::{
     Claims, OpaqueToken, PERSONAL_PREFIX, REFRESH_PREFIX, Signing, TokenSigner, VerifyError,
     generate_signing_key, hash_token, new_jti, secrets_equal,
 };
+use crate::workers::Workers;
 use crate::validate::{check_email, check_new_password, email_key, is_common_password};
 
 /// The role that may use the admin API.
@@ -139,12 +140,16 @@ pub enum StartError {
     /// The store failed while loading keys.
     #[error("cannot load the signing keys: {0}")]
     Store(StoreError),
+    /// The store's worker threads could not be started.
+    #[error("cannot start the store threads: {0}")]
+    Threads(std::io::Error),
 }
 
-/// The auth service. Cheap to share behind an `Arc`; every blocking call runs on
-/// `spawn_blocking`, password hashing on the bounded pool.
+/// The auth service. Cheap to share behind an `Arc`; every store call runs on one of
+/// `store_threads` dedicated threads, password hashing on the bounded hashing pool.
 pub struct Auth {
-    store: Arc<dyn Store>,
+    /// Runs the blocking store calls; each thread holds the store.
+    store_threads: Workers<Arc<dyn Store>>,
     hasher: PasswordHasher,
     signer: TokenSigner,
     config: Config,
@@ -213,8 +218,11 @@ impl Auth {
         let hasher = PasswordHasher::new(config.argon2, config.hashing_slots, config.hashing_queue)
             .map_err(|_| StartError::Hashing)?;
         let cache = PrincipalCache::new(config.principal_cache_ttl);
+        let shared = store.clone();
+        let store_threads = Workers::start("auth-db", config.store_threads, move || shared.clone())
+            .map_err(StartError::Threads)?;
         Ok(Self {
-            store,
+            store_threads,
             hasher,
             signer,
             config,
@@ -229,22 +237,16 @@ impl Auth {
         &self.config
     }
 
-    /// Runs a store call on a blocking thread, keeping the store's own error.
+    /// Runs a store call on a store thread, keeping the store's own error.
     async fn blocking_raw<T, F>(&self, call: F) -> Result<StoreResult<T>, Error>
     where
         T: Send + 'static,
         F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
     {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || call(store.as_ref()))
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "store task failed");
-                Error::Internal
-            })
+        self.store_threads.run(move |store| call(store.as_ref())).await
     }
 
-    /// Runs a store call on a blocking thread.
+    /// Runs a store call on a store thread.
     async fn blocking<T, F>(&self, call: F) -> Result<T, Error>
     where
         T: Send + 'static,

@@ -1,7 +1,7 @@
 //! The storage trait: everything the core needs from a database.
 //!
-//! Every method blocks (Diesel, r2d2); the core only ever calls them from
-//! `tokio::task::spawn_blocking`, never on an async executor thread.
+//! Every method blocks (Diesel, r2d2); the core only ever calls them on its own store
+//! threads (a fixed number, `Config::store_threads`), never on an async executor thread.
 //! Timestamps are Unix seconds (UTC). Ids are UUIDs. Secrets never reach a store
 //! in plain text: refresh and personal tokens arrive as [`TokenHash`]es.
 

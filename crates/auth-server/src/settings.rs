@@ -149,6 +149,8 @@ impl ServeArgs {
             },
             hashing_slots: self.hashing_slots.unwrap_or(defaults.hashing_slots),
             hashing_queue: self.hashing_queue,
+            // One store thread per pooled connection: more would only wait for a connection.
+            store_threads: self.database.db_pool_size.max(1) as usize,
             refresh_ttl: Duration::from_secs(self.refresh_ttl),
             refresh_reuse_interval: Duration::from_secs(self.refresh_reuse_interval),
             rate_limits: RateLimits {

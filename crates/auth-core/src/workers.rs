@@ -1,0 +1,136 @@
+//! A fixed set of dedicated threads fed by one queue, for work that blocks (database calls,
+//! password hashing) and must never run on an async executor thread.
+//!
+//! Unlike tokio's blocking pool, which grows to hundreds of threads under a burst and lets
+//! each of them keep its own allocator arena, the number of threads here is fixed when the
+//! pool starts, so the memory a burst can pin is bounded by construction. Each thread owns a
+//! piece of state (`S`) that its jobs borrow mutably: the hashing pool keeps its argon2 block
+//! array there, so no hash allocates.
+
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+use crate::error::Error;
+
+/// A job for a worker: runs once with the worker's state.
+type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
+
+/// `threads` dedicated threads, each with its own `S`. Dropping the pool lets the threads
+/// finish the queued jobs and exit.
+pub(crate) struct Workers<S> {
+    jobs: Sender<Job<S>>,
+}
+
+impl<S: 'static> Workers<S> {
+    /// Starts `threads` (at least one) threads named `{name}-{index}`, each with the state
+    /// `make_state()` gives it.
+    pub(crate) fn start(
+        name: &str,
+        threads: usize,
+        make_state: impl Fn() -> S + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        let (jobs, queue) = channel::<Job<S>>();
+        let queue = Arc::new(Mutex::new(queue));
+        let make_state = Arc::new(make_state);
+        for index in 0..threads.max(1) {
+            let queue = queue.clone();
+            let make_state = make_state.clone();
+            std::thread::Builder::new()
+                .name(format!("{name}-{index}"))
+                .spawn(move || work(&queue, make_state()))?;
+        }
+        Ok(Self { jobs })
+    }
+
+    /// Runs `job` on a worker and waits for its result without blocking the executor.
+    /// A job that panics yields [`Error::Internal`]; the worker survives it.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut S) -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job<S> = Box::new(move |state| {
+            let _ = done.send(job(state));
+        });
+        self.jobs.send(job).map_err(|_| {
+            tracing::error!("worker threads are gone");
+            Error::Internal
+        })?;
+        result.await.map_err(|_| {
+            tracing::error!("a blocking job failed");
+            Error::Internal
+        })
+    }
+}
+
+/// A worker's loop: take a job, run it, until the pool is dropped.
+fn work<S>(queue: &Mutex<Receiver<Job<S>>>, mut state: S) {
+    loop {
+        // The lock is held only while waiting for a job, never while running one.
+        let job = match queue.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        // A panicking job must not take the thread with it; its caller sees the dropped
+        // sender as `Error::Internal`.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut state)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_with_their_workers_state() {
+        let workers = Workers::start("test", 2, || 0u32).unwrap();
+        let mut seen = 0;
+        for _ in 0..10 {
+            seen += workers
+                .run(|count| {
+                    *count += 1;
+                    1
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(seen, 10);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_an_internal_error_and_the_worker_lives_on() {
+        let workers = Workers::start("test", 1, || ()).unwrap();
+        let failed = workers.run(|_| -> u8 { panic!("boom") }).await;
+        assert!(matches!(failed, Err(Error::Internal)));
+        assert_eq!(workers.run(|_| 7).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn at_most_the_given_number_of_jobs_run_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let workers = Arc::new(Workers::start("test", 3, || ()).unwrap());
+        let mut tasks = Vec::new();
+        for _ in 0..24 {
+            let (workers, running, peak) = (workers.clone(), running.clone(), peak.clone());
+            tasks.push(tokio::spawn(async move {
+                workers
+                    .run(move |_| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                    .unwrap();
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let peak = peak.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&peak), "{peak} jobs ran at once");
+    }
+}
