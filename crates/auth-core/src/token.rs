@@ -118,6 +118,8 @@ pub struct TokenSigner {
     ed: Option<std::sync::RwLock<EdKeys>>,
     key_encryption_key: Option<[u8; 32]>,
     validation: Validation,
+    /// Tokens that verified, so a busy client's token is decoded and checked once.
+    verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -175,6 +177,7 @@ impl TokenSigner {
             ed,
             key_encryption_key,
             validation,
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -228,6 +231,8 @@ impl TokenSigner {
             verifying,
             jwks: serde_json::json!({ "keys": jwks }),
         };
+        // A removed key must stop verifying the tokens it signed.
+        self.verified.clear();
         Ok(())
     }
 
@@ -265,6 +270,19 @@ impl TokenSigner {
     /// algorithm is accepted; `kid` only selects among this server's own keys; `jku`, `x5u`
     /// and `jwk` headers are never looked at.
     pub fn verify(&self, token: &str) -> Result<VerifiedClaims, VerifyError> {
+        let now = chrono::Utc::now().timestamp();
+        let leeway = i64::try_from(self.validation.leeway).unwrap_or(i64::MAX);
+        if let Some(claims) = self.verified.get(token, now, leeway) {
+            return Ok(claims);
+        }
+        let generation = self.verified.generation();
+        let (claims, window) = self.decode(token)?;
+        self.verified.put(token, &claims, window, generation);
+        Ok(claims)
+    }
+
+    /// Decodes and checks a token in full (what [`Self::verify`] does on a memo miss).
+    fn decode(&self, token: &str) -> Result<(VerifiedClaims, ValidityWindow), VerifyError> {
         // A JWT has exactly three segments; refuse anything else before parsing.
         if token.split('.').count() != 3 {
             return Err(VerifyError::Invalid);
@@ -292,11 +310,82 @@ impl TokenSigner {
         }
         .map_err(|_| VerifyError::Invalid)?;
         let claims = data.claims;
-        Ok(VerifiedClaims {
+        let window = ValidityWindow {
+            exp: claims.exp,
+            nbf: claims.nbf,
+        };
+        let verified = VerifiedClaims {
             user_id: Uuid::parse_str(&claims.sub).map_err(|_| VerifyError::Invalid)?,
             session_id: Uuid::parse_str(&claims.sid).map_err(|_| VerifyError::Invalid)?,
             jti: claims.jti,
-        })
+        };
+        Ok((verified, window))
+    }
+}
+
+
+/// When a verified token is valid: `exp` and `nbf` as signed.
+#[derive(Debug, Clone, Copy)]
+struct ValidityWindow {
+    exp: i64,
+    nbf: Option<i64>,
+}
+
+impl ValidityWindow {
+    /// The same rule `jsonwebtoken` applies: expired when `exp < now - leeway`, not yet
+    /// valid when `nbf > now + leeway`.
+    fn contains(&self, now: i64, leeway: i64) -> bool {
+        self.exp >= now.saturating_sub(leeway)
+            && self.nbf.is_none_or(|nbf| nbf <= now.saturating_add(leeway))
+    }
+}
+
+/// Most tokens remembered as verified; past this the memo starts afresh.
+const MAX_VERIFIED_TOKENS: usize = 10_000;
+
+/// Access tokens that passed full verification, by their exact text.
+///
+/// Verification is a pure function of the token's bytes, the keys and the clock, so a token
+/// seen before needs only its validity window checked against the clock again. Whether its
+/// session is still alive is not remembered here: the caller checks that every time. Loading
+/// new keys empties the memo (a removed key stops verifying at once), and a generation counter
+/// keeps a verification that raced a key reload from being remembered after it.
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: std::sync::Mutex<std::collections::HashMap<Box<str>, (VerifiedClaims, ValidityWindow)>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl VerifiedTokens {
+    fn get(&self, token: &str, now: i64, leeway: i64) -> Option<VerifiedClaims> {
+        let entries = self.entries.lock().ok()?;
+        let (claims, window) = entries.get(token)?;
+        window.contains(now, leeway).then(|| claims.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn put(&self, token: &str, claims: &VerifiedClaims, window: ValidityWindow, generation: u64) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if self.generation() != generation {
+            return;
+        }
+        if entries.len() >= MAX_VERIFIED_TOKENS {
+            entries.clear();
+        }
+        entries.insert(token.into(), (claims.clone(), window));
+    }
+
+    fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            entries.clear();
+        }
     }
 }
 
@@ -515,6 +604,54 @@ mod tests {
             !s.jwks().unwrap().to_string().contains("\"d\""),
             "no private part"
         );
+    }
+
+    #[test]
+    fn a_remembered_token_stops_verifying_when_its_key_is_removed() {
+        let (s, kek) = eddsa();
+        let first = generate_signing_key(&kek, 1, true).unwrap();
+        s.load_keys(std::slice::from_ref(&first)).unwrap();
+        let token = s.sign(&claims(60)).unwrap();
+        assert!(s.verify(&token).is_ok());
+        assert!(s.verify(&token).is_ok(), "second time from the memo");
+        let second = generate_signing_key(&kek, 2, true).unwrap();
+        s.load_keys(std::slice::from_ref(&second)).unwrap();
+        assert!(matches!(s.verify(&token), Err(VerifyError::UnknownKid)));
+    }
+
+    #[test]
+    fn remembered_tokens_still_expire_and_wait_for_nbf() {
+        let memo = VerifiedTokens::default();
+        let claims = VerifiedClaims {
+            user_id: Uuid::new_v4(),
+            session_id: Uuid::new_v4(),
+            jti: new_jti(),
+        };
+        let window = ValidityWindow {
+            exp: 1_000,
+            nbf: Some(900),
+        };
+        memo.put("t", &claims, window, memo.generation());
+        assert_eq!(memo.get("t", 950, 5), Some(claims.clone()));
+        assert_eq!(memo.get("t", 1_005, 5), Some(claims.clone()), "within leeway");
+        assert_eq!(memo.get("t", 1_006, 5), None, "expired");
+        assert_eq!(memo.get("t", 894, 5), None, "not yet valid");
+        assert_eq!(memo.get("other", 950, 5), None);
+        // A verification that raced a key reload is not remembered.
+        let before = memo.generation();
+        memo.clear();
+        memo.put("t", &claims, window, before);
+        assert_eq!(memo.get("t", 950, 5), None);
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_even_after_verifying_once() {
+        let s = signer();
+        // Expires 4 s ago: inside the default 5 s leeway, so it verifies and is remembered.
+        let token = s.sign(&claims(-4)).unwrap();
+        assert!(s.verify(&token).is_ok());
+        std::thread::sleep(std::time::Duration::from_millis(2_100));
+        assert!(s.verify(&token).is_err(), "past the leeway, memo or not");
     }
 
     #[test]
