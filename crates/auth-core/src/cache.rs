@@ -132,7 +132,7 @@ mod tests {
 
     fn principal(user: Uuid) -> Principal {
         Principal {
-            user: UserRecord {
+            user: std::sync::Arc::new(UserRecord {
                 id: user,
                 email: "a@b.co".into(),
                 password_hash: String::new(),
@@ -144,7 +144,7 @@ mod tests {
                 attributes: serde_json::json!({}),
                 created_at: 0,
                 updated_at: 0,
-            },
+            }),
             credential: Credential::PersonalToken {
                 token_id: Uuid::new_v4(),
             },

@@ -46,8 +46,9 @@ pub fn now() -> i64 {
 /// Who made an authenticated request, and with what.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
-    /// The user, as loaded for this request.
-    pub user: UserRecord,
+    /// The user, as loaded for this request (shared with the principal cache, so a cache hit
+    /// copies nothing).
+    pub user: Arc<UserRecord>,
     /// The credential presented.
     pub credential: Credential,
 }
@@ -642,7 +643,7 @@ impl Auth {
                 return Err(Error::InvalidToken);
             }
             let principal = Principal {
-                user,
+                user: Arc::new(user),
                 credential: Credential::PersonalToken {
                     token_id: record.id,
                 },
@@ -687,7 +688,7 @@ impl Auth {
             return Err(Error::InvalidToken);
         }
         let principal = Principal {
-            user,
+            user: Arc::new(user),
             credential: Credential::Session {
                 session_id,
                 jti: claims.jti,

@@ -1,5 +1,6 @@
 //! `rbac` (seed 003): FastAPI-style login and `/me` with roles and organization.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
@@ -160,7 +161,7 @@ async fn me(call: Call<'_>) -> Result<Response, Error> {
     let roles = call.auth.user_roles(principal.user.id).await?;
     Ok(Response::json(
         200,
-        &CurrentUser::new(principal.user, roles),
+        &CurrentUser::new(Arc::unwrap_or_clone(principal.user), roles),
     ))
 }
 
