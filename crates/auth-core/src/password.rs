@@ -316,16 +316,22 @@ mod tests {
         let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(reference.verify_password(b"correct horse", &parsed).is_ok());
-        assert!(reference.verify_password(b"correct horsE", &parsed).is_err());
+        assert!(
+            reference
+                .verify_password(b"correct horsE", &parsed)
+                .is_err()
+        );
 
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
         let theirs = reference.hash_password(b"battery staple", &salt).unwrap();
         let theirs = theirs.to_string();
-        let verify = |password: &[u8], blocks: &mut Blocks| {
-            verify_with(&params, password, &theirs, blocks)
-        };
+        let verify =
+            |password: &[u8], blocks: &mut Blocks| verify_with(&params, password, &theirs, blocks);
         assert_eq!(verify(b"battery staple", &mut blocks), Verification::Match);
-        assert_eq!(verify(b"battery stapl", &mut blocks), Verification::Mismatch);
+        assert_eq!(
+            verify(b"battery stapl", &mut blocks),
+            Verification::Mismatch
+        );
     }
 
     #[test]
@@ -335,13 +341,28 @@ mod tests {
         let mut blocks = Blocks::new(&params);
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
         let cases = [
-            (Algorithm::Argon2i, Version::V0x13, Params::new(64, 1, 1, None)),
-            (Algorithm::Argon2d, Version::V0x10, Params::new(64, 2, 1, None)),
-            (Algorithm::Argon2id, Version::V0x13, Params::new(256, 1, 2, Some(48))),
+            (
+                Algorithm::Argon2i,
+                Version::V0x13,
+                Params::new(64, 1, 1, None),
+            ),
+            (
+                Algorithm::Argon2d,
+                Version::V0x10,
+                Params::new(64, 2, 1, None),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(256, 1, 2, Some(48)),
+            ),
         ];
         for (algorithm, version, stored) in cases {
             let hasher = Argon2::new(algorithm, version, stored.unwrap());
-            let phc = hasher.hash_password(b"password123", &salt).unwrap().to_string();
+            let phc = hasher
+                .hash_password(b"password123", &salt)
+                .unwrap()
+                .to_string();
             let found = verify_with(&params, b"password123", &phc, &mut blocks);
             assert_eq!(found, Verification::MatchNeedsRehash, "{phc}");
             let found = verify_with(&params, b"password124", &phc, &mut blocks);
@@ -356,8 +377,15 @@ mod tests {
         let mut blocks = Blocks::new(&params);
         let good = hash_with(&params, b"pw", &mut blocks).unwrap();
         let cut = &good[..good.rfind('$').unwrap()];
-        for phc in [cut, "$scrypt$ln=4,r=8,p=1$c2FsdA$aGFzaA", "$argon2id$v=19$m=64,t=1,p=1$"] {
-            assert_eq!(verify_with(&params, b"pw", phc, &mut blocks), Verification::Mismatch);
+        for phc in [
+            cut,
+            "$scrypt$ln=4,r=8,p=1$c2FsdA$aGFzaA",
+            "$argon2id$v=19$m=64,t=1,p=1$",
+        ] {
+            assert_eq!(
+                verify_with(&params, b"pw", phc, &mut blocks),
+                Verification::Mismatch
+            );
         }
     }
 

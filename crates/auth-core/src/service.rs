@@ -27,8 +27,8 @@ use crate::token::{
     Claims, OpaqueToken, PERSONAL_PREFIX, REFRESH_PREFIX, Signing, TokenSigner, VerifyError,
     generate_signing_key, hash_token, new_jti, secrets_equal,
 };
-use crate::workers::Workers;
 use crate::validate::{check_email, check_new_password, email_key, is_common_password};
+use crate::workers::Workers;
 
 /// The role that may use the admin API.
 pub const ADMIN_ROLE: &str = "admin";
@@ -244,7 +244,9 @@ impl Auth {
         T: Send + 'static,
         F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
     {
-        self.store_threads.run(move |store| call(store.as_ref())).await
+        self.store_threads
+            .run(move |store| call(store.as_ref()))
+            .await
     }
 
     /// Runs a store call on a store thread.
@@ -1079,7 +1081,11 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
         return Err(Error::MissingToken);
     }
     let token = rest.trim();
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.contains(char::is_whitespace) {
+    // Every token this server issues is printable ASCII; anything else cannot be one.
+    if token.is_empty()
+        || token.len() > MAX_TOKEN_LEN
+        || !token.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(Error::InvalidToken);
     }
     Ok(token)
@@ -1144,6 +1150,11 @@ mod tests {
         assert_eq!(bearer_token(Some("bearer abc")), Ok("abc"));
         let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
         assert_eq!(bearer_token(Some(&huge)), Err(Error::InvalidToken));
+        assert_eq!(
+            bearer_token(Some("Bearer a\u{a0}b")),
+            Err(Error::InvalidToken)
+        );
+        assert_eq!(bearer_token(Some("Bearer tökén")), Err(Error::InvalidToken));
     }
 
     #[test]

@@ -323,7 +323,6 @@ impl TokenSigner {
     }
 }
 
-
 /// When a verified token is valid: `exp` and `nbf` as signed.
 #[derive(Debug, Clone, Copy)]
 struct ValidityWindow {
@@ -352,7 +351,8 @@ const MAX_VERIFIED_TOKENS: usize = 10_000;
 /// keeps a verification that raced a key reload from being remembered after it.
 #[derive(Default)]
 struct VerifiedTokens {
-    entries: std::sync::Mutex<std::collections::HashMap<Box<str>, (VerifiedClaims, ValidityWindow)>>,
+    entries:
+        std::sync::Mutex<std::collections::HashMap<Box<str>, (VerifiedClaims, ValidityWindow)>>,
     generation: std::sync::atomic::AtomicU64,
 }
 
@@ -633,7 +633,11 @@ mod tests {
         };
         memo.put("t", &claims, window, memo.generation());
         assert_eq!(memo.get("t", 950, 5), Some(claims.clone()));
-        assert_eq!(memo.get("t", 1_005, 5), Some(claims.clone()), "within leeway");
+        assert_eq!(
+            memo.get("t", 1_005, 5),
+            Some(claims.clone()),
+            "within leeway"
+        );
         assert_eq!(memo.get("t", 1_006, 5), None, "expired");
         assert_eq!(memo.get("t", 894, 5), None, "not yet valid");
         assert_eq!(memo.get("other", 950, 5), None);

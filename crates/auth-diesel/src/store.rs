@@ -157,6 +157,24 @@ macro_rules! user_record {
     }};
 }
 
+/// Folds the rows of a `credential ⋈ user ⟕ user_roles ⟕ roles` query (one per role, or one
+/// with no role) into the credential, the user and their role names, sorted.
+fn with_role_names<T>(
+    rows: Vec<(T, UserRow, Option<String>)>,
+) -> Option<(T, UserRow, Vec<String>)> {
+    let mut names = Vec::with_capacity(rows.len());
+    let mut first = None;
+    for (credential, user, name) in rows {
+        names.extend(name);
+        if first.is_none() {
+            first = Some((credential, user));
+        }
+    }
+    // Sorted here rather than by the database, whose collation may not be byte order.
+    names.sort_unstable();
+    first.map(|(credential, user)| (credential, user, names))
+}
+
 /// `assign_roles!(conn, user_id, names, now)`: attaches the roles `names` (an iterator of
 /// `&str`) to the user, creating unknown names (without a description) on first use.
 /// Roles the user already has are left as they are.
@@ -381,14 +399,14 @@ impl Store for DieselStore {
         let id = id_text(session_id);
         let stale = now.saturating_sub(TOUCH_INTERVAL);
         with_conn!(self, conn => {
-            let found = sessions::table
-                .inner_join(users::table)
+            // Session, user and the user's role names in one statement (a row per role).
+            let rows = sessions::table
+                .inner_join(users::table.left_join(user_roles::table.left_join(roles::table)))
                 .filter(sessions::id.eq(id.as_str()))
                 .filter(sessions::expires_at.gt(now))
-                .select((SessionRow::as_select(), UserRow::as_select()))
-                .get_result::<(SessionRow, UserRow)>(conn)
-                .optional()?;
-            let Some((mut session, user)) = found else {
+                .select((SessionRow::as_select(), UserRow::as_select(), roles::name.nullable()))
+                .load::<(SessionRow, UserRow, Option<String>)>(conn)?;
+            let Some((mut session, user, role_names)) = with_role_names(rows) else {
                 return Ok(None);
             };
             if session.last_used_at < stale {
@@ -405,8 +423,7 @@ impl Store for DieselStore {
                     Err(e) => tracing::debug!(error = %e, "could not record session use"),
                 }
             }
-            let user = user_record!(conn, user)?;
-            Ok(Some((session.into_record()?, user)))
+            Ok(Some((session.into_record()?, user.into_record(role_names)?)))
         })
         .map_err(Fail::into_store)
     }
@@ -586,13 +603,17 @@ impl Store for DieselStore {
         let hash = hash.to_hex();
         let stale = now.saturating_sub(TOUCH_INTERVAL);
         with_conn!(self, conn => {
-            let found = personal_tokens::table
-                .inner_join(users::table)
+            // Token, user and the user's role names in one statement (a row per role).
+            let rows = personal_tokens::table
+                .inner_join(users::table.left_join(user_roles::table.left_join(roles::table)))
                 .filter(personal_tokens::token_hash.eq(hash.as_str()))
-                .select((PersonalTokenRow::as_select(), UserRow::as_select()))
-                .get_result::<(PersonalTokenRow, UserRow)>(conn)
-                .optional()?;
-            let Some((mut token, user)) = found else {
+                .select((
+                    PersonalTokenRow::as_select(),
+                    UserRow::as_select(),
+                    roles::name.nullable(),
+                ))
+                .load::<(PersonalTokenRow, UserRow, Option<String>)>(conn)?;
+            let Some((mut token, user, role_names)) = with_role_names(rows) else {
                 return Ok(None);
             };
             if token.last_used_at.is_none_or(|t| t < stale) {
@@ -613,8 +634,7 @@ impl Store for DieselStore {
                     Err(e) => tracing::debug!(error = %e, "could not record personal token use"),
                 }
             }
-            let user = user_record!(conn, user)?;
-            Ok(Some((token.into_record()?, user)))
+            Ok(Some((token.into_record()?, user.into_record(role_names)?)))
         })
         .map_err(Fail::into_store)
     }

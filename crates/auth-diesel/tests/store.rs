@@ -133,6 +133,7 @@ backend_tests!(
     concurrent_rate_limit_hits_respect_the_limit,
     purge_rate_limits_removes_old_rows,
     signing_keys_switch_the_active_one,
+    credential_lookups_carry_the_users_roles,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1932,4 +1933,42 @@ fn bad_urls_are_refused() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert!(create_postgres_database("postgres://h/db", "bad name").is_err());
+}
+
+fn credential_lookups_carry_the_users_roles(store: &DieselStore) {
+    let t = now();
+    let many = store
+        .create_user(&new_user(
+            "many@example.com",
+            &["writer", "admin", "viewer"],
+            t,
+        ))
+        .expect("create");
+    let none = store
+        .create_user(&new_user("none@example.com", &[], t))
+        .expect("create");
+    let other = store
+        .create_user(&new_user("other@example.com", &["auditor"], t))
+        .expect("create");
+    for user in [&many, &none, &other] {
+        let (session, _) = make_session(store, user.id, t);
+        let pat = personal_token(user.id, "roles", t);
+        store.create_personal_token(&pat).expect("pat");
+        let (found_session, by_session) = store
+            .session_with_user(session.id, t)
+            .expect("lookup")
+            .expect("live session");
+        assert_eq!(found_session.id, session.id);
+        let (found_token, by_token) = store
+            .personal_token_with_user(&pat.hash, t)
+            .expect("lookup")
+            .expect("live token");
+        assert_eq!(found_token.id, pat.id);
+        for found in [by_session, by_token] {
+            assert_eq!(found.id, user.id);
+            assert_eq!(found.roles, user.roles, "roles of {}", user.email);
+        }
+    }
+    assert_eq!(many.roles, strings(&["admin", "viewer", "writer"]));
+    assert!(none.roles.is_empty());
 }

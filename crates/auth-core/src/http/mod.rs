@@ -73,7 +73,10 @@ impl RequestHeaders {
                 continue;
             };
             if slot.is_none() {
-                *slot = Some(String::from_utf8_lossy(value).into_owned());
+                *slot = Some(match std::str::from_utf8(value) {
+                    Ok(text) => text.to_owned(),
+                    Err(_) => String::from_utf8_lossy(value).into_owned(),
+                });
             }
         }
         headers
