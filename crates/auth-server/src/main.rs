@@ -37,13 +37,25 @@ enum Command {
     },
 }
 
+/// Log lines that may wait for the log thread before logging waits too.
+const LOG_QUEUE_LINES: usize = 16 * 1024;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Log lines are written by a background thread, so a request never waits for stderr.
+    // The queue is bounded (a few MiB at most); when it is full, logging waits rather than
+    // dropping lines. The guard flushes what is queued when `main` returns.
+    let (log_writer, _log_flush) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(false)
+        .thread_name("auth-log")
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("AUTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_writer(log_writer)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
