@@ -91,7 +91,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         profiles = %mounted.join(","),
         "listening"
     );
-    auth_server::serve(args.adapter, app, listener, shutdown_signal()).await?;
+    auth_server::serve(
+        args.adapter,
+        app,
+        listener,
+        args.bench_hello,
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

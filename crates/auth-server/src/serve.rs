@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use auth_core::App;
@@ -34,31 +33,24 @@ impl Adapter {
     }
 }
 
-/// Path of the benchmark baseline route, mounted only after [`mount_bench_hello`].
+/// Path of the benchmark baseline route (`serve(.., bench_hello: true, ..)`): a plain-text
+/// route answered by the framework itself next to the auth routes, the baseline that
+/// `cargo xtask bench` compares the auth routes against.
 pub const BENCH_HELLO_PATH: &str = "/bench/hello";
 /// Its body.
 const BENCH_HELLO_BODY: &str = "hello";
 
-/// Whether [`serve`] mounts the baseline route (set from `--bench-hello`).
-static BENCH_HELLO: AtomicBool = AtomicBool::new(false);
-
-/// Makes every later [`serve`] in this process also mount `GET /bench/hello`, a plain-text
-/// route answered by the framework itself next to the auth routes: the baseline that
-/// `cargo xtask bench` compares the auth routes against.
-pub fn mount_bench_hello() {
-    BENCH_HELLO.store(true, Ordering::Relaxed);
-}
-
 /// Serves `app` on `listener` with `adapter` until `shutdown` resolves, then finishes the
-/// requests in flight.
+/// requests in flight. With `bench_hello`, also mounts [`BENCH_HELLO_PATH`].
 pub async fn serve(
     adapter: Adapter,
     app: App,
     listener: std::net::TcpListener,
+    bench_hello: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
-    let hello = BENCH_HELLO.load(Ordering::Relaxed);
+    let hello = bench_hello;
     match adapter {
         Adapter::Axum => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -156,7 +148,7 @@ pub async fn start(adapter: Adapter, app: App, bind: &str) -> anyhow::Result<Ser
         std::net::TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind}"))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(adapter, app.clone(), listener, async move {
+    let task = tokio::spawn(serve(adapter, app.clone(), listener, false, async move {
         let _ = stopped.await;
     }));
     Ok(ServerHandle {

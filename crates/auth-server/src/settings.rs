@@ -309,9 +309,6 @@ pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Res
 
 /// Builds the app: database, core, mounted profiles.
 pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
-    if args.bench_hello {
-        crate::serve::mount_bench_hello();
-    }
     let database = args.database.clone();
     let store = tokio::task::spawn_blocking(move || connect(&database)).await??;
     let auth = open_auth(args, store).await?;
