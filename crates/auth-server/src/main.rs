@@ -55,6 +55,8 @@ async fn main() -> std::process::ExitCode {
             EnvFilter::try_from_env("AUTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_target(false)
+        // Colour codes only for a terminal, not for files and collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(log_writer)
         .init();
     let cli = Cli::parse();

@@ -108,7 +108,7 @@ pub struct Ratios {
     pub me_pat_over_hello: Option<f64>,
     /// `login` rps ÷ the argon2 limit. Target ≥ 0.9.
     pub login_over_argon2_limit: Option<f64>,
-    /// argon2id verifications per second on all cores, measured in-process just before and
+    /// argon2id hashes per second on all cores, measured in-process just before and
     /// just after `login` (the mean).
     pub argon2_limit_per_s: Option<f64>,
     /// `me-under-login-flood` p99 ÷ `me` p99: as low as possible.

@@ -57,7 +57,7 @@ pub struct Context<'a> {
 pub struct Results {
     /// One row per scenario run.
     pub rows: Vec<Row>,
-    /// argon2 verifications per second on all cores: the mean of the measurements just before
+    /// argon2id hashes per second on all cores: the mean of the measurements just before
     /// and just after `login`.
     pub argon2_limit: Option<f64>,
 }
@@ -174,7 +174,7 @@ async fn run_one(
     if let Some(before) = limit_before {
         let after = argon2_limit(ctx.argon2_time).await?;
         eprintln!(
-            "   argon2 limit: {:.1} before, {:.1} after the logins (verifications/s, {} threads)",
+            "   argon2 limit: {:.1} before, {:.1} after the logins (hashes/s, {} threads)",
             before.per_second, after.per_second, after.threads
         );
         results.argon2_limit = Some((before.per_second + after.per_second) / 2.0);
