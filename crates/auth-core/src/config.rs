@@ -114,6 +114,10 @@ pub struct Config {
     pub hashing_slots: usize,
     /// How many hash requests may wait for a slot before new ones get 503.
     pub hashing_queue: usize,
+    /// Scheduling niceness of the hashing threads (default 10; 0 keeps the process's own;
+    /// Linux only). With a positive value a login flood still uses every idle cycle, but the
+    /// threads serving other requests win whenever they need a core.
+    pub hashing_niceness: i32,
     /// Dedicated threads that run store (database) calls (default 8; match the store's
     /// connection pool, since a thread without a connection only waits).
     pub store_threads: usize,
@@ -145,6 +149,7 @@ impl Default for Config {
             argon2: Argon2Params::default(),
             hashing_slots: std::thread::available_parallelism().map_or(1, |n| n.get()),
             hashing_queue: 256,
+            hashing_niceness: 10,
             store_threads: 8,
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_reuse_interval: Duration::from_secs(10),

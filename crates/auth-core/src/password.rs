@@ -55,8 +55,15 @@ pub enum Verification {
 }
 
 impl PasswordHasher {
-    /// Builds the pool. Computes the dummy hash once, which takes one hash's time.
-    pub fn new(params: Argon2Params, slots: usize, queue: usize) -> Result<Self, Error> {
+    /// Builds the pool: `slots` threads at scheduling niceness `niceness` (0: as the rest of
+    /// the process), `queue` waiting places. Computes the dummy hash once, which takes one
+    /// hash's time.
+    pub fn new(
+        params: Argon2Params,
+        slots: usize,
+        queue: usize,
+        niceness: i32,
+    ) -> Result<Self, Error> {
         let params = Params::new(
             params.memory_kib,
             params.iterations,
@@ -71,11 +78,13 @@ impl PasswordHasher {
         let dummy_hash = hash_with(&params, &dummy_secret, &mut Blocks::new(&params))?;
         let slots = slots.max(1);
         let block_params = params.clone();
-        let threads = Workers::start("auth-hash", slots, move || Blocks::new(&block_params))
-            .map_err(|err| {
-                tracing::error!(error = %err, "cannot start a hashing thread");
-                Error::Internal
-            })?;
+        let threads = Workers::start("auth-hash", slots, niceness, move || {
+            Blocks::new(&block_params)
+        })
+        .map_err(|err| {
+            tracing::error!(error = %err, "cannot start a hashing thread");
+            Error::Internal
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
@@ -284,7 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_detect_parameter_changes() {
-        let hasher = PasswordHasher::new(cheap(), 2, 8).unwrap();
+        let hasher = PasswordHasher::new(cheap(), 2, 8, 0).unwrap();
         let phc = hasher.hash("correct horse".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         let ok = hasher
@@ -301,6 +310,7 @@ mod tests {
             },
             1,
             8,
+            0,
         )
         .unwrap();
         let upgrade = stronger.verify("correct horse".into(), Some(phc)).await;
@@ -391,14 +401,14 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_user_never_matches() {
-        let hasher = PasswordHasher::new(cheap(), 1, 8).unwrap();
+        let hasher = PasswordHasher::new(cheap(), 1, 8, 0).unwrap();
         let result = hasher.verify("anything".into(), None).await.unwrap();
         assert_eq!(result, Verification::Mismatch);
     }
 
     #[tokio::test]
     async fn bcrypt_hashes_verify_and_ask_for_an_upgrade() {
-        let hasher = PasswordHasher::new(cheap(), 1, 8).unwrap();
+        let hasher = PasswordHasher::new(cheap(), 1, 8, 0).unwrap();
         let imported = bcrypt::hash("password123", 4).unwrap();
         assert!(is_supported_hash(&imported));
         let ok = hasher
@@ -412,7 +422,7 @@ mod tests {
 
     #[tokio::test]
     async fn garbage_hash_is_a_mismatch() {
-        let hasher = PasswordHasher::new(cheap(), 1, 8).unwrap();
+        let hasher = PasswordHasher::new(cheap(), 1, 8, 0).unwrap();
         let result = hasher
             .verify("x".into(), Some("not a hash".into()))
             .await
@@ -422,7 +432,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_is_refused() {
-        let hasher = PasswordHasher::new(cheap(), 1, 0).unwrap();
+        let hasher = PasswordHasher::new(cheap(), 1, 0, 0).unwrap();
         let result = hasher.hash("whatever1".into()).await;
         assert!(matches!(result, Err(Error::Overloaded(_))));
     }

@@ -216,12 +216,18 @@ impl Auth {
             }
             signer.load_keys(&keys)?;
         }
-        let hasher = PasswordHasher::new(config.argon2, config.hashing_slots, config.hashing_queue)
-            .map_err(|_| StartError::Hashing)?;
+        let hasher = PasswordHasher::new(
+            config.argon2,
+            config.hashing_slots,
+            config.hashing_queue,
+            config.hashing_niceness,
+        )
+        .map_err(|_| StartError::Hashing)?;
         let cache = PrincipalCache::new(config.principal_cache_ttl);
         let shared = store.clone();
-        let store_threads = Workers::start("auth-db", config.store_threads, move || shared.clone())
-            .map_err(StartError::Threads)?;
+        let store_threads =
+            Workers::start("auth-db", config.store_threads, 0, move || shared.clone())
+                .map_err(StartError::Threads)?;
         Ok(Self {
             store_threads,
             hasher,

@@ -23,10 +23,12 @@ pub(crate) struct Workers<S> {
 
 impl<S: 'static> Workers<S> {
     /// Starts `threads` (at least one) threads named `{name}-{index}`, each with the state
-    /// `make_state()` gives it.
+    /// `make_state()` gives it, at the scheduling niceness `niceness` (0: unchanged; Linux
+    /// only, elsewhere ignored).
     pub(crate) fn start(
         name: &str,
         threads: usize,
+        niceness: i32,
         make_state: impl Fn() -> S + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
         let (jobs, queue) = channel::<Job<S>>();
@@ -37,7 +39,10 @@ impl<S: 'static> Workers<S> {
             let make_state = make_state.clone();
             std::thread::Builder::new()
                 .name(format!("{name}-{index}"))
-                .spawn(move || work(&queue, make_state()))?;
+                .spawn(move || {
+                    lower_priority(niceness);
+                    work(&queue, make_state())
+                })?;
         }
         Ok(Self { jobs })
     }
@@ -63,6 +68,22 @@ impl<S: 'static> Workers<S> {
     }
 }
 
+/// Gives the calling thread (only it) the niceness `niceness`, so that under contention the
+/// scheduler prefers the threads serving requests. Failure only costs the preference.
+fn lower_priority(niceness: i32) {
+    if niceness == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux, PRIO_PROCESS with a thread id applies to that thread alone.
+        let thread = rustix::thread::gettid();
+        if let Err(err) = rustix::process::setpriority_process(Some(thread), niceness) {
+            tracing::warn!(error = %err, niceness, "cannot lower a worker thread's priority");
+        }
+    }
+}
+
 /// A worker's loop: take a job, run it, until the pool is dropped.
 fn work<S>(queue: &Mutex<Receiver<Job<S>>>, mut state: S) {
     loop {
@@ -84,7 +105,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_with_their_workers_state() {
-        let workers = Workers::start("test", 2, || 0u32).unwrap();
+        let workers = Workers::start("test", 2, 0, || 0u32).unwrap();
         let mut seen = 0;
         for _ in 0..10 {
             seen += workers
@@ -100,10 +121,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_job_is_an_internal_error_and_the_worker_lives_on() {
-        let workers = Workers::start("test", 1, || ()).unwrap();
+        let workers = Workers::start("test", 1, 0, || ()).unwrap();
         let failed = workers.run(|_| -> u8 { panic!("boom") }).await;
         assert!(matches!(failed, Err(Error::Internal)));
         assert_eq!(workers.run(|_| 7).await.unwrap(), 7);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn workers_run_at_the_given_niceness() {
+        let workers = Workers::start("test", 1, 7, || ()).unwrap();
+        let niceness = workers
+            .run(|_| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
+            .await
+            .unwrap()
+            .unwrap();
+        let own = rustix::process::getpriority_process(None).unwrap();
+        assert_eq!(niceness, (own + 7).min(19));
     }
 
     #[tokio::test]
@@ -111,7 +145,7 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
-        let workers = Arc::new(Workers::start("test", 3, || ()).unwrap());
+        let workers = Arc::new(Workers::start("test", 3, 0, || ()).unwrap());
         let mut tasks = Vec::new();
         for _ in 0..24 {
             let (workers, running, peak) = (workers.clone(), running.clone(), peak.clone());

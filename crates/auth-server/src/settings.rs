@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// Hash requests that may wait for a slot before new ones get 503.
     #[arg(long, env = "AUTH_HASHING_QUEUE", default_value_t = 256)]
     pub hashing_queue: usize,
+    /// Scheduling niceness of the hashing threads (0 to 19; 0 keeps the server's own). Logins
+    /// still use every idle cycle, but other requests win a core when they need one (Linux).
+    #[arg(long, env = "AUTH_HASHING_NICENESS", default_value_t = 10,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub hashing_niceness: i32,
     /// Refresh-token (and session) lifetime in seconds.
     #[arg(long, env = "AUTH_REFRESH_TTL", default_value_t = 30 * 24 * 3600)]
     pub refresh_ttl: u64,
@@ -149,6 +154,7 @@ impl ServeArgs {
             },
             hashing_slots: self.hashing_slots.unwrap_or(defaults.hashing_slots),
             hashing_queue: self.hashing_queue,
+            hashing_niceness: self.hashing_niceness,
             // One store thread per pooled connection: more would only wait for a connection.
             store_threads: self.database.db_pool_size.max(1) as usize,
             refresh_ttl: Duration::from_secs(self.refresh_ttl),
