@@ -1,23 +1,19 @@
 //! A tiny app of its own that mounts the auth API and protects one route.
 //!
-//! `cargo run -p auth-actix --example protected`, then register and call
+//! `cargo run -p auth-warp --example warp_protected`, then register and call
 //! `curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/hello`.
 
 use std::sync::Arc;
 
-use actix_web::{HttpServer, web};
-use auth_actix::AuthUser;
 use auth_core::{App, Auth, Config, MountSpec};
 use auth_diesel::DieselStore;
+use auth_warp::AuthUser;
+use warp::Filter;
 
-async fn hello(user: AuthUser) -> String {
-    format!("hello, {}\n", user.user.email)
-}
-
-#[actix_web::main]
+#[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().init();
-    let store = Arc::new(DieselStore::connect("example-actix.db", 4)?);
+    let store = Arc::new(DieselStore::connect("example-warp.db", 4)?);
     let config = Config {
         jwt_secret: b"example secret, use a random one of 32+ bytes".to_vec(),
         ..Config::default()
@@ -26,13 +22,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(Auth::new(store, config)?),
         &MountSpec::parse_list("native")?,
     )?;
-    HttpServer::new(move || {
-        actix_web::App::new()
-            .configure(auth_actix::configure(app.clone()))
-            .route("/hello", web::get().to(hello))
-    })
-    .bind("127.0.0.1:3000")?
-    .run()
-    .await?;
+    let hello = warp::path!("hello")
+        .and(warp::get())
+        .and(auth_warp::auth_user(app.clone()))
+        .map(|user: AuthUser| format!("hello, {}\n", user.user.email));
+    let routes = auth_warp::routes(app).or(hello).recover(auth_warp::recover);
+    warp::serve(routes).run(([127, 0, 0, 1], 3000)).await;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! A tiny app of its own that mounts the auth API and protects one route.
 //!
-//! `cargo run -p auth-axum --example protected`, then register and call
+//! `cargo run -p auth-axum --example axum_protected`, then register and call
 //! `curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/hello`.
 
 use std::net::SocketAddr;
