@@ -729,8 +729,7 @@ impl Auth {
                 return Err(Error::InvalidToken);
             }
             if let Some(used_at) = record.used_at {
-                let in_window =
-                    now < used_at.saturating_add(secs(self.config.refresh_reuse_interval));
+                let in_window = in_reuse_window(now, used_at, self.config.refresh_reuse_interval);
                 let replay = record
                     .replay
                     .as_deref()
@@ -1102,6 +1101,16 @@ fn retry_after(free_at: i64, now: i64) -> Duration {
     Duration::from_secs(u64::try_from(free_at - now).unwrap_or(0).max(1))
 }
 
+/// Whether a refresh token used at `used_at` may still be replayed at `now` (both whole Unix
+/// seconds, truncated). Inclusive, so every replay less than `interval` after the use is
+/// honoured as the contract promises, whatever the fractions of a second truncated away: the
+/// window closes between `interval` and `interval` + 1 s after the use. An interval under one
+/// second (0 in particular) allows no replay at all.
+fn in_reuse_window(now: i64, used_at: i64, interval: Duration) -> bool {
+    let interval = secs(interval);
+    interval > 0 && now <= used_at.saturating_add(interval)
+}
+
 fn secs(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
@@ -1145,6 +1154,20 @@ fn open_replay(refresh_token: &str, sealed: &[u8]) -> Option<TokenPair> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replays_within_the_reuse_interval_are_honoured_despite_whole_seconds() {
+        let interval = Duration::from_secs(2);
+        // Used at 100.9 s (stored as 100), replayed 1.2 s later at 102.1 s (102): inside.
+        assert!(in_reuse_window(102, 100, interval));
+        assert!(in_reuse_window(100, 100, interval));
+        // 3 s or more after the use, whatever the fractions: outside.
+        assert!(!in_reuse_window(103, 100, interval));
+        assert!(!in_reuse_window(i64::MAX, 100, interval));
+        // No interval, no replay, not even within the same second.
+        assert!(!in_reuse_window(100, 100, Duration::ZERO));
+        assert!(!in_reuse_window(100, 100, Duration::from_millis(900)));
+    }
 
     #[test]
     fn bearer_parsing() {
