@@ -60,6 +60,12 @@ use futures_util::future::BoxFuture;
 pub use mount::{Credentials, DEFAULT_PROFILES, Mount, ParseMountError};
 pub use report::{CaseOutcome, Failure, Outcome, Report, render_table};
 
+/// The refresh-token reuse interval to give a server under test (and to pass as
+/// [`Target::reuse_interval`]): short, so the reuse-after-interval case waits only this plus a
+/// second, yet long enough that the replay cases fall inside it on a loaded CI machine (2 s
+/// made them flaky there). The workspace's own launchers use it.
+pub const SUITE_REUSE_INTERVAL: Duration = Duration::from_secs(4);
+
 /// What the suite talks to.
 #[derive(Clone)]
 pub struct Target {

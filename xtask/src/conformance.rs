@@ -17,14 +17,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use auth_conformance::{
-    Credentials, DEFAULT_PROFILES, Failure, Hooks, Limits, Mount, Report, Target, render_table,
-    run_suite,
+    Credentials, DEFAULT_PROFILES, Failure, Hooks, Limits, Mount, Report, SUITE_REUSE_INTERVAL,
+    Target, render_table, run_suite,
 };
 use futures_util::future::BoxFuture;
 
-/// Replays allowed within this window; short so the suite can wait past it. The server counts
-/// whole seconds, so only `REUSE_INTERVAL - 1 s` is sure: 4 s leaves the replay cases 3 s.
-const REUSE_INTERVAL: Duration = Duration::from_secs(4);
 /// Admin connection used to create a fresh database per run, unless overridden.
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// The configurations the matrix checks when neither `--profiles` nor `--signing` is given:
@@ -284,7 +281,7 @@ impl Run<'_> {
                 base_url: server.base_url.clone(),
                 label: label.clone(),
                 hooks: Some(hooks),
-                reuse_interval: Some(REUSE_INTERVAL),
+                reuse_interval: Some(SUITE_REUSE_INTERVAL),
                 // Checked by `run_matrix` before any server started.
                 profiles: Mount::parse_list(&self.config.profiles).unwrap_or_default(),
                 admin: Some(admin),
@@ -394,7 +391,7 @@ impl ServerProcess {
             .arg(format!("--rate-refresh-ip={}", LIMITS.refresh_ip))
             .args([
                 "--refresh-reuse-interval",
-                &REUSE_INTERVAL.as_secs().to_string(),
+                &SUITE_REUSE_INTERVAL.as_secs().to_string(),
             ])
             .env("AUTH_LOG", "warn")
             .env_remove("AUTH_JWT_SECRET")

@@ -10,20 +10,16 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use auth_conformance::{
-    Credentials, Failure, Hooks, Limit, Limits, Mount, Report, Target, render_table, run_suite,
+    Credentials, Failure, Hooks, Limit, Limits, Mount, Report, SUITE_REUSE_INTERVAL, Target,
+    render_table, run_suite,
 };
 use auth_core::App;
 use auth_core::service::NewAccount;
 use auth_server::{Adapter, ServeArgs, SigningAlgorithm};
 use futures_util::future::{BoxFuture, join_all};
 
-/// Replays allowed within this window; short so the suite can wait past it. The server counts
-/// whole seconds, so a replay is only sure to fall inside within `REUSE_INTERVAL - 1 s`: 4 s
-/// leaves the replay cases 3 s, enough on a loaded CI machine (2 s made them flaky).
-const REUSE_INTERVAL: Duration = Duration::from_secs(4);
 /// The rate limits every server applies.
 const LIMITS: Limits = Limits::CONTRACT;
 
@@ -131,7 +127,7 @@ fn settings(database_url: &str, config: Config) -> (ServeArgs, Option<String>) {
     args.argon2_memory_kib = 256;
     args.argon2_iterations = 1;
     args.argon2_parallelism = 1;
-    args.refresh_reuse_interval = REUSE_INTERVAL.as_secs();
+    args.refresh_reuse_interval = SUITE_REUSE_INTERVAL.as_secs();
     args.profiles = config.profiles.to_owned();
     args.access_ttl = String::new();
     args.signing_algorithm = config.signing;
@@ -197,7 +193,7 @@ async fn run(adapter: Adapter, database_url: String, config: Config) -> Report {
                 base_url: server.base_url(),
                 label: label.clone(),
                 hooks: Some(hooks),
-                reuse_interval: Some(REUSE_INTERVAL),
+                reuse_interval: Some(SUITE_REUSE_INTERVAL),
                 profiles: mounts,
                 admin: Some(admin),
                 forwarded_for: true,
