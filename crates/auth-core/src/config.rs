@@ -114,7 +114,7 @@ pub struct Config {
     pub hashing_slots: usize,
     /// How many hash requests may wait for a slot before new ones get 503.
     pub hashing_queue: usize,
-    /// Scheduling niceness of the hashing threads (default 10; 0 keeps the process's own;
+    /// How much nicer than the process the hashing threads run (default 10; 0: the same;
     /// Linux only). With a positive value a login flood still uses every idle cycle, but the
     /// threads serving other requests win whenever they need a core.
     pub hashing_niceness: i32,

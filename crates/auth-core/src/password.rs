@@ -55,8 +55,8 @@ pub enum Verification {
 }
 
 impl PasswordHasher {
-    /// Builds the pool: `slots` threads at scheduling niceness `niceness` (0: as the rest of
-    /// the process), `queue` waiting places. Computes the dummy hash once, which takes one
+    /// Builds the pool: `slots` threads running `niceness` nicer than the process (0: the
+    /// same), `queue` waiting places. Computes the dummy hash once, which takes one
     /// hash's time.
     pub fn new(
         params: Argon2Params,

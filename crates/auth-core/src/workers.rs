@@ -23,8 +23,8 @@ pub(crate) struct Workers<S> {
 
 impl<S: 'static> Workers<S> {
     /// Starts `threads` (at least one) threads named `{name}-{index}`, each with the state
-    /// `make_state()` gives it, at the scheduling niceness `niceness` (0: unchanged; Linux
-    /// only, elsewhere ignored).
+    /// `make_state()` gives it, `niceness` nicer than the process (0: unchanged; Linux only,
+    /// elsewhere ignored).
     pub(crate) fn start(
         name: &str,
         threads: usize,
@@ -68,17 +68,22 @@ impl<S: 'static> Workers<S> {
     }
 }
 
-/// Gives the calling thread (only it) the niceness `niceness`, so that under contention the
-/// scheduler prefers the threads serving requests. Failure only costs the preference.
+/// Adds `niceness` to the calling thread's own (only its; at most 19), so that under
+/// contention the scheduler prefers the threads serving requests, however nice the whole
+/// server was started. Failure only costs the preference.
 fn lower_priority(niceness: i32) {
     if niceness == 0 {
         return;
     }
     #[cfg(target_os = "linux")]
     {
-        // On Linux, PRIO_PROCESS with a thread id applies to that thread alone.
+        // On Linux, PRIO_PROCESS with a thread id applies to that thread alone; a new thread
+        // starts with its creator's niceness, and `setpriority` sets an absolute value.
         let thread = rustix::thread::gettid();
-        if let Err(err) = rustix::process::setpriority_process(Some(thread), niceness) {
+        let lowered = rustix::process::getpriority_process(Some(thread))
+            .map(|own| own.saturating_add(niceness).min(19))
+            .and_then(|target| rustix::process::setpriority_process(Some(thread), target));
+        if let Err(err) = lowered {
             tracing::warn!(error = %err, niceness, "cannot lower a worker thread's priority");
         }
     }

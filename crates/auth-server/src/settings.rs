@@ -69,7 +69,7 @@ pub struct ServeArgs {
     /// Hash requests that may wait for a slot before new ones get 503.
     #[arg(long, env = "AUTH_HASHING_QUEUE", default_value_t = 256)]
     pub hashing_queue: usize,
-    /// Scheduling niceness of the hashing threads (0 to 19; 0 keeps the server's own). Logins
+    /// Niceness the hashing threads add to the server's own (0 to 19; at most 19 in all). Logins
     /// still use every idle cycle, but other requests win a core when they need one (Linux).
     #[arg(long, env = "AUTH_HASHING_NICENESS", default_value_t = 10,
           value_parser = clap::value_parser!(i32).range(0..=19))]
