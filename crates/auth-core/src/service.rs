@@ -224,9 +224,8 @@ impl Auth {
         )
         .map_err(|_| StartError::Hashing)?;
         let cache = PrincipalCache::new(config.principal_cache_ttl);
-        let shared = store.clone();
         let store_threads =
-            Workers::start("auth-db", config.store_threads, 0, move || shared.clone())
+            Workers::start("auth-db", config.store_threads, 0, move || store.clone())
                 .map_err(StartError::Threads)?;
         Ok(Self {
             store_threads,

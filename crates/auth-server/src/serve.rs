@@ -50,12 +50,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
-    let hello = bench_hello;
     match adapter {
         Adapter::Axum => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let mut router: axum::Router = auth_axum::router(app);
-            if hello {
+            if bench_hello {
                 router = router.route(
                     BENCH_HELLO_PATH,
                     axum::routing::get(|| async { BENCH_HELLO_BODY }),
@@ -72,7 +71,7 @@ pub async fn serve(
             let server = actix_web::HttpServer::new(move || {
                 let mut service =
                     actix_web::App::new().configure(auth_actix::configure(app.clone()));
-                if hello {
+                if bench_hello {
                     service = service.route(
                         BENCH_HELLO_PATH,
                         actix_web::web::get().to(|| async { BENCH_HELLO_BODY }),
@@ -94,7 +93,7 @@ pub async fn serve(
         Adapter::Warp => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let routes = auth_warp::routes(app);
-            if hello {
+            if bench_hello {
                 use warp::Filter as _;
                 let hello = warp::path!("bench" / "hello")
                     .and(warp::get())
