@@ -2,18 +2,19 @@
 //! trip per second instead of one per request.
 //!
 //! The contract's promise holds: a token revoked on this instance stops working at once (every
-//! revocation path here evicts before it answers), and one revoked on another instance sharing
-//! the database stops working within the cache's lifetime (one second by default), because
-//! entries are never served older than that.
+//! revocation goes through the services' one revocation path, which evicts before it
+//! answers), and one revoked on another instance sharing the database stops working within
+//! the cache's lifetime (one second by default), because entries are never served older than
+//! that.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::service::Principal;
+use crate::clock::Clock;
+use crate::memo::Memo;
+use crate::principal::Principal;
 use crate::store::TokenHash;
 
 /// Entries kept at most; past this the cache is emptied (a flood of distinct tokens cannot
@@ -29,8 +30,19 @@ pub enum CacheKey {
     PersonalToken(TokenHash),
 }
 
+/// What a revocation makes stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// One session.
+    Session(Uuid),
+    /// Everything of one user (password change, deactivation, deletion, token revocation).
+    User(Uuid),
+}
+
+#[derive(Clone)]
 struct Entry {
-    stored: Instant,
+    /// Monotonic time of storing.
+    stored: Duration,
     principal: Principal,
     /// For personal tokens: when the token expires (Unix seconds).
     expires_at: Option<i64>,
@@ -39,10 +51,8 @@ struct Entry {
 /// The cache. A zero lifetime disables it.
 pub struct PrincipalCache {
     ttl: Duration,
-    entries: Mutex<HashMap<CacheKey, Entry>>,
-    /// Bumped by every eviction: a principal read from the database before an eviction is
-    /// not cached after it (it may predate the revocation).
-    generation: AtomicU64,
+    clock: Arc<dyn Clock>,
+    entries: Memo<CacheKey, Entry>,
 }
 
 impl std::fmt::Debug for PrincipalCache {
@@ -54,18 +64,18 @@ impl std::fmt::Debug for PrincipalCache {
 }
 
 impl PrincipalCache {
-    /// A cache whose entries live `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+    /// A cache whose entries live `ttl` by `clock`.
+    pub fn new(ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         Self {
             ttl,
-            entries: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
+            clock,
+            entries: Memo::new(MAX_ENTRIES),
         }
     }
 
     /// Take this before reading a principal from the database; pass it to [`Self::put`].
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.entries.generation()
     }
 
     /// A fresh entry, if any, with the personal token's expiry.
@@ -73,9 +83,10 @@ impl PrincipalCache {
         if self.ttl.is_zero() {
             return None;
         }
-        let entries = self.entries.lock().ok()?;
-        let entry = entries.get(key)?;
-        (entry.stored.elapsed() < self.ttl).then(|| (entry.principal.clone(), entry.expires_at))
+        let now = self.clock.monotonic();
+        self.entries
+            .get(key, |entry| now.saturating_sub(entry.stored) < self.ttl)
+            .map(|entry| (entry.principal, entry.expires_at))
     }
 
     /// Remembers a principal read at `generation`, unless something was evicted since.
@@ -89,37 +100,21 @@ impl PrincipalCache {
         if self.ttl.is_zero() {
             return;
         }
-        if let Ok(mut entries) = self.entries.lock() {
-            if self.generation.load(Ordering::Acquire) != generation {
-                return;
-            }
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(
-                key,
-                Entry {
-                    stored: Instant::now(),
-                    principal,
-                    expires_at,
-                },
-            );
-        }
+        let entry = Entry {
+            stored: self.clock.monotonic(),
+            principal,
+            expires_at,
+        };
+        self.entries.put(key, entry, generation);
     }
 
-    /// Forgets one entry. Call it after the revocation is written.
-    pub fn evict(&self, key: &CacheKey) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.remove(key);
-        }
-    }
-
-    /// Forgets every entry of a user (password change, deactivation, deletion, token revocation).
-    pub fn evict_user(&self, user_id: Uuid) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.retain(|_, entry| entry.principal.user.id != user_id);
+    /// Forgets what `stale` names. Called after the revocation is written.
+    pub fn evict(&self, stale: Stale) {
+        match stale {
+            Stale::Session(id) => self.entries.remove(&CacheKey::Session(id)),
+            Stale::User(user_id) => self
+                .entries
+                .retain(|_, entry| entry.principal.user.id != user_id),
         }
     }
 }
@@ -127,12 +122,13 @@ impl PrincipalCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::Credential;
+    use crate::principal::Credential;
     use crate::store::UserRecord;
+    use crate::testing::FixedClock;
 
     fn principal(user: Uuid) -> Principal {
         Principal {
-            user: std::sync::Arc::new(UserRecord {
+            user: Arc::new(UserRecord {
                 id: user,
                 email: "a@b.co".into(),
                 password_hash: String::new(),
@@ -153,25 +149,28 @@ mod tests {
 
     #[test]
     fn entries_expire_and_evict() {
-        let cache = PrincipalCache::new(Duration::from_millis(50));
+        let clock = Arc::new(FixedClock::at(1_000));
+        let cache = PrincipalCache::new(Duration::from_millis(50), clock.clone());
         let (user, session) = (Uuid::new_v4(), Uuid::new_v4());
         let key = CacheKey::Session(session);
         cache.put(key, principal(user), None, cache.generation());
         assert!(cache.get(&key).is_some());
-        cache.evict(&key);
+        cache.evict(Stale::Session(session));
         assert!(cache.get(&key).is_none());
         cache.put(key, principal(user), None, cache.generation());
-        cache.evict_user(user);
+        cache.evict(Stale::User(user));
         assert!(cache.get(&key).is_none());
         let before = cache.generation();
-        cache.evict(&CacheKey::Session(Uuid::new_v4()));
+        cache.evict(Stale::Session(Uuid::new_v4()));
         cache.put(key, principal(user), None, before);
         assert!(
             cache.get(&key).is_none(),
             "a read older than an eviction is not cached"
         );
         cache.put(key, principal(user), None, cache.generation());
-        std::thread::sleep(Duration::from_millis(60));
+        clock.advance_millis(49);
+        assert!(cache.get(&key).is_some());
+        clock.advance_millis(1);
         assert!(
             cache.get(&key).is_none(),
             "never served older than the lifetime"
@@ -180,7 +179,7 @@ mod tests {
 
     #[test]
     fn zero_lifetime_disables() {
-        let cache = PrincipalCache::new(Duration::ZERO);
+        let cache = PrincipalCache::new(Duration::ZERO, Arc::new(FixedClock::at(0)));
         let key = CacheKey::Session(Uuid::new_v4());
         cache.put(key, principal(Uuid::new_v4()), None, cache.generation());
         assert!(cache.get(&key).is_none());

@@ -97,15 +97,39 @@ impl Default for RateLimits {
     }
 }
 
+/// How access tokens are signed. `Debug` shows the algorithm only.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Signing {
+    /// HS256 with this secret (at least [`MIN_SECRET_LEN`] bytes).
+    Hs256 {
+        /// The shared secret.
+        secret: Vec<u8>,
+    },
+    /// EdDSA (Ed25519) with keys kept in the database, private parts encrypted with this
+    /// 32-byte key-encryption key; the public keys are published as a JWKS.
+    EdDsa {
+        /// The key-encryption key.
+        key_encryption_key: [u8; 32],
+    },
+}
+
+impl std::fmt::Debug for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signing::Hs256 { .. } => f.write_str("Hs256 { .. }"),
+            Signing::EdDsa { .. } => f.write_str("EdDsa { .. }"),
+        }
+    }
+}
+
 /// Everything the core can be tuned with. `Config::default()` is the production default.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `iss` claim written into and required from every access token.
     pub issuer: String,
-    /// HS256 secret; at least 32 bytes (unused with EdDSA).
-    pub jwt_secret: Vec<u8>,
-    /// How access tokens are signed (default HS256).
-    pub signing: crate::token::Signing,
+    /// How access tokens are signed, with the secret or key-encryption key that goes with it
+    /// (default: HS256 with an empty secret, which [`crate::Auth::new`] refuses).
+    pub signing: Signing,
     /// Leeway for `exp` and `nbf`; clamped to at most 30 s.
     pub leeway: Duration,
     /// Password hashing cost.
@@ -143,8 +167,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             issuer: "auth-server".to_owned(),
-            jwt_secret: Vec::new(),
-            signing: crate::token::Signing::Hs256,
+            signing: Signing::Hs256 { secret: Vec::new() },
             leeway: Duration::from_secs(5),
             argon2: Argon2Params::default(),
             hashing_slots: std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -9,20 +9,30 @@
 //! hashing pool, tokens) → [`store::Store`] on a dedicated store thread → back up as a
 //! [`http::Response`] rendered by the profile.
 
+pub mod app;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+mod memo;
+pub mod mount;
 pub mod openapi;
 pub mod password;
+pub mod principal;
 pub mod profile;
 pub mod service;
 pub mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod token;
 pub mod validate;
 mod workers;
 
-pub use config::{Argon2Params, Config};
+pub use app::App;
+pub use config::{Argon2Params, Config, Signing};
 pub use error::Error;
-pub use http::{App, MountSpec, Request, Response};
-pub use service::{Auth, Credential, Principal};
+pub use http::{Request, Response};
+pub use mount::MountSpec;
+pub use principal::{Credential, Principal};
+pub use service::Auth;

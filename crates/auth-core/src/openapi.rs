@@ -13,7 +13,8 @@ use utoipa::openapi::{
 };
 
 use crate::error::{Error, reason_phrase};
-use crate::http::{HEALTH_PATH, JSON, JWKS_PATH, MountedProfile, OPENAPI_PATH};
+use crate::http::JSON;
+use crate::mount::{HEALTH_PATH, JWKS_PATH, MountedProfile, OPENAPI_PATH};
 use crate::profile::Route;
 
 /// Name of the bearer security scheme.

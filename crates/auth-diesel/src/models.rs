@@ -88,6 +88,7 @@ pub(crate) struct NewUserRow<'a> {
 #[derive(Debug, AsChangeset)]
 #[diesel(table_name = users)]
 pub(crate) struct UserChanges<'a> {
+    pub password_hash: Option<&'a str>,
     pub full_name: Option<Option<&'a str>>,
     pub phone: Option<Option<&'a str>>,
     pub is_active: Option<bool>,

@@ -4,16 +4,11 @@
 //! [`BodyCollector`] so no more than the limit is ever buffered), calls [`App::handle`], and
 //! writes the [`Response`] back verbatim: status, headers, body. It adds nothing of its own.
 
-mod app;
-
 use std::net::IpAddr;
 
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
-pub use app::{
-    App, HEALTH_PATH, JWKS_PATH, MountError, MountSpec, MountedProfile, MountedRoute, OPENAPI_PATH,
-};
 
 /// A request as the core sees it.
 #[derive(Debug, Clone)]

@@ -5,11 +5,12 @@ use futures_util::FutureExt as _;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::native::{UserBody, render_error, timestamp};
+use super::body::{UserBody, timestamp};
+use super::problem::{Problem, render_error};
 use super::{Call, Profile, Route, list_of, route, schema_of};
 use crate::error::{Error, Rule};
 use crate::http::Response;
-use crate::service::{Auth, NewAccount, Principal};
+use crate::service::{Admin, NewAccount};
 use crate::store::{OrganizationRecord, UserPatch};
 use crate::validate::Fields;
 
@@ -25,7 +26,7 @@ pub static PROFILE: Profile = Profile {
     default_access_ttl: None,
     routes: ROUTES,
     render_error,
-    error_schema: schema_of::<super::native::Problem>,
+    error_schema: schema_of::<Problem>,
 };
 
 static ROUTES: &[Route] = &[
@@ -148,14 +149,14 @@ impl From<OrganizationRecord> for OrganizationBody {
     }
 }
 
-async fn admin(call: &Call<'_>) -> Result<Principal, Error> {
+/// The administration capability, for a caller with the `admin` role only.
+async fn admin<'a>(call: &Call<'a>) -> Result<Admin<'a>, Error> {
     let principal = call.principal().await?;
-    Auth::require_admin(&principal)?;
-    Ok(principal)
+    call.auth.admin(&principal)
 }
 
 async fn create_user(call: Call<'_>) -> Result<Response, Error> {
-    admin(&call).await?;
+    let admin = admin(&call).await?;
     let mut fields = call.fields()?;
     let email = fields.email("email");
     let password = fields.new_password("password");
@@ -164,9 +165,8 @@ async fn create_user(call: Call<'_>) -> Result<Response, Error> {
     let organization_id = fields.patch_uuid("organization_id").flatten();
     let is_active = fields.optional_bool("is_active");
     fields.finish()?;
-    let user = call
-        .auth
-        .create_account(NewAccount {
+    let user = admin
+        .create_user(NewAccount {
             email: email.unwrap_or_default(),
             password: password.unwrap_or_default(),
             full_name,
@@ -202,21 +202,21 @@ fn page_query(query: Option<&str>) -> Result<(Option<String>, u32, u64), Error> 
 }
 
 async fn list_users(call: Call<'_>) -> Result<Response, Error> {
-    admin(&call).await?;
+    let admin = admin(&call).await?;
     let (email, limit, offset) = page_query(call.request.query.as_deref())?;
-    let (users, total) = call.auth.users(email.as_deref(), limit, offset).await?;
+    let (users, total) = admin.users(email.as_deref(), limit, offset).await?;
     let items = users.iter().map(UserBody::new).collect();
     Ok(Response::json(200, &UserPage { items, total }))
 }
 
 async fn get_user(call: Call<'_>) -> Result<Response, Error> {
-    admin(&call).await?;
-    let user = call.auth.user(call.param("id")).await?;
+    let admin = admin(&call).await?;
+    let user = admin.user(call.id_param("id")?).await?;
     Ok(Response::json(200, &UserBody::new(&user)))
 }
 
 async fn patch_user(call: Call<'_>) -> Result<Response, Error> {
-    admin(&call).await?;
+    let admin = admin(&call).await?;
     let mut fields = call.fields()?;
     let patch = UserPatch {
         full_name: fields.patch_string("full_name"),
@@ -225,20 +225,21 @@ async fn patch_user(call: Call<'_>) -> Result<Response, Error> {
         roles: fields.optional_string_array("roles"),
         organization_id: fields.patch_uuid("organization_id"),
         attributes: fields.optional_object("attributes"),
+        ..UserPatch::default()
     };
     fields.finish()?;
-    let user = call.auth.update_user(call.param("id"), patch).await?;
+    let user = admin.update_user(call.id_param("id")?, patch).await?;
     Ok(Response::json(200, &UserBody::new(&user)))
 }
 
 async fn delete_user(call: Call<'_>) -> Result<Response, Error> {
-    admin(&call).await?;
-    call.auth.delete_user(call.param("id")).await?;
+    let admin = admin(&call).await?;
+    admin.delete_user(call.id_param("id")?).await?;
     Ok(Response::empty(204))
 }
 
 async fn create_organization(call: Call<'_>) -> Result<Response, Error> {
-    admin(&call).await?;
+    let admin = admin(&call).await?;
     let mut fields = call.fields()?;
     let name = fields.optional_name("name");
     match &name {
@@ -247,17 +248,15 @@ async fn create_organization(call: Call<'_>) -> Result<Response, Error> {
         _ => {}
     }
     fields.finish()?;
-    let organization = call
-        .auth
+    let organization = admin
         .create_organization(name.unwrap_or_default().trim().to_owned())
         .await?;
     Ok(Response::json(201, &OrganizationBody::from(organization)))
 }
 
 async fn organizations(call: Call<'_>) -> Result<Response, Error> {
-    admin(&call).await?;
-    let list: Vec<OrganizationBody> = call
-        .auth
+    let admin = admin(&call).await?;
+    let list: Vec<OrganizationBody> = admin
         .organizations()
         .await?
         .into_iter()

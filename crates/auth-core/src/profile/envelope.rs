@@ -74,6 +74,7 @@ async fn token(call: Call<'_>) -> Result<Response, Error> {
     let ttl = jwt_ttl(&call, ACCESS_TTL);
     let grant = call
         .auth
+        .sessions()
         .login(&body.email, body.password, call.client(), ttl)
         .await?;
     Ok(Response::json(
@@ -105,7 +106,7 @@ pub fn render_error(err: &Error) -> ErrorBody {
         other => (
             other.status(),
             other.reason(),
-            super::native::error_code(other),
+            super::problem::error_code(other),
         ),
     };
     ErrorBody {

@@ -6,7 +6,7 @@ use futures_util::FutureExt as _;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::native::timestamp;
+use super::body::timestamp;
 use super::wording::laravel;
 use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route, schema_of};
 use crate::error::Error;
@@ -98,6 +98,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
     let ttl = jwt_ttl(&call, ACCESS_TTL);
     let grant = call
         .auth
+        .sessions()
         .login(&body.email, body.password, call.client(), ttl)
         .await?;
     Ok(Response::json(

@@ -5,10 +5,12 @@
 //! error encoder, listed in [`ALL`].
 
 pub mod admin;
+pub mod body;
 pub mod envelope;
 pub mod jwt_user;
 pub mod native;
 pub mod personal_token;
+pub mod problem;
 pub mod rbac;
 pub mod wording;
 
@@ -20,7 +22,8 @@ use utoipa::openapi::{RefOr, schema::Schema};
 
 use crate::error::Error;
 use crate::http::{Body, Request, Response};
-use crate::service::{Auth, Client, Principal};
+use crate::principal::Principal;
+use crate::service::{Auth, Client};
 use crate::validate::Fields;
 
 /// A route handler: decodes the request, calls the core, encodes the answer.
@@ -226,6 +229,12 @@ impl Call<'_> {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// A path parameter that names a record by id: `NotFound` when it is not a UUID, since
+    /// no record has such an id.
+    pub fn id_param(&self, name: &str) -> Result<uuid::Uuid, Error> {
+        uuid::Uuid::parse_str(self.param(name)).map_err(|_| Error::NotFound)
+    }
+
     /// The body bytes (the size limit was enforced before the handler ran).
     pub fn body(&self) -> &[u8] {
         match &self.request.body {
@@ -255,6 +264,7 @@ impl Call<'_> {
     /// Authenticates the bearer token.
     pub async fn principal(&self) -> Result<Principal, Error> {
         self.auth
+            .sessions()
             .authenticate(self.request.headers.authorization.as_deref())
             .await
     }

@@ -3,16 +3,19 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat};
 use futures_util::FutureExt as _;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, list_of, route, schema_of};
+use super::body::{UserBody, timestamp};
+use super::problem::{Problem, render_error};
+
+use super::{Call, LoginRequest, Profile, Route, jwt_ttl, list_of, route, schema_of};
 use crate::error::{Error, Rule};
-use crate::http::{PROBLEM_JSON, Response};
-use crate::service::{NewAccount, Principal, Throttle, TokenPair};
-use crate::store::{PersonalTokenRecord, SessionRecord, UserRecord};
+use crate::http::Response;
+use crate::principal::Principal;
+use crate::service::{ThrottledAction, TokenPair};
+use crate::store::{PersonalTokenRecord, SessionRecord};
 
 /// Default access-token lifetime: 7 days.
 pub const ACCESS_TTL: Duration = Duration::from_secs(604_800);
@@ -110,42 +113,8 @@ static ROUTES: &[Route] = &[
     .errors(&[404]),
 ];
 
-/// RFC 3339, UTC, whole seconds, `Z`.
-pub fn timestamp(unix: i64) -> String {
-    DateTime::from_timestamp(unix, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// The user object.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UserBody<'a> {
-    id: Uuid,
-    email: &'a str,
-    full_name: Option<&'a str>,
-    is_active: bool,
-    roles: &'a [String],
-    organization_id: Option<Uuid>,
-    created_at: String,
-}
-
-impl<'a> UserBody<'a> {
-    /// Renders a user.
-    pub fn new(user: &'a UserRecord) -> Self {
-        Self {
-            id: user.id,
-            email: &user.email,
-            full_name: user.full_name.as_deref(),
-            is_active: user.is_active,
-            roles: &user.roles,
-            organization_id: user.organization_id,
-            created_at: timestamp(user.created_at),
-        }
-    }
-}
-
-/// The token object.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// The token object (no `Debug`: it holds the tokens).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenBody<'a> {
     access_token: &'a str,
     token_type: &'static str,
@@ -202,8 +171,8 @@ impl<'a> PersonalTokenBody<'a> {
     }
 }
 
-/// `{user, token}`, the answer to register and login.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// `{user, token}`, the answer to register and login (no `Debug`: it holds the tokens).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuthResponse<'a> {
     user: UserBody<'a>,
     token: TokenBody<'a>,
@@ -319,50 +288,22 @@ impl CreateTokenRequest {
     }
 }
 
-/// One invalid field of a problem document.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProblemField {
-    /// The field.
-    pub field: String,
-    /// Why.
-    pub message: String,
-}
-
-/// An RFC 9457 problem document, the body of every `native` error.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// Always `about:blank`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// The status's reason phrase.
-    pub title: &'static str,
-    /// The status.
-    pub status: u16,
-    /// What went wrong.
-    pub detail: &'static str,
-    /// Stable machine-readable code, e.g. `INVALID_CREDENTIALS`.
-    pub code: &'static str,
-    /// Every invalid field (validation errors only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<ProblemField>>,
-}
-
 fn ttl(call: &Call<'_>) -> Duration {
     jwt_ttl(call, ACCESS_TTL)
 }
 
 async fn register(call: Call<'_>) -> Result<Response, Error> {
     let body = RegisterRequest::decode(&call)?;
-    let account = NewAccount {
-        email: body.email,
-        password: body.password,
-        full_name: body.full_name,
-        is_active: true,
-        ..NewAccount::default()
-    };
     let grant = call
         .auth
-        .register(account, call.client(), ttl(&call))
+        .accounts()
+        .register(
+            body.email,
+            body.password,
+            body.full_name,
+            call.client(),
+            ttl(&call),
+        )
         .await?;
     Ok(Response::json(201, &AuthResponse::new(&grant)))
 }
@@ -371,6 +312,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
     let body = LoginRequest::decode(&call)?;
     let grant = call
         .auth
+        .sessions()
         .login(&body.email, body.password, call.client(), ttl(&call))
         .await?;
     Ok(Response::json(200, &AuthResponse::new(&grant)))
@@ -383,12 +325,16 @@ async fn me(call: Call<'_>) -> Result<Response, Error> {
 
 async fn refresh(call: Call<'_>) -> Result<Response, Error> {
     let body = RefreshRequest::decode(&call)?;
-    call.auth.throttle(Throttle::Refresh, call.client()).await?;
+    call.auth
+        .throttle()
+        .hit(ThrottledAction::Refresh, call.client())
+        .await?;
+    let sessions = call.auth.sessions();
     let pair = match body.refresh_token {
-        Some(token) => call.auth.refresh(&token, ttl(&call)).await?,
+        Some(token) => sessions.refresh(&token, ttl(&call)).await?,
         None => {
             let principal = call.principal().await?;
-            call.auth.refresh_session(&principal, ttl(&call)).await?
+            sessions.refresh_session(&principal, ttl(&call)).await?
         }
     };
     Ok(Response::json(200, &TokenBody::new(&pair)))
@@ -396,7 +342,7 @@ async fn refresh(call: Call<'_>) -> Result<Response, Error> {
 
 async fn logout(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
-    call.auth.logout(&principal).await?;
+    call.auth.sessions().logout(&principal).await?;
     Ok(Response::empty(204))
 }
 
@@ -405,7 +351,8 @@ async fn sessions(call: Call<'_>) -> Result<Response, Error> {
     let current = principal.session_id();
     let list: Vec<SessionBody> = call
         .auth
-        .sessions(&principal)
+        .sessions()
+        .list(&principal)
         .await?
         .into_iter()
         .map(|s: SessionRecord| SessionBody {
@@ -421,8 +368,10 @@ async fn sessions(call: Call<'_>) -> Result<Response, Error> {
 
 async fn delete_session(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
+    let session_id = call.id_param("id")?;
     call.auth
-        .revoke_session(&principal, call.param("id"))
+        .sessions()
+        .revoke(&principal, session_id)
         .await?;
     Ok(Response::empty(204))
 }
@@ -431,6 +380,7 @@ async fn password(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
     let body = PasswordChangeRequest::decode(&call)?;
     call.auth
+        .accounts()
         .change_password(&principal, body.current_password, body.new_password)
         .await?;
     Ok(Response::empty(204))
@@ -447,7 +397,8 @@ async fn create_token(call: Call<'_>) -> Result<Response, Error> {
         .map(|secs| Duration::from_secs(secs.unsigned_abs()));
     let issued = call
         .auth
-        .create_personal_token(principal.user.id, body.name, expires_in)
+        .personal_tokens()
+        .create(principal.user.id, body.name, expires_in)
         .await?;
     Ok(Response::json(
         201,
@@ -457,7 +408,7 @@ async fn create_token(call: Call<'_>) -> Result<Response, Error> {
 
 async fn tokens(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
-    let records = call.auth.personal_tokens(&principal).await?;
+    let records = call.auth.personal_tokens().list(&principal).await?;
     let list: Vec<PersonalTokenBody> = records
         .iter()
         .map(|r| PersonalTokenBody::new(r, None))
@@ -467,81 +418,10 @@ async fn tokens(call: Call<'_>) -> Result<Response, Error> {
 
 async fn delete_token(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
+    let token_id = call.id_param("id")?;
     call.auth
-        .revoke_personal_token(&principal, call.param("id"))
+        .personal_tokens()
+        .revoke(&principal, token_id)
         .await?;
     Ok(Response::empty(204))
-}
-
-/// The machine-readable code `native` (and `envelope`) use for an error.
-pub fn error_code(err: &Error) -> &'static str {
-    match err {
-        Error::MalformedRequest => "INVALID_REQUEST",
-        Error::Validation(_) => "VALIDATION_ERROR",
-        Error::EmailTaken => "EMAIL_TAKEN",
-        Error::InvalidCredentials | Error::WrongCurrentPassword => "INVALID_CREDENTIALS",
-        Error::AccountInactive => "ACCOUNT_INACTIVE",
-        Error::MissingToken | Error::InvalidToken => "UNAUTHORIZED",
-        Error::Forbidden => "FORBIDDEN",
-        Error::NotFound => "NOT_FOUND",
-        Error::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
-        Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-        Error::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-        Error::RateLimited(_) => "RATE_LIMITED",
-        Error::Internal => "INTERNAL_ERROR",
-        Error::Unavailable | Error::Overloaded(_) => "SERVICE_UNAVAILABLE",
-    }
-}
-
-/// The human-readable detail `native` gives for an error.
-pub fn error_detail(err: &Error) -> &'static str {
-    match err {
-        Error::MalformedRequest => "Request body must be a JSON object",
-        Error::Validation(_) => "Request validation failed",
-        Error::EmailTaken => "Email already registered",
-        Error::InvalidCredentials => "Incorrect email or password",
-        Error::AccountInactive => "User account is inactive",
-        Error::WrongCurrentPassword => "Current password is incorrect",
-        Error::MissingToken => "Not authenticated",
-        Error::InvalidToken => "Could not validate credentials",
-        Error::Forbidden => "Not enough permissions",
-        Error::NotFound => "Not found",
-        Error::MethodNotAllowed(_) => "Method not allowed",
-        Error::PayloadTooLarge => "Request body exceeds the size limit",
-        Error::UnsupportedMediaType => "Content-Type must be application/json",
-        Error::RateLimited(_) => "Too many requests",
-        Error::Overloaded(_) => "Server is busy, retry later",
-        Error::Unavailable => "Service temporarily unavailable",
-        Error::Internal => "Internal server error",
-    }
-}
-
-/// Renders an error as an RFC 9457 problem document.
-pub fn render_error(err: &Error) -> ErrorBody {
-    let status = err.status();
-    let errors = match err {
-        Error::Validation(errors) => Some(
-            errors
-                .iter()
-                .map(|e| ProblemField {
-                    field: e.field.clone(),
-                    message: e.message(),
-                })
-                .collect(),
-        ),
-        _ => None,
-    };
-    let problem = Problem {
-        kind: "about:blank",
-        title: err.reason(),
-        status,
-        detail: error_detail(err),
-        code: error_code(err),
-        errors,
-    };
-    ErrorBody {
-        status,
-        content_type: PROBLEM_JSON,
-        body: serde_json::to_value(problem).unwrap_or_default(),
-    }
 }

@@ -101,6 +101,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
     let body = TokenLoginRequest::decode(&call)?;
     let user = call
         .auth
+        .accounts()
         .check_credentials(&body.email, body.password, call.client())
         .await?;
     let name = body
@@ -112,7 +113,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
         .expiration
         .map(|secs| Duration::from_secs(secs.unsigned_abs()))
         .or(call.access_ttl);
-    let issued = call.auth.create_personal_token(user.id, name, ttl).await?;
+    let issued = call.auth.personal_tokens().create(user.id, name, ttl).await?;
     Ok(Response::json(
         201,
         &TokenResponse {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::native::timestamp;
+use super::body::timestamp;
 use super::wording::{FastApiIssue, fastapi, fastapi_malformed};
 use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route, schema_of};
 use crate::error::Error;
@@ -145,6 +145,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
     let ttl = jwt_ttl(&call, ACCESS_TTL);
     let grant = call
         .auth
+        .sessions()
         .login(&body.email, body.password, call.client(), ttl)
         .await?;
     Ok(Response::json(
@@ -158,7 +159,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
 
 async fn me(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
-    let roles = call.auth.user_roles(principal.user.id).await?;
+    let roles = call.auth.accounts().roles(&principal).await?;
     Ok(Response::json(
         200,
         &CurrentUser::new(Arc::unwrap_or_clone(principal.user), roles),

@@ -1,30 +1,8 @@
-//! The storage trait: everything the core needs from a database.
-//!
-//! Every method blocks (Diesel, r2d2); the core only ever calls them on its own store
-//! threads (a fixed number, `Config::store_threads`), never on an async executor thread.
-//! Timestamps are Unix seconds (UTC). Ids are UUIDs. Secrets never reach a store
-//! in plain text: refresh and personal tokens arrive as [`TokenHash`]es.
+//! The records stores keep and the instructions they carry out. Plain data: every rule
+//! about them (who may see what, what expires when, what a change revokes) is the core's.
 
 use serde_json::Value;
 use uuid::Uuid;
-
-/// What a store reports when an operation fails. Stores map every backend error to this.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// A uniqueness constraint refused the write (e.g. the email is taken).
-    #[error("conflict with an existing record")]
-    Conflict,
-    /// The database could not be reached or did not answer in time.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// Anything else. The message is for logs only and must not contain secrets.
-    #[error("database error: {0}")]
-    Other(String),
-}
-
-/// Result of a store operation.
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// SHA-256 of a high-entropy token (refresh or personal). Only this is stored.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,8 +21,8 @@ impl std::fmt::Debug for TokenHash {
     }
 }
 
-/// A user as stored, with the roles attached to it.
-#[derive(Debug, Clone, PartialEq)]
+/// A user as stored, with the roles attached to it. `Debug` leaves the password hash out.
+#[derive(Clone, PartialEq)]
 pub struct UserRecord {
     /// Primary key.
     pub id: Uuid,
@@ -70,8 +48,21 @@ pub struct UserRecord {
     pub updated_at: i64,
 }
 
-/// A user to insert.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .field("is_active", &self.is_active)
+            .field("roles", &self.roles)
+            .field("organization_id", &self.organization_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user to insert. `Debug` leaves the password hash out.
+#[derive(Clone)]
 pub struct NewUser {
     /// Primary key, chosen by the core.
     pub id: Uuid,
@@ -91,6 +82,16 @@ pub struct NewUser {
     pub organization_id: Option<Uuid>,
     /// Creation time.
     pub now: i64,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A session as stored.
@@ -140,8 +141,8 @@ pub struct RefreshRecord {
     pub replay: Option<Vec<u8>>,
     /// Whether the token minted in exchange for it has itself been used (or removed).
     pub successor_used: bool,
-    /// Whether the session has been revoked (or has expired and been removed).
-    pub session_revoked: bool,
+    /// When the session expires (a revoked session has no row, and so no refresh tokens).
+    pub session_expires_at: i64,
 }
 
 /// Everything a refresh-token exchange writes, in one transaction.
@@ -231,13 +232,15 @@ pub struct RoleRecord {
 }
 
 /// Changes to a user; `None` leaves a field as it is (`Some(None)` clears a nullable one).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct UserPatch {
+    /// New password hash (PHC string).
+    pub password_hash: Option<String>,
     /// New display name.
     pub full_name: Option<Option<String>>,
     /// New phone number.
     pub phone: Option<Option<String>>,
-    /// New active flag; `false` also revokes every session and personal token.
+    /// New active flag.
     pub is_active: Option<bool>,
     /// The complete new set of role names (unknown names are created).
     pub roles: Option<Vec<String>>,
@@ -245,6 +248,77 @@ pub struct UserPatch {
     pub organization_id: Option<Option<Uuid>>,
     /// New attributes object (replaces the old one).
     pub attributes: Option<Value>,
+}
+
+impl std::fmt::Debug for UserPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPatch")
+            .field("password_hash", &self.password_hash.as_ref().map(|_| ".."))
+            .field("full_name", &self.full_name)
+            .field("phone", &self.phone)
+            .field("is_active", &self.is_active)
+            .field("roles", &self.roles)
+            .field("organization_id", &self.organization_id)
+            .field("attributes", &self.attributes)
+            .finish()
+    }
+}
+
+/// What a change to a user revokes, in the same transaction. The core decides (see
+/// `service`); a store carries it out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Revocation {
+    /// Which of the user's sessions (and their refresh tokens) are deleted.
+    pub sessions: SessionRevocation,
+    /// Whether every personal token of the user is deleted.
+    pub personal_tokens: bool,
+}
+
+impl Revocation {
+    /// Revokes nothing.
+    pub const NOTHING: Revocation = Revocation {
+        sessions: SessionRevocation::None,
+        personal_tokens: false,
+    };
+    /// Revokes every session and every personal token.
+    pub const EVERYTHING: Revocation = Revocation {
+        sessions: SessionRevocation::All,
+        personal_tokens: true,
+    };
+}
+
+/// Which sessions of a user a [`Revocation`] deletes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SessionRevocation {
+    /// None.
+    #[default]
+    None,
+    /// Every one.
+    All,
+    /// Every one but this (the caller's own session, kept through a password change).
+    AllExcept(Uuid),
+}
+
+/// A session to open: the session, its first refresh token, and the housekeeping that goes
+/// with it, in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session.
+    pub session: SessionRecord,
+    /// Its first refresh token (of the same session).
+    pub first_refresh: NewRefreshToken,
+    /// When set, the user's sessions that expired at or before this time are deleted first.
+    pub purge_expired_before: Option<i64>,
+}
+
+/// A credential being used at `now`: its `last_used_at` is set to `now` when it is older
+/// than `touch_before` (so a busy credential is not written on every request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Use {
+    /// The time of this use.
+    pub now: i64,
+    /// `last_used_at` values before this are refreshed.
+    pub touch_before: i64,
 }
 
 /// A page of users.
@@ -312,127 +386,3 @@ pub struct SigningKeyRecord {
     pub active: bool,
 }
 
-/// The storage a deployment runs on. Implementations must be safe to share across threads;
-/// every method may block and is only called from blocking threads.
-pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip proving the database answers.
-    fn ping(&self) -> StoreResult<()>;
-
-    /// Returns the stored value for `key`, storing `value` first if there was none.
-    /// Atomic: two instances racing on a fresh database agree on one value.
-    fn get_or_init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
-
-    /// Inserts a user (and its roles). `Conflict` when `email_key` is taken.
-    fn create_user(&self, user: &NewUser) -> StoreResult<UserRecord>;
-    /// Looks a user up by normalized email.
-    fn find_user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>>;
-    /// Looks a user up by id.
-    fn find_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
-    /// Sets `is_active`. Deactivating also deletes all of the user's sessions, refresh
-    /// tokens and personal tokens, in the same transaction. Returns false for an unknown user.
-    fn set_user_active(&self, id: Uuid, active: bool, now: i64) -> StoreResult<bool>;
-    /// Replaces the password hash and, in the same transaction, deletes every session of
-    /// the user except `keep_session` (personal tokens are kept).
-    fn change_password(
-        &self,
-        user_id: Uuid,
-        password_hash: &str,
-        keep_session: Option<Uuid>,
-        now: i64,
-    ) -> StoreResult<()>;
-
-    /// Inserts a session with its first refresh token.
-    fn create_session(&self, session: &SessionRecord, refresh: &NewRefreshToken)
-    -> StoreResult<()>;
-    /// Loads a live (unexpired at `now`) session with its user. When `last_used_at` is more than
-    /// 60 s old it is set to `now`.
-    fn session_with_user(
-        &self,
-        session_id: Uuid,
-        now: i64,
-    ) -> StoreResult<Option<(SessionRecord, UserRecord)>>;
-    /// The user's live sessions, oldest first.
-    fn list_sessions(&self, user_id: Uuid, now: i64) -> StoreResult<Vec<SessionRecord>>;
-    /// Deletes one of the user's sessions (and its refresh tokens). False when the user has
-    /// no such session.
-    fn delete_session(&self, user_id: Uuid, session_id: Uuid) -> StoreResult<bool>;
-
-    /// Looks a refresh token up by hash.
-    fn find_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshRecord>>;
-    /// Exchanges an unused refresh token: marks it used with its replay, inserts the new
-    /// token, sets the session's access jti, last_used_at and expires_at (= new token's expiry).
-    /// Returns false, writing nothing, when the old token was already used (a concurrent exchange won).
-    fn rotate_refresh_token(&self, rotation: &RefreshRotation) -> StoreResult<bool>;
-    /// Bearer-form refresh. Returns false, writing nothing, when the session is gone or its
-    /// access jti is no longer `old_access_jti`.
-    fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<bool>;
-
-    /// Inserts a personal access token.
-    fn create_personal_token(&self, token: &NewPersonalToken) -> StoreResult<PersonalTokenRecord>;
-    /// Looks a personal token up by hash, with its user. Expiry is the caller's to check.
-    /// When `last_used_at` is unset or more than 60 s old it is set to `now`.
-    fn personal_token_with_user(
-        &self,
-        hash: &TokenHash,
-        now: i64,
-    ) -> StoreResult<Option<(PersonalTokenRecord, UserRecord)>>;
-    /// The user's personal tokens, oldest first.
-    fn list_personal_tokens(&self, user_id: Uuid) -> StoreResult<Vec<PersonalTokenRecord>>;
-    /// Deletes one of the user's personal tokens. False when the user has no such token.
-    fn delete_personal_token(&self, user_id: Uuid, token_id: Uuid) -> StoreResult<bool>;
-
-    /// Replaces the password hash without touching sessions (hash upgrades on login).
-    fn update_password_hash(&self, user_id: Uuid, password_hash: &str, now: i64)
-    -> StoreResult<()>;
-    /// Applies a patch in one transaction (setting `updated_at = now`); deactivation deletes
-    /// the user's sessions and personal tokens in the same transaction. `None` for an unknown
-    /// user. An unknown organization is `StoreError::Other` (callers check first).
-    fn update_user(&self, id: Uuid, patch: &UserPatch, now: i64)
-    -> StoreResult<Option<UserRecord>>;
-    /// Deletes a user and, by cascade, everything of theirs. False for an unknown user.
-    fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
-    /// A page of users ordered by creation time then id, and the total matching the filter.
-    fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<UserRecord>, u64)>;
-    /// The user's roles with ids and descriptions, sorted by name.
-    fn user_roles(&self, user_id: Uuid) -> StoreResult<Vec<RoleRecord>>;
-
-    /// Inserts an organization.
-    fn create_organization(&self, organization: &OrganizationRecord) -> StoreResult<()>;
-    /// Looks an organization up.
-    fn find_organization(&self, id: Uuid) -> StoreResult<Option<OrganizationRecord>>;
-    /// Every organization, oldest first.
-    fn list_organizations(&self) -> StoreResult<Vec<OrganizationRecord>>;
-
-    /// Counts failed logins in the three windows.
-    fn count_login_failures(&self, query: &FailureQuery) -> StoreResult<FailureCounts>;
-    /// The time of the `skip`-th oldest (0-based) failure of one series within its window;
-    /// `Retry-After` is derived from it.
-    fn nth_login_failure(
-        &self,
-        query: &FailureQuery,
-        series: FailureSeries,
-        skip: u64,
-    ) -> StoreResult<Option<i64>>;
-    /// Records one failed login.
-    fn record_login_failure(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()>;
-    /// Forgets every failure of this email (a successful login).
-    fn clear_login_failures(&self, email_key: &str) -> StoreResult<()>;
-    /// Counts hits of `bucket`/`key` since `since`, and records one more at `now` when the
-    /// count is below `limit`, atomically. Returns the count before this hit, and the oldest
-    /// hit in the window (for `Retry-After`).
-    fn hit_rate_limit(
-        &self,
-        bucket: &str,
-        key: &str,
-        since: i64,
-        limit: u64,
-        now: i64,
-    ) -> StoreResult<(u64, Option<i64>)>;
-    /// Deletes failures and hits older than `before` (housekeeping).
-    fn purge_rate_limits(&self, before: i64) -> StoreResult<u64>;
-
-    /// Every signing key, newest first.
-    fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Adds a key; when it is active, every other key becomes inactive in the same transaction.
-    fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
-}

@@ -1,0 +1,109 @@
+//! RFC 9457 problem documents: the error shape of `native` and `admin`, and the stable
+//! machine-readable codes `envelope` reuses.
+
+use serde::Serialize;
+
+use super::ErrorBody;
+use crate::error::Error;
+use crate::http::PROBLEM_JSON;
+
+/// One invalid field of a problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemField {
+    /// The field.
+    pub field: String,
+    /// Why.
+    pub message: String,
+}
+
+/// An RFC 9457 problem document, the body of every `native` error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The status's reason phrase.
+    pub title: &'static str,
+    /// The status.
+    pub status: u16,
+    /// What went wrong.
+    pub detail: &'static str,
+    /// Stable machine-readable code, e.g. `INVALID_CREDENTIALS`.
+    pub code: &'static str,
+    /// Every invalid field (validation errors only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProblemField>>,
+}
+
+/// The machine-readable code `native` (and `envelope`) use for an error.
+pub fn error_code(err: &Error) -> &'static str {
+    match err {
+        Error::MalformedRequest => "INVALID_REQUEST",
+        Error::Validation(_) => "VALIDATION_ERROR",
+        Error::EmailTaken => "EMAIL_TAKEN",
+        Error::InvalidCredentials | Error::WrongCurrentPassword => "INVALID_CREDENTIALS",
+        Error::AccountInactive => "ACCOUNT_INACTIVE",
+        Error::MissingToken | Error::InvalidToken => "UNAUTHORIZED",
+        Error::Forbidden => "FORBIDDEN",
+        Error::NotFound => "NOT_FOUND",
+        Error::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+        Error::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+        Error::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+        Error::RateLimited(_) => "RATE_LIMITED",
+        Error::Internal => "INTERNAL_ERROR",
+        Error::Unavailable | Error::Overloaded(_) => "SERVICE_UNAVAILABLE",
+    }
+}
+
+/// The human-readable detail `native` gives for an error.
+pub fn error_detail(err: &Error) -> &'static str {
+    match err {
+        Error::MalformedRequest => "Request body must be a JSON object",
+        Error::Validation(_) => "Request validation failed",
+        Error::EmailTaken => "Email already registered",
+        Error::InvalidCredentials => "Incorrect email or password",
+        Error::AccountInactive => "User account is inactive",
+        Error::WrongCurrentPassword => "Current password is incorrect",
+        Error::MissingToken => "Not authenticated",
+        Error::InvalidToken => "Could not validate credentials",
+        Error::Forbidden => "Not enough permissions",
+        Error::NotFound => "Not found",
+        Error::MethodNotAllowed(_) => "Method not allowed",
+        Error::PayloadTooLarge => "Request body exceeds the size limit",
+        Error::UnsupportedMediaType => "Content-Type must be application/json",
+        Error::RateLimited(_) => "Too many requests",
+        Error::Overloaded(_) => "Server is busy, retry later",
+        Error::Unavailable => "Service temporarily unavailable",
+        Error::Internal => "Internal server error",
+    }
+}
+
+/// Renders an error as an RFC 9457 problem document.
+pub fn render_error(err: &Error) -> ErrorBody {
+    let status = err.status();
+    let errors = match err {
+        Error::Validation(errors) => Some(
+            errors
+                .iter()
+                .map(|e| ProblemField {
+                    field: e.field.clone(),
+                    message: e.message(),
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    let problem = Problem {
+        kind: "about:blank",
+        title: err.reason(),
+        status,
+        detail: error_detail(err),
+        code: error_code(err),
+        errors,
+    };
+    ErrorBody {
+        status,
+        content_type: PROBLEM_JSON,
+        body: serde_json::to_value(problem).unwrap_or_default(),
+    }
+}

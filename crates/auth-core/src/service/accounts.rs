@@ -1,0 +1,234 @@
+//! Accounts: creating them, checking credentials (upgrading old hashes), changing passwords.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::{Client, Context, NewAccount, SessionGrant, Sessions, Throttle, ThrottledAction};
+use crate::cache::Stale;
+use crate::error::{Error, Rule};
+use crate::password::{Verification, is_supported_hash};
+use crate::principal::Principal;
+use crate::store::{
+    NewUser, Revocation, RoleRecord, SessionRevocation, StoreError, UserPatch, UserRecord,
+};
+use crate::validate::{check_email, check_new_password, email_key, is_common_password};
+
+/// The account service.
+#[derive(Clone, Copy)]
+pub struct Accounts<'a>(pub(super) &'a Context);
+
+impl Accounts<'_> {
+    /// Registers an account (no roles, active) and opens its first session; rate-limited per
+    /// client IP.
+    pub async fn register(
+        &self,
+        email: String,
+        password: String,
+        full_name: Option<String>,
+        client: Client<'_>,
+        access_ttl: Duration,
+    ) -> Result<SessionGrant, Error> {
+        Throttle(self.0)
+            .hit(ThrottledAction::Register, client)
+            .await?;
+        let account = NewAccount {
+            email,
+            password,
+            full_name,
+            is_active: true,
+            ..NewAccount::default()
+        };
+        let user = create(self.0, account).await?;
+        Sessions(self.0)
+            .open(user, client.user_agent, access_ttl)
+            .await
+    }
+
+    /// The caller's roles with ids and descriptions, sorted by name.
+    pub async fn roles(&self, principal: &Principal) -> Result<Vec<RoleRecord>, Error> {
+        let user_id = principal.user.id;
+        self.0.store(move |store| store.user_roles(user_id)).await
+    }
+
+    /// Checks a password being set: length, and (when configured) not a common one.
+    pub fn check_password_policy(&self, field: &str, password: &str) -> Result<(), Error> {
+        check_password_policy(self.0, field, password)
+    }
+
+    /// Checks an email and password. Unknown email and wrong password cost the same hash and
+    /// give the same `InvalidCredentials`; only the right password reveals `AccountInactive`.
+    /// Rate-limited per the contract: bad credentials count, a success clears the email's
+    /// failures, and a limited attempt gets `RateLimited` before any lookup or hash.
+    pub async fn check_credentials(
+        &self,
+        email: &str,
+        password: String,
+        client: Client<'_>,
+    ) -> Result<UserRecord, Error> {
+        let throttle = Throttle(self.0);
+        let key = email_key(email);
+        let now = self.0.now();
+        let query = throttle.failure_query(&key, client, now);
+        throttle.login_gate(&query, now).await?;
+        let user = {
+            let key = key.clone();
+            self.0
+                .store(move |store| store.find_user_by_email(&key))
+                .await?
+        };
+        let phc = user.as_ref().map(|u| u.password_hash.clone());
+        let rehash_password = password.clone();
+        let verification = self.0.hasher.verify(password, phc).await?;
+        match (user, verification) {
+            (Some(user), Verification::Match | Verification::MatchNeedsRehash)
+                if !user.is_active =>
+            {
+                Err(Error::AccountInactive)
+            }
+            (Some(user), verification @ (Verification::Match | Verification::MatchNeedsRehash)) => {
+                if verification == Verification::MatchNeedsRehash {
+                    self.upgrade_hash(&user, rehash_password).await;
+                }
+                throttle.clear_failures(&key).await?;
+                Ok(user)
+            }
+            _ => {
+                throttle.record_failure(&query, now).await?;
+                Err(Error::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Re-hashes a verified password with the configured parameters. A failure is logged and
+    /// the login goes on: the old hash still verifies.
+    async fn upgrade_hash(&self, user: &UserRecord, password: String) {
+        let hash = match self.0.hasher.hash(password).await {
+            Ok(hash) => hash,
+            Err(err) => {
+                tracing::warn!(error = %err, "password hash upgrade skipped");
+                return;
+            }
+        };
+        let (user_id, now) = (user.id, self.0.now());
+        let patch = UserPatch {
+            password_hash: Some(hash),
+            ..UserPatch::default()
+        };
+        // Same password, so nothing to revoke.
+        let upgraded = self
+            .0
+            .store(move |store| store.update_user(user_id, &patch, Revocation::NOTHING, now))
+            .await;
+        match upgraded {
+            Ok(_) => tracing::info!(user = %user_id, "password hash upgraded"),
+            Err(err) => tracing::warn!(error = %err, "password hash upgrade not stored"),
+        }
+    }
+
+    /// Changes the caller's password after checking the current one. Every other session is
+    /// revoked, in the same transaction (the caller's own session and personal tokens are
+    /// kept: the caller just proved the current password).
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current_password: String,
+        new_password: String,
+    ) -> Result<(), Error> {
+        let verification = self
+            .0
+            .hasher
+            .verify(current_password, Some(principal.user.password_hash.clone()))
+            .await?;
+        if verification == Verification::Mismatch {
+            return Err(Error::WrongCurrentPassword);
+        }
+        check_password_policy(self.0, "new_password", &new_password)?;
+        let hash = self.0.hasher.hash(new_password).await?;
+        let user_id = principal.user.id;
+        let revoke = Revocation {
+            sessions: principal
+                .session_id()
+                .map_or(SessionRevocation::All, SessionRevocation::AllExcept),
+            personal_tokens: false,
+        };
+        let patch = UserPatch {
+            password_hash: Some(hash),
+            ..UserPatch::default()
+        };
+        let now = self.0.now();
+        self.0
+            .revoking(Stale::User(user_id), move |store| {
+                store.update_user(user_id, &patch, revoke, now)
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Checks a password being set: length, and (when configured) not a common one.
+pub(super) fn check_password_policy(
+    ctx: &Context,
+    field: &str,
+    password: &str,
+) -> Result<(), Error> {
+    check_new_password(password).map_err(|rule| Error::field(field, rule))?;
+    if ctx.config.refuse_common_passwords && is_common_password(password) {
+        return Err(Error::field(field, Rule::NotCommon));
+    }
+    Ok(())
+}
+
+/// Creates an account after checking email and password. `EmailTaken` when the address is
+/// in use in any letter case.
+pub(super) async fn create(ctx: &Context, account: NewAccount) -> Result<UserRecord, Error> {
+    let email = account.email.trim().to_owned();
+    if let Err(rule) = check_email(&email) {
+        return Err(Error::field("email", rule));
+    }
+    if let Some(hash) = &account.password_hash {
+        if !is_supported_hash(hash) {
+            return Err(Error::field("password_hash", Rule::Format));
+        }
+    } else {
+        check_password_policy(ctx, "password", &account.password)?;
+    }
+    if let Some(organization_id) = account.organization_id {
+        require_organization(ctx, organization_id).await?;
+    }
+    let password_hash = match account.password_hash {
+        Some(hash) => hash,
+        None => ctx.hasher.hash(account.password).await?,
+    };
+    let user = NewUser {
+        id: Uuid::new_v4(),
+        email_key: email_key(&email),
+        email,
+        password_hash,
+        full_name: account.full_name,
+        is_active: account.is_active,
+        roles: role_set(account.roles),
+        organization_id: account.organization_id,
+        now: ctx.now(),
+    };
+    match ctx.store_raw(move |store| store.create_user(&user)).await? {
+        Ok(user) => Ok(user),
+        Err(StoreError::Conflict) => Err(Error::EmailTaken),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `organization_id` must name an existing organization.
+pub(super) async fn require_organization(ctx: &Context, id: Uuid) -> Result<(), Error> {
+    match ctx.store(move |store| store.find_organization(id)).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::field("organization_id", Rule::Exists)),
+    }
+}
+
+/// Role names sorted and without repeats, as stores keep them.
+pub(super) fn role_set(mut roles: Vec<String>) -> Vec<String> {
+    roles.sort();
+    roles.dedup();
+    roles
+}

@@ -1,0 +1,92 @@
+//! What every service shares: the store threads, the hasher, the signer, the principal cache,
+//! the clock and the configuration. Also the one revocation path.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use crate::cache::{PrincipalCache, Stale};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::Error;
+use crate::password::PasswordHasher;
+use crate::store::{Store, StoreResult};
+use crate::token::TokenSigner;
+use crate::workers::Workers;
+
+/// The shared context of the services. One per [`crate::Auth`].
+pub(crate) struct Context {
+    /// Runs the blocking store calls; each thread holds the store.
+    store_threads: Workers<Arc<dyn Store>>,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) signer: TokenSigner,
+    pub(crate) cache: PrincipalCache,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: Config,
+    /// When expired rate-limit counters were last purged (Unix seconds).
+    pub(crate) last_purge: AtomicI64,
+    /// When the signing keys were last loaded from the store (Unix seconds).
+    pub(crate) keys_loaded_at: AtomicI64,
+}
+
+impl Context {
+    /// Assembles the context; the store threads are started here.
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        hasher: PasswordHasher,
+        signer: TokenSigner,
+        clock: Arc<dyn Clock>,
+        config: Config,
+    ) -> std::io::Result<Self> {
+        let store_threads =
+            Workers::start("auth-db", config.store_threads, 0, move || store.clone())?;
+        let now = clock.now();
+        Ok(Self {
+            store_threads,
+            hasher,
+            signer,
+            cache: PrincipalCache::new(config.principal_cache_ttl, clock.clone()),
+            clock,
+            config,
+            last_purge: AtomicI64::new(0),
+            keys_loaded_at: AtomicI64::new(now),
+        })
+    }
+
+    /// The current time, Unix seconds.
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Runs a store call on a store thread, keeping the store's own error.
+    pub(crate) async fn store_raw<T, F>(&self, call: F) -> Result<StoreResult<T>, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    {
+        self.store_threads
+            .run(move |store| call(store.as_ref()))
+            .await
+    }
+
+    /// Runs a store call on a store thread.
+    pub(crate) async fn store<T, F>(&self, call: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    {
+        self.store_raw(call).await?.map_err(Error::from)
+    }
+
+    /// The one revocation path: runs a store call that revokes credentials, then evicts
+    /// what it made stale from the principal cache, whatever the call's outcome (an eviction
+    /// too many costs one database read; one too few would honour a revoked token).
+    pub(crate) async fn revoking<T, F>(&self, stale: Stale, call: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    {
+        let result = self.store(call).await;
+        self.cache.evict(stale);
+        result
+    }
+}

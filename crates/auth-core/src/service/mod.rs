@@ -1,0 +1,256 @@
+//! The domain services: one per concern, over one shared [`Context`].
+//!
+//! - [`Accounts`]: registration, credentials (with hash upgrades), password change.
+//! - [`Throttle`]: the database-backed rate limits.
+//! - [`Sessions`]: login, authentication of bearer tokens, both refresh forms, logout, the
+//!   caller's sessions.
+//! - [`PersonalTokens`]: the caller's personal access tokens.
+//! - [`Admin`]: account administration, reachable only through [`Auth::admin`] (a role
+//!   check) or [`Auth::operator`] (trusted in-process callers such as the command line).
+//!
+//! Framework- and profile-neutral: profiles decode requests into these calls and encode what
+//! they return. Every `now` comes from the configured [`Clock`]; every revocation goes
+//! through [`Context::revoking`], which evicts the principal cache.
+
+mod accounts;
+mod admin;
+mod context;
+mod keys;
+mod mint;
+mod personal_tokens;
+mod refresh;
+mod sessions;
+mod throttle;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use accounts::Accounts;
+pub use admin::Admin;
+pub use personal_tokens::PersonalTokens;
+pub use sessions::{Sessions, bearer_token};
+pub use throttle::{Throttle, ThrottledAction};
+
+pub(crate) use context::Context;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::Error;
+use crate::password::PasswordHasher;
+use crate::principal::{ADMIN_ROLE, Principal};
+use crate::store::{PersonalTokenRecord, Store, StoreError, UserRecord};
+use crate::token::TokenSigner;
+
+/// An access token, with the refresh token that goes with it when the session has one.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPair {
+    /// The signed JWT.
+    pub access_token: String,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: u64,
+    /// The refresh token, shown once.
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful login or registration yields.
+#[derive(Debug, Clone)]
+pub struct SessionGrant {
+    /// The user.
+    pub user: UserRecord,
+    /// Their new tokens.
+    pub tokens: TokenPair,
+}
+
+/// An account to create (registration, administration, command line). `Debug` leaves the
+/// password out.
+#[derive(Clone, Default)]
+pub struct NewAccount {
+    /// Email address, checked and trimmed here.
+    pub email: String,
+    /// Password, checked here.
+    pub password: String,
+    /// An existing hash to import instead (argon2 PHC or bcrypt); `password` is then ignored.
+    pub password_hash: Option<String>,
+    /// Optional display name.
+    pub full_name: Option<String>,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// Organization.
+    pub organization_id: Option<Uuid>,
+    /// Whether the account may sign in.
+    pub is_active: bool,
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("email", &self.email)
+            .field("roles", &self.roles)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A personal access token just created: the record and the secret, shown once.
+#[derive(Clone)]
+pub struct IssuedPersonalToken {
+    /// The stored record.
+    pub record: PersonalTokenRecord,
+    /// The token itself.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for IssuedPersonalToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedPersonalToken")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who is calling: the client IP (after trusted-proxy resolution) and `User-Agent`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Client<'a> {
+    /// Client IP; `None` when the adapter could not tell.
+    pub ip: Option<IpAddr>,
+    /// `User-Agent`.
+    pub user_agent: Option<&'a str>,
+}
+
+impl Client<'_> {
+    /// The IP as the rate-limit key.
+    fn ip_key(&self) -> String {
+        self.ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The signing key is unusable.
+    #[error(transparent)]
+    Key(#[from] crate::token::KeyError),
+    /// The hashing parameters are unusable.
+    #[error("invalid argon2 parameters")]
+    Hashing,
+    /// The store failed while loading keys.
+    #[error("cannot load the signing keys: {0}")]
+    Store(StoreError),
+    /// The store's worker threads could not be started.
+    #[error("cannot start the store threads: {0}")]
+    Threads(std::io::Error),
+}
+
+/// The auth service: the entry to every domain service. Cheap to share behind an `Arc`;
+/// every store call runs on one of `store_threads` dedicated threads, password hashing on
+/// the bounded hashing pool.
+pub struct Auth {
+    ctx: Context,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("signer", &self.ctx.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Builds the service on the system clock. Hashes one dummy password (one hash's time)
+    /// and, with EdDSA, loads the signing keys from the store, creating the first one on a
+    /// fresh database. Blocks: call it from a blocking thread.
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, StartError> {
+        Self::with_clock(store, config, Arc::new(SystemClock::new()))
+    }
+
+    /// [`Auth::new`] reading the time from `clock` (tests use a fixed one).
+    pub fn with_clock(
+        store: Arc<dyn Store>,
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let signer = TokenSigner::new(&config, clock.clone())?;
+        keys::load_at_start(store.as_ref(), &signer, &config, clock.now())?;
+        let hasher = PasswordHasher::new(
+            config.argon2,
+            config.hashing_slots,
+            config.hashing_queue,
+            config.hashing_niceness,
+        )
+        .map_err(|_| StartError::Hashing)?;
+        let ctx =
+            Context::new(store, hasher, signer, clock, config).map_err(StartError::Threads)?;
+        Ok(Self { ctx })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.ctx.config
+    }
+
+    /// Registration, credentials, password change.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts(&self.ctx)
+    }
+
+    /// The rate limits.
+    pub fn throttle(&self) -> Throttle<'_> {
+        Throttle(&self.ctx)
+    }
+
+    /// Login, authentication, refresh, logout, the caller's sessions.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions(&self.ctx)
+    }
+
+    /// The caller's personal access tokens.
+    pub fn personal_tokens(&self) -> PersonalTokens<'_> {
+        PersonalTokens(&self.ctx)
+    }
+
+    /// Account administration for `principal`; `Forbidden` unless it has the `admin` role.
+    /// The only way a request reaches [`Admin`].
+    pub fn admin(&self, principal: &Principal) -> Result<Admin<'_>, Error> {
+        if principal.has_role(ADMIN_ROLE) {
+            Ok(Admin(&self.ctx))
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+
+    /// Account administration for trusted in-process callers (the command line, tests),
+    /// without a role check. Never called on behalf of a request (a tidy test checks that
+    /// no profile names it).
+    pub fn operator(&self) -> Admin<'_> {
+        Admin(&self.ctx)
+    }
+
+    /// Whether tokens are signed with EdDSA keys whose public parts are published as a JWKS.
+    pub fn publishes_jwks(&self) -> bool {
+        self.ctx.signer.uses_stored_keys()
+    }
+
+    /// The JWKS document of the public signing keys; `None` unless EdDSA is configured.
+    pub fn jwks(&self) -> Option<serde_json::Value> {
+        self.ctx.signer.jwks()
+    }
+
+    /// Whether the database answers.
+    pub async fn healthy(&self) -> bool {
+        self.ctx.store(|store| store.ping()).await.is_ok()
+    }
+}

@@ -1,0 +1,70 @@
+//! The caller's personal access tokens.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::{Context, IssuedPersonalToken};
+use crate::cache::Stale;
+use crate::clock::secs;
+use crate::error::Error;
+use crate::principal::Principal;
+use crate::store::{NewPersonalToken, PersonalTokenRecord};
+use crate::token::{OpaqueToken, PERSONAL_PREFIX};
+
+/// The personal-token service.
+#[derive(Clone, Copy)]
+pub struct PersonalTokens<'a>(pub(super) &'a Context);
+
+impl PersonalTokens<'_> {
+    /// Creates a personal access token for the user; `expires_in` of `None` never expires.
+    pub async fn create(
+        &self,
+        user_id: Uuid,
+        name: String,
+        expires_in: Option<Duration>,
+    ) -> Result<IssuedPersonalToken, Error> {
+        let now = self.0.now();
+        let token = OpaqueToken::generate(PERSONAL_PREFIX);
+        let new = NewPersonalToken {
+            id: Uuid::new_v4(),
+            user_id,
+            name,
+            hash: token.hash,
+            created_at: now,
+            expires_at: expires_in.map(|ttl| now.saturating_add(secs(ttl))),
+        };
+        let record = self
+            .0
+            .store(move |store| store.create_personal_token(&new))
+            .await?;
+        Ok(IssuedPersonalToken {
+            record,
+            secret: token.secret,
+        })
+    }
+
+    /// The caller's personal tokens, oldest first.
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<PersonalTokenRecord>, Error> {
+        let user_id = principal.user.id;
+        self.0
+            .store(move |store| store.list_personal_tokens(user_id))
+            .await
+    }
+
+    /// Revokes one of the caller's personal tokens; `NotFound` for anything else.
+    pub async fn revoke(&self, principal: &Principal, token_id: Uuid) -> Result<(), Error> {
+        let user_id = principal.user.id;
+        let deleted = self
+            .0
+            .revoking(Stale::User(user_id), move |store| {
+                store.delete_personal_token(user_id, token_id)
+            })
+            .await?;
+        if deleted {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+}

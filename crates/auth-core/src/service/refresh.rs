@@ -1,0 +1,201 @@
+//! Both refresh forms. Body form: a refresh token is exchanged once; a replay within the
+//! reuse interval, while its successor is unused, gets the same answer byte for byte; any
+//! other reuse revokes the session. Bearer form: the session of the access token presented
+//! is rotated.
+
+use std::time::Duration;
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use sha2::{Digest, Sha256};
+
+use super::mint::mint;
+use super::sessions::MAX_TOKEN_LEN;
+use super::{Context, Sessions, TokenPair};
+use crate::cache::Stale;
+use crate::clock::secs;
+use crate::error::Error;
+use crate::principal::{Credential, Principal};
+use crate::store::{AccessRotation, RefreshRotation, Use};
+use crate::token::{REFRESH_PREFIX, hash_token};
+
+impl Sessions<'_> {
+    /// Exchanges a refresh token (body form). See the contract's refresh semantics: one use;
+    /// replays within the reuse interval while the successor is unused get the same pair;
+    /// any other reuse revokes the session.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        access_ttl: Duration,
+    ) -> Result<TokenPair, Error> {
+        if !refresh_token.starts_with(REFRESH_PREFIX) || refresh_token.len() > MAX_TOKEN_LEN {
+            return Err(Error::InvalidToken);
+        }
+        let ctx: &Context = self.0;
+        let hash = hash_token(refresh_token);
+        // Two rounds at most: if a concurrent exchange wins the first, the second replays it.
+        for _ in 0..2 {
+            let now = ctx.now();
+            let record = ctx
+                .store(move |store| store.find_refresh_token(&hash))
+                .await?
+                .ok_or(Error::InvalidToken)?;
+            if record.session_expires_at <= now || record.expires_at <= now {
+                return Err(Error::InvalidToken);
+            }
+            if let Some(used_at) = record.used_at {
+                let in_window = in_reuse_window(now, used_at, ctx.config.refresh_reuse_interval);
+                let replay = record
+                    .replay
+                    .as_deref()
+                    .and_then(|blob| open_replay(refresh_token, blob));
+                if let (true, false, Some(pair)) = (in_window, record.successor_used, replay) {
+                    return Ok(pair);
+                }
+                tracing::warn!(session = %record.session_id, "refresh token reuse: revoking the session");
+                let (user_id, session_id) = (record.user_id, record.session_id);
+                ctx.revoking(Stale::Session(session_id), move |store| {
+                    store.delete_session(user_id, session_id)
+                })
+                .await?;
+                return Err(Error::InvalidToken);
+            }
+            let session_id = record.session_id;
+            // The rotation below sets `last_used_at`; no separate touch.
+            let seen = Use {
+                now,
+                touch_before: i64::MIN,
+            };
+            let (_, user) = ctx
+                .store(move |store| store.session_with_user(session_id, seen))
+                .await?
+                .ok_or(Error::InvalidToken)?;
+            if !user.is_active {
+                return Err(Error::InvalidToken);
+            }
+            let minted = mint(ctx, &user, session_id, now, access_ttl)?;
+            let rotation = RefreshRotation {
+                old: hash,
+                replay: seal_replay(refresh_token, &minted.pair)?,
+                new: minted.refresh,
+                new_access_jti: minted.jti,
+                now,
+            };
+            let rotated = ctx
+                .revoking(Stale::Session(session_id), move |store| {
+                    store.rotate_refresh_token(&rotation)
+                })
+                .await?;
+            if rotated {
+                return Ok(minted.pair);
+            }
+        }
+        Err(Error::InvalidToken)
+    }
+
+    /// Bearer-form refresh: rotates the session of the access token presented. Personal
+    /// tokens are refused. Of concurrent calls with one access token, one wins.
+    pub async fn refresh_session(
+        &self,
+        principal: &Principal,
+        access_ttl: Duration,
+    ) -> Result<TokenPair, Error> {
+        let Credential::Session { session_id, jti } = &principal.credential else {
+            return Err(Error::InvalidToken);
+        };
+        let ctx: &Context = self.0;
+        let now = ctx.now();
+        let minted = mint(ctx, &principal.user, *session_id, now, access_ttl)?;
+        let rotation = AccessRotation {
+            session_id: *session_id,
+            old_access_jti: jti.clone(),
+            new_access_jti: minted.jti,
+            new_refresh: minted.refresh,
+            now,
+        };
+        let rotated = ctx
+            .revoking(Stale::Session(*session_id), move |store| {
+                store.rotate_access_token(&rotation)
+            })
+            .await?;
+        if rotated {
+            Ok(minted.pair)
+        } else {
+            Err(Error::InvalidToken)
+        }
+    }
+}
+
+/// Whether a refresh token used at `used_at` may still be replayed at `now` (both whole Unix
+/// seconds, truncated). Inclusive, so every replay less than `interval` after the use is
+/// honoured as the contract promises, whatever the fractions of a second truncated away: the
+/// window closes between `interval` and `interval` + 1 s after the use. An interval under one
+/// second (0 in particular) allows no replay at all.
+fn in_reuse_window(now: i64, used_at: i64, interval: Duration) -> bool {
+    let interval = secs(interval);
+    interval > 0 && now <= used_at.saturating_add(interval)
+}
+
+/// The key that protects a refresh token's replay: derived from the token, which the server
+/// does not keep, so a database dump reveals nothing usable.
+fn replay_cipher(refresh_token: &str) -> ChaCha20Poly1305 {
+    let mut digest = Sha256::new();
+    digest.update(b"auth-core/refresh-replay/v1\0");
+    digest.update(refresh_token.as_bytes());
+    let key: [u8; 32] = digest.finalize().into();
+    ChaCha20Poly1305::new(Key::from_slice(&key))
+}
+
+fn seal_replay(refresh_token: &str, pair: &TokenPair) -> Result<Vec<u8>, Error> {
+    let plaintext = serde_json::to_vec(pair).map_err(|_| Error::Internal)?;
+    let nonce: [u8; 12] = rand::random();
+    let mut sealed = nonce.to_vec();
+    let ciphertext = replay_cipher(refresh_token)
+        .encrypt(Nonce::from_slice(&nonce), plaintext.as_slice())
+        .map_err(|_| Error::Internal)?;
+    sealed.extend_from_slice(&ciphertext);
+    Ok(sealed)
+}
+
+fn open_replay(refresh_token: &str, sealed: &[u8]) -> Option<TokenPair> {
+    if sealed.len() < 12 {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(12);
+    let plaintext = replay_cipher(refresh_token)
+        .decrypt(Nonce::from_slice(nonce), ciphertext)
+        .ok()?;
+    serde_json::from_slice(&plaintext).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replays_within_the_reuse_interval_are_honoured_despite_whole_seconds() {
+        let interval = Duration::from_secs(2);
+        // Used at 100.9 s (stored as 100), replayed 1.2 s later at 102.1 s (102): inside.
+        assert!(in_reuse_window(102, 100, interval));
+        assert!(in_reuse_window(100, 100, interval));
+        // 3 s or more after the use, whatever the fractions: outside.
+        assert!(!in_reuse_window(103, 100, interval));
+        assert!(!in_reuse_window(i64::MAX, 100, interval));
+        // No interval, no replay, not even within the same second.
+        assert!(!in_reuse_window(100, 100, Duration::ZERO));
+        assert!(!in_reuse_window(100, 100, Duration::from_millis(900)));
+    }
+
+    #[test]
+    fn replay_round_trip_needs_the_token() {
+        let pair = TokenPair {
+            access_token: "a".into(),
+            expires_in: 60,
+            refresh_token: "r".into(),
+        };
+        let sealed = seal_replay("authrt_one", &pair).unwrap();
+        assert_eq!(open_replay("authrt_one", &sealed), Some(pair));
+        assert_eq!(open_replay("authrt_two", &sealed), None);
+        assert_eq!(open_replay("authrt_one", &sealed[..5]), None);
+    }
+}

@@ -1,0 +1,266 @@
+//! Sessions: login, authenticating bearer tokens (access and personal), logout, and the
+//! caller's sessions. Both refresh forms are in `refresh.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::mint::mint;
+use super::{Accounts, Client, Context, SessionGrant, keys};
+use crate::cache::{CacheKey, Stale};
+use crate::error::Error;
+use crate::principal::{Credential, Principal};
+use crate::store::{NewSession, SessionRecord, Use, UserRecord};
+use crate::token::{PERSONAL_PREFIX, REFRESH_PREFIX, VerifyError, hash_token, secrets_equal};
+
+/// Longest bearer token considered at all; longer ones are refused without parsing.
+pub(super) const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Longest `User-Agent` kept with a session.
+const MAX_USER_AGENT_LEN: usize = 512;
+/// A credential's `last_used_at` is written at most this often (seconds), so a busy client
+/// does not cost a write per request.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// The session service.
+#[derive(Clone, Copy)]
+pub struct Sessions<'a>(pub(super) &'a Context);
+
+impl Sessions<'_> {
+    /// Logs in: checks the credentials and opens a session.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client: Client<'_>,
+        access_ttl: Duration,
+    ) -> Result<SessionGrant, Error> {
+        let user = Accounts(self.0)
+            .check_credentials(email, password, client)
+            .await?;
+        self.open(user, client.user_agent, access_ttl).await
+    }
+
+    /// Opens a session for a user whose credentials were checked. The user's sessions that
+    /// have expired by now are purged in the same transaction (they are dead weight).
+    pub(super) async fn open(
+        &self,
+        user: UserRecord,
+        user_agent: Option<&str>,
+        access_ttl: Duration,
+    ) -> Result<SessionGrant, Error> {
+        keys::reload(self.0, false).await;
+        let now = self.0.now();
+        let session_id = Uuid::new_v4();
+        let minted = mint(self.0, &user, session_id, now, access_ttl)?;
+        let new = NewSession {
+            session: SessionRecord {
+                id: session_id,
+                user_id: user.id,
+                access_jti: minted.jti,
+                user_agent: user_agent.map(truncate_user_agent),
+                created_at: now,
+                last_used_at: now,
+                expires_at: minted.refresh.expires_at,
+            },
+            first_refresh: minted.refresh,
+            purge_expired_before: Some(now),
+        };
+        self.0.store(move |store| store.create_session(&new)).await?;
+        Ok(SessionGrant {
+            user,
+            tokens: minted.pair,
+        })
+    }
+
+    /// Authenticates an `Authorization` header value: an access token of a live session, or a
+    /// personal access token, of an active user. Refresh tokens are refused.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Error> {
+        let token = bearer_token(authorization)?;
+        if token.starts_with(PERSONAL_PREFIX) {
+            return self.authenticate_personal_token(token).await;
+        }
+        if token.starts_with(REFRESH_PREFIX) {
+            return Err(Error::InvalidToken);
+        }
+        let claims = match self.0.signer.verify(token) {
+            Ok(claims) => claims,
+            Err(VerifyError::UnknownKid) => {
+                // Perhaps another instance rotated the keys: look once more, then refuse.
+                keys::reload(self.0, true).await;
+                self.0
+                    .signer
+                    .verify(token)
+                    .map_err(|_| Error::InvalidToken)?
+            }
+            Err(VerifyError::Invalid) => return Err(Error::InvalidToken),
+        };
+        let session_id = claims.session_id;
+        let key = CacheKey::Session(session_id);
+        if let Some((principal, _)) = self.0.cache.get(&key) {
+            let current = matches!(
+                &principal.credential,
+                Credential::Session { jti, .. } if secrets_equal(jti, &claims.jti)
+            );
+            if current && principal.user.id == claims.user_id {
+                return Ok(principal);
+            }
+            // A rotated session, or a stale or foreign token: ask the database.
+        }
+        let generation = self.0.cache.generation();
+        let seen = self.seen();
+        let (session, user) = self
+            .0
+            .store(move |store| store.session_with_user(session_id, seen))
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        let current = session.user_id == claims.user_id
+            && secrets_equal(&session.access_jti, &claims.jti)
+            && user.is_active;
+        if !current {
+            return Err(Error::InvalidToken);
+        }
+        let principal = Principal {
+            user: Arc::new(user),
+            credential: Credential::Session {
+                session_id,
+                jti: claims.jti,
+            },
+        };
+        self.0.cache.put(key, principal.clone(), None, generation);
+        Ok(principal)
+    }
+
+    async fn authenticate_personal_token(&self, token: &str) -> Result<Principal, Error> {
+        let now = self.0.now();
+        let hash = hash_token(token);
+        let key = CacheKey::PersonalToken(hash);
+        if let Some((principal, expires_at)) = self.0.cache.get(&key) {
+            if expires_at.is_some_and(|expiry| expiry <= now) {
+                return Err(Error::InvalidToken);
+            }
+            return Ok(principal);
+        }
+        let generation = self.0.cache.generation();
+        let seen = self.seen();
+        let (record, user) = self
+            .0
+            .store(move |store| store.personal_token_with_user(&hash, seen))
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        if record.expires_at.is_some_and(|expiry| expiry <= now) || !user.is_active {
+            return Err(Error::InvalidToken);
+        }
+        let principal = Principal {
+            user: Arc::new(user),
+            credential: Credential::PersonalToken {
+                token_id: record.id,
+            },
+        };
+        self.0
+            .cache
+            .put(key, principal.clone(), record.expires_at, generation);
+        Ok(principal)
+    }
+
+    /// A credential use now.
+    fn seen(&self) -> Use {
+        let now = self.0.now();
+        Use {
+            now,
+            touch_before: now.saturating_sub(TOUCH_INTERVAL_SECS),
+        }
+    }
+
+    /// Logs out: revokes the session, or the personal token, that authenticated the request.
+    pub async fn logout(&self, principal: &Principal) -> Result<(), Error> {
+        let user_id = principal.user.id;
+        match principal.credential {
+            Credential::Session { session_id, .. } => {
+                self.0
+                    .revoking(Stale::Session(session_id), move |store| {
+                        store.delete_session(user_id, session_id)
+                    })
+                    .await?;
+            }
+            Credential::PersonalToken { token_id } => {
+                self.0
+                    .revoking(Stale::User(user_id), move |store| {
+                        store.delete_personal_token(user_id, token_id)
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The caller's live sessions, oldest first.
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<SessionRecord>, Error> {
+        let (user_id, now) = (principal.user.id, self.0.now());
+        self.0
+            .store(move |store| store.list_sessions(user_id, now))
+            .await
+    }
+
+    /// Revokes one of the caller's sessions. `NotFound` for anything else, including other
+    /// users' sessions.
+    pub async fn revoke(&self, principal: &Principal, session_id: Uuid) -> Result<(), Error> {
+        let user_id = principal.user.id;
+        let deleted = self
+            .0
+            .revoking(Stale::Session(session_id), move |store| {
+                store.delete_session(user_id, session_id)
+            })
+            .await?;
+        if deleted {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+}
+
+/// Extracts the token of an `Authorization: Bearer` header. No header, or another scheme:
+/// `MissingToken`; a `Bearer` header without a usable token: `InvalidToken`.
+pub fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
+    let header = authorization.ok_or(Error::MissingToken)?.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Error::MissingToken);
+    }
+    let token = rest.trim();
+    // Every token this server issues is printable ASCII; anything else cannot be one.
+    if token.is_empty()
+        || token.len() > MAX_TOKEN_LEN
+        || !token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(Error::InvalidToken);
+    }
+    Ok(token)
+}
+
+fn truncate_user_agent(user_agent: &str) -> String {
+    user_agent.chars().take(MAX_USER_AGENT_LEN).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token(None), Err(Error::MissingToken));
+        assert_eq!(bearer_token(Some("Basic abc")), Err(Error::MissingToken));
+        assert_eq!(bearer_token(Some("Bearer")), Err(Error::InvalidToken));
+        assert_eq!(bearer_token(Some("Bearer   ")), Err(Error::InvalidToken));
+        assert_eq!(bearer_token(Some("Bearer a b")), Err(Error::InvalidToken));
+        assert_eq!(bearer_token(Some("bearer abc")), Ok("abc"));
+        let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
+        assert_eq!(bearer_token(Some(&huge)), Err(Error::InvalidToken));
+        assert_eq!(
+            bearer_token(Some("Bearer a\u{a0}b")),
+            Err(Error::InvalidToken)
+        );
+        assert_eq!(bearer_token(Some("Bearer tökén")), Err(Error::InvalidToken));
+    }
+}

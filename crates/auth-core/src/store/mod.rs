@@ -1,0 +1,183 @@
+//! The storage contract: everything the core needs from a database, in focused parts.
+//!
+//! **The store stores; the core decides.** A store never reads the clock (every `now` comes
+//! from the core), never decides what a change revokes (a [`Revocation`] says so), and never
+//! purges on its own (a [`NewSession`] or a purge call says what and when). What a store does
+//! own is atomicity: each method is one transaction, and conditional writes (`rotate_*`,
+//! [`RateLimitStore::hit_rate_limit`]) have exactly one winner among concurrent callers, across
+//! connections and instances.
+//!
+//! Every method blocks (Diesel, r2d2); the core only ever calls them on its own store
+//! threads (a fixed number, `Config::store_threads`), never on an async executor thread.
+//! Timestamps are Unix seconds (UTC). Ids are UUIDs. Secrets never reach a store
+//! in plain text: refresh and personal tokens arrive as [`TokenHash`]es.
+//!
+//! The same contract is checked against every implementation by one suite
+//! (`auth_core::testing::store_suite`, feature `test-support`).
+
+mod records;
+
+pub use records::*;
+
+use uuid::Uuid;
+
+/// What a store reports when an operation fails. Stores map every backend error to this.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write (e.g. the email is taken).
+    #[error("conflict with an existing record")]
+    Conflict,
+    /// The database could not be reached or did not answer in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else. The message is for logs only and must not contain secrets.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Users and their roles.
+pub trait UserStore {
+    /// Inserts a user (and its roles). `Conflict` when `email_key` is taken.
+    fn create_user(&self, user: &NewUser) -> StoreResult<UserRecord>;
+    /// Looks a user up by normalized email.
+    fn find_user_by_email(&self, email_key: &str) -> StoreResult<Option<UserRecord>>;
+    /// Looks a user up by id.
+    fn find_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// Applies a patch (setting `updated_at = now`) and carries out `revoke`, in one
+    /// transaction. `None`, writing nothing, for an unknown user. An unknown organization is
+    /// `StoreError::Other` (callers check first).
+    fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        revoke: Revocation,
+        now: i64,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// Deletes a user and everything of theirs (sessions, refresh and personal tokens, role
+    /// assignments). False for an unknown user.
+    fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
+    /// A page of users ordered by creation time then id, and the total matching the filter.
+    fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<UserRecord>, u64)>;
+    /// The user's roles with ids and descriptions, sorted by name.
+    fn user_roles(&self, user_id: Uuid) -> StoreResult<Vec<RoleRecord>>;
+}
+
+/// Organizations.
+pub trait OrganizationStore {
+    /// Inserts an organization.
+    fn create_organization(&self, organization: &OrganizationRecord) -> StoreResult<()>;
+    /// Looks an organization up.
+    fn find_organization(&self, id: Uuid) -> StoreResult<Option<OrganizationRecord>>;
+    /// Every organization, oldest first.
+    fn list_organizations(&self) -> StoreResult<Vec<OrganizationRecord>>;
+}
+
+/// Sessions and their refresh tokens.
+pub trait SessionStore {
+    /// Opens a session: the optional purge, the session and its first refresh token, in one
+    /// transaction.
+    fn create_session(&self, session: &NewSession) -> StoreResult<()>;
+    /// Loads a session unexpired at `seen.now` with its user, touching `last_used_at`.
+    fn session_with_user(
+        &self,
+        session_id: Uuid,
+        seen: Use,
+    ) -> StoreResult<Option<(SessionRecord, UserRecord)>>;
+    /// The user's sessions unexpired at `now`, oldest first.
+    fn list_sessions(&self, user_id: Uuid, now: i64) -> StoreResult<Vec<SessionRecord>>;
+    /// Deletes one of the user's sessions (and its refresh tokens). False when the user has
+    /// no such session.
+    fn delete_session(&self, user_id: Uuid, session_id: Uuid) -> StoreResult<bool>;
+    /// Looks a refresh token up by hash, with what the core needs to judge it.
+    fn find_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshRecord>>;
+    /// Exchanges an unused refresh token: marks it used with its replay, inserts the new
+    /// token, sets the session's access jti, last_used_at and expires_at (= new token's
+    /// expiry). Returns false, writing nothing, when the old token was already used (a
+    /// concurrent exchange won).
+    fn rotate_refresh_token(&self, rotation: &RefreshRotation) -> StoreResult<bool>;
+    /// Bearer-form refresh: sets the new jti and expiry, deletes the session's unused refresh
+    /// tokens and inserts the new one. Returns false, writing nothing, when the session is
+    /// gone, expired at `rotation.now`, or its access jti is no longer `old_access_jti`.
+    fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<bool>;
+}
+
+/// Personal access tokens.
+pub trait PersonalTokenStore {
+    /// Inserts a personal access token.
+    fn create_personal_token(&self, token: &NewPersonalToken) -> StoreResult<PersonalTokenRecord>;
+    /// Looks a personal token up by hash, with its user, touching `last_used_at`. Expiry is
+    /// the caller's to judge.
+    fn personal_token_with_user(
+        &self,
+        hash: &TokenHash,
+        seen: Use,
+    ) -> StoreResult<Option<(PersonalTokenRecord, UserRecord)>>;
+    /// The user's personal tokens, oldest first.
+    fn list_personal_tokens(&self, user_id: Uuid) -> StoreResult<Vec<PersonalTokenRecord>>;
+    /// Deletes one of the user's personal tokens. False when the user has no such token.
+    fn delete_personal_token(&self, user_id: Uuid, token_id: Uuid) -> StoreResult<bool>;
+}
+
+/// Counters behind the rate limits, shared by every instance on the database.
+pub trait RateLimitStore {
+    /// Counts failed logins in the three windows.
+    fn count_login_failures(&self, query: &FailureQuery) -> StoreResult<FailureCounts>;
+    /// The time of the `skip`-th oldest (0-based) failure of one series within its window;
+    /// `Retry-After` is derived from it.
+    fn nth_login_failure(
+        &self,
+        query: &FailureQuery,
+        series: FailureSeries,
+        skip: u64,
+    ) -> StoreResult<Option<i64>>;
+    /// Records one failed login.
+    fn record_login_failure(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()>;
+    /// Forgets every failure of this email (a successful login).
+    fn clear_login_failures(&self, email_key: &str) -> StoreResult<()>;
+    /// Counts hits of `bucket`/`key` since `since`, and records one more at `now` when the
+    /// count is below `limit`, atomically. Returns the count before this hit, and the oldest
+    /// hit in the window (for `Retry-After`).
+    fn hit_rate_limit(
+        &self,
+        bucket: &str,
+        key: &str,
+        since: i64,
+        limit: u64,
+        now: i64,
+    ) -> StoreResult<(u64, Option<i64>)>;
+    /// Deletes failures and hits older than `before` (housekeeping); how many went.
+    fn purge_rate_limits(&self, before: i64) -> StoreResult<u64>;
+}
+
+/// Signing keys and settings.
+pub trait KeyStore {
+    /// Returns the stored value for `key`, storing `value` first if there was none.
+    /// Atomic: two instances racing on a fresh database agree on one value.
+    fn get_or_init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+    /// Every signing key, newest first.
+    fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Adds a key; when it is active, every other key becomes inactive in the same transaction.
+    fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+}
+
+/// The storage a deployment runs on: every part, plus a health probe. Implementations must be
+/// safe to share across threads; every method may block and is only called from blocking
+/// threads.
+pub trait Store:
+    UserStore
+    + OrganizationStore
+    + SessionStore
+    + PersonalTokenStore
+    + RateLimitStore
+    + KeyStore
+    + Send
+    + Sync
+    + 'static
+{
+    /// Cheap round trip proving the database answers.
+    fn ping(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,132 @@
+//! [`auth_core::store::RateLimitStore`] on Diesel: rate-limit counters.
+
+use super::*;
+
+impl RateLimitStore for DieselStore {
+    fn count_login_failures(&self, query: &FailureQuery) -> StoreResult<FailureCounts> {
+        let q = query;
+        with_conn!(self, conn => {
+            // One statement (three scalar subqueries), so one round trip and one snapshot.
+            let email_ip = login_failures::table
+                .filter(login_failures::email_key.eq(q.email_key.as_str()))
+                .filter(login_failures::ip.eq(q.ip.as_str()))
+                .filter(login_failures::at.ge(q.email_ip_since))
+                .count()
+                .single_value();
+            let email = login_failures::table
+                .filter(login_failures::email_key.eq(q.email_key.as_str()))
+                .filter(login_failures::at.ge(q.email_since))
+                .count()
+                .single_value();
+            let ip = login_failures::table
+                .filter(login_failures::ip.eq(q.ip.as_str()))
+                .filter(login_failures::at.ge(q.ip_since))
+                .count()
+                .single_value();
+            let (email_ip, email, ip) = diesel::select((email_ip, email, ip))
+                .get_result::<(Option<i64>, Option<i64>, Option<i64>)>(conn)?;
+            let n = |c: Option<i64>| count_u64(c.unwrap_or(0));
+            Ok(FailureCounts {
+                email_ip: n(email_ip),
+                email: n(email),
+                ip: n(ip),
+            })
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn nth_login_failure(
+        &self,
+        query: &FailureQuery,
+        series: FailureSeries,
+        skip: u64,
+    ) -> StoreResult<Option<i64>> {
+        let q = query;
+        let offset = i64::try_from(skip).unwrap_or(i64::MAX);
+        with_conn!(self, conn => {
+            let mut select = login_failures::table
+                .select(login_failures::at)
+                .order(login_failures::at.asc())
+                .offset(offset)
+                .into_boxed();
+            select = match series {
+                FailureSeries::EmailIp => select
+                    .filter(login_failures::email_key.eq(q.email_key.as_str()))
+                    .filter(login_failures::ip.eq(q.ip.as_str()))
+                    .filter(login_failures::at.ge(q.email_ip_since)),
+                FailureSeries::Email => select
+                    .filter(login_failures::email_key.eq(q.email_key.as_str()))
+                    .filter(login_failures::at.ge(q.email_since)),
+                FailureSeries::Ip => select
+                    .filter(login_failures::ip.eq(q.ip.as_str()))
+                    .filter(login_failures::at.ge(q.ip_since)),
+            };
+            Ok(select.first::<i64>(conn).optional()?)
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn record_login_failure(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()> {
+        let row = NewLoginFailureRow { email_key, ip, at };
+        with_conn!(self, conn => {
+            diesel::insert_into(login_failures::table).values(&row).execute(conn)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn clear_login_failures(&self, email_key: &str) -> StoreResult<()> {
+        with_conn!(self, conn => {
+            diesel::delete(login_failures::table.filter(login_failures::email_key.eq(email_key)))
+                .execute(conn)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn hit_rate_limit(
+        &self,
+        bucket: &str,
+        key: &str,
+        since: i64,
+        limit: u64,
+        now: i64,
+    ) -> StoreResult<(u64, Option<i64>)> {
+        let lock_name = format!("{bucket}:{key}");
+        let row = NewRateLimitHitRow {
+            bucket,
+            key,
+            at: now,
+        };
+        write_tx!(self, conn => {
+            // Count and insert must not interleave with another caller's, or both could
+            // see `limit - 1` and both insert.
+            conn.lock_for_write(RATE_LIMIT_LOCK_CLASS, &lock_name)?;
+            let (count, oldest) = rate_limit_hits::table
+                .filter(rate_limit_hits::bucket.eq(bucket))
+                .filter(rate_limit_hits::key.eq(key))
+                .filter(rate_limit_hits::at.ge(since))
+                .select((count_star(), min(rate_limit_hits::at)))
+                .get_result::<(i64, Option<i64>)>(conn)?;
+            let count = count_u64(count);
+            if count < limit {
+                diesel::insert_into(rate_limit_hits::table).values(&row).execute(conn)?;
+            }
+            Ok((count, oldest))
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
+        write_tx!(self, conn => {
+            let failures =
+                diesel::delete(login_failures::table.filter(login_failures::at.lt(before)))
+                    .execute(conn)?;
+            let hits =
+                diesel::delete(rate_limit_hits::table.filter(rate_limit_hits::at.lt(before)))
+                    .execute(conn)?;
+            Ok(u64::try_from(failures.saturating_add(hits)).unwrap_or(u64::MAX))
+        })
+        .map_err(Fail::into_store)
+    }
+}
