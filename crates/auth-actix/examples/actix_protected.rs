@@ -19,7 +19,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().init();
     let store = Arc::new(DieselStore::connect("example-actix.db", 4)?);
     let config = Config {
-        jwt_secret: b"example secret, use a random one of 32+ bytes".to_vec(),
+        signing: auth_core::Signing::Hs256 {
+            secret: b"example secret, use a random one of 32+ bytes".to_vec(),
+        },
         ..Config::default()
     };
     let app = App::new(

@@ -324,7 +324,7 @@ mod tests {
     /// What the upgrade must keep and add: the old user is still there, and the new tables
     /// work.
     fn check_upgraded(store: &DieselStore) {
-        use auth_core::store::{SigningKeyRecord, Store};
+        use auth_core::store::{KeyStore, RateLimitStore, SigningKeyRecord, UserStore};
         let id = uuid::Uuid::parse_str(OLD_USER_ID).expect("uuid");
         let user = store.find_user(id).expect("find").expect("old user kept");
         assert_eq!(user.email, "old@example.com");

@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use auth_core::service::NewAccount;
-use auth_core::store::Store as _;
+use auth_core::clock::{Clock as _, SystemClock};
+use auth_core::store::KeyStore as _;
 use auth_server::{AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, ServeArgs};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -145,7 +146,8 @@ async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<(
             inactive,
         } => {
             let user = auth
-                .create_account(NewAccount {
+                .operator()
+                .create_user(NewAccount {
                     email,
                     password: password.unwrap_or_default(),
                     password_hash,
@@ -160,6 +162,7 @@ async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<(
         }
         AdminCommand::Deactivate { email } => {
             let user = auth
+                .operator()
                 .set_active_by_email(&email, false)
                 .await
                 .map_err(describe)?;
@@ -167,6 +170,7 @@ async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<(
         }
         AdminCommand::Activate { email } => {
             let user = auth
+                .operator()
                 .set_active_by_email(&email, true)
                 .await
                 .map_err(describe)?;
@@ -185,7 +189,7 @@ async fn keys(
     match command {
         KeysCommand::Rotate => {
             let kek = key_encryption.key()?;
-            let now = auth_core::service::now();
+            let now = SystemClock::new().now();
             let key = auth_core::token::generate_signing_key(&kek, now, true)
                 .map_err(|err| anyhow::anyhow!("{err}"))?;
             let kid = key.kid.clone();

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use auth_core::config::{Limit, RateLimits};
-use auth_core::store::Store;
-use auth_core::token::Signing;
+use auth_core::Signing;
+use auth_core::store::KeyStore;
 use auth_core::{App, Argon2Params, Auth, Config, MountSpec};
 use auth_diesel::DieselStore;
 use clap::{Args, Subcommand};
@@ -131,9 +131,12 @@ impl ServeArgs {
         Ok(Only::try_parse_from(["auth-server"])?.args)
     }
 
-    fn signing(&self) -> anyhow::Result<Signing> {
+    /// How tokens are signed; `hs256_secret` is only read for HS256.
+    fn signing(&self, hs256_secret: Vec<u8>) -> anyhow::Result<Signing> {
         Ok(match self.signing_algorithm {
-            SigningAlgorithm::Hs256 => Signing::Hs256,
+            SigningAlgorithm::Hs256 => Signing::Hs256 {
+                secret: hs256_secret,
+            },
             SigningAlgorithm::Eddsa => Signing::EdDsa {
                 key_encryption_key: self.key_encryption.key()?,
             },
@@ -143,9 +146,8 @@ impl ServeArgs {
     fn core_config(&self, jwt_secret: Vec<u8>) -> anyhow::Result<Config> {
         let defaults = Config::default();
         Ok(Config {
-            signing: self.signing()?,
+            signing: self.signing(jwt_secret)?,
             issuer: self.issuer.clone(),
-            jwt_secret,
             leeway: Duration::from_secs(self.jwt_leeway),
             argon2: Argon2Params {
                 memory_kib: self.argon2_memory_kib,
@@ -296,6 +298,8 @@ pub fn connect(database: &DatabaseArgs) -> anyhow::Result<Arc<DieselStore>> {
 pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Result<Arc<Auth>> {
     let secret = match &args.jwt_secret {
         Some(secret) => secret.clone().into_bytes(),
+        // EdDSA keys live in the database; no shared secret to keep.
+        None if args.signing_algorithm == SigningAlgorithm::Eddsa => Vec::new(),
         None => {
             let candidate = random_secret();
             let store = store.clone();

@@ -71,6 +71,7 @@ impl Hooks for AppHooks {
         let email = email.to_owned();
         Box::pin(async move {
             app.auth()
+                .operator()
                 .set_active_by_email(&email, active)
                 .await
                 .map(drop)
@@ -97,7 +98,8 @@ impl Hooks for AppHooks {
         };
         Box::pin(async move {
             app.auth()
-                .create_account(account)
+                .operator()
+                .create_user(account)
                 .await
                 .map(drop)
                 .map_err(|err| err.to_string())

@@ -56,7 +56,8 @@ async fn unknown_wrong_and_inactive_logins_take_the_same_time() {
         ("inactive@example.com", false),
     ] {
         app.auth()
-            .create_account(NewAccount {
+            .operator()
+            .create_user(NewAccount {
                 email: email.into(),
                 password: "right password".into(),
                 is_active: active,
