@@ -1,13 +1,18 @@
 //! Framework-neutral core of the auth toolkit.
 //!
 //! **Architecture invariant:** this crate knows no HTTP framework and no database driver.
-//! Adapters turn framework requests into [`http::Request`]s and call [`http::App::handle`];
-//! storage crates implement [`store::Store`].
+//! Adapters turn framework requests into [`http::Request`]s and call [`App::handle`]; storage
+//! crates implement [`store::Store`].
 //!
-//! The flow: bytes → adapter → [`http::App`] (route table of each mounted [`profile`], size and
-//! media-type checks) → a profile handler (decode, validate) → [`service::Auth`] (domain rules,
-//! hashing pool, tokens) → [`store::Store`] on a dedicated store thread → back up as a
-//! [`http::Response`] rendered by the profile.
+//! The flow: bytes → adapter → [`App`] (the fixed paths, then the route table of each
+//! [`mount`]ed [`profile`], size and media-type checks) → a profile handler (decode, validate)
+//! → a [`service`] (domain rules, hashing pool, tokens; `auth.accounts()`, `auth.sessions()`,
+//! ...) → [`store::Store`] on a dedicated store thread → back up as a [`http::Response`]
+//! rendered by the profile. The modules form layers (docs/architecture.md; checked by
+//! `tests/tidy.rs`).
+//!
+//! Feature `test-support` exposes [`testing`]: an in-memory store, a fixed clock and the store
+//! contract suite, for tests only.
 
 pub mod app;
 pub mod cache;

@@ -60,7 +60,7 @@ pub fn generate_signing_key(
     key_encryption_key: &[u8; 32],
     now: i64,
     active: bool,
-) -> Result<SigningKeyRecord, crate::Error> {
+) -> Result<SigningKeyRecord, crate::error::Error> {
     let seed: [u8; 32] = rand::random();
     let public = ed25519_dalek::SigningKey::from_bytes(&seed)
         .verifying_key()
@@ -97,7 +97,7 @@ fn encrypt_private_key(
     kek: &[u8; 32],
     kid: &str,
     seed: &[u8; 32],
-) -> Result<Vec<u8>, crate::Error> {
+) -> Result<Vec<u8>, crate::error::Error> {
     use chacha20poly1305::aead::{Aead as _, Payload};
     let nonce: [u8; 12] = rand::random();
     let sealed = key_cipher(kek)
@@ -108,7 +108,7 @@ fn encrypt_private_key(
                 aad: kid.as_bytes(),
             },
         )
-        .map_err(|_| crate::Error::Internal)?;
+        .map_err(|_| crate::error::Error::Internal)?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&sealed);
     Ok(out)

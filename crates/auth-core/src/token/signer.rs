@@ -57,7 +57,8 @@ impl std::fmt::Debug for TokenSigner {
 
 impl TokenSigner {
     /// Builds the signer from the configuration: one algorithm, pinned; `iss` required and
-    /// checked; `exp`, `sub` required; `nbf` checked; leeway clamped to 30 s. With EdDSA, call
+    /// checked; `exp`, `sub` required; `exp` and `nbf` checked against `clock`; leeway
+    /// clamped to 30 s. With EdDSA, call
     /// [`TokenSigner::load_keys`] before signing.
     pub fn new(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, KeyError> {
         let (algorithm, keys) = match &config.signing {
@@ -81,8 +82,10 @@ impl TokenSigner {
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = config.leeway.min(MAX_LEEWAY).as_secs();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // `exp` (required) and `nbf` are judged by [`ValidityWindow`] against the core's clock,
+        // not by jsonwebtoken against the system's: one clock for every rule.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.set_issuer(&[config.issuer.as_str()]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
@@ -136,10 +139,10 @@ impl TokenSigner {
     }
 
     /// Signs the claims.
-    pub fn sign(&self, claims: &Claims) -> Result<String, crate::Error> {
+    pub fn sign(&self, claims: &Claims) -> Result<String, crate::error::Error> {
         let failed = |err: jsonwebtoken::errors::Error| {
             tracing::error!(error = %err, "signing an access token failed");
-            crate::Error::Internal
+            crate::error::Error::Internal
         };
         match &self.keys {
             Keys::Hs256 { encoding, .. } => {
@@ -147,14 +150,14 @@ impl TokenSigner {
                     .map_err(failed)
             }
             Keys::EdDsa { keys, .. } => {
-                let keys = keys.read().map_err(|_| crate::Error::Internal)?;
+                let keys = keys.read().map_err(|_| crate::error::Error::Internal)?;
                 let Some(EdKeys {
                     active: (kid, encoding),
                     ..
                 }) = keys.as_ref()
                 else {
                     tracing::error!("no active signing key");
-                    return Err(crate::Error::Internal);
+                    return Err(crate::error::Error::Internal);
                 };
                 let mut header = Header::new(Algorithm::EdDSA);
                 header.kid = Some(kid.clone());
@@ -177,7 +180,6 @@ impl TokenSigner {
         }
         let generation = self.verified.generation();
         let (claims, window) = self.decode(token)?;
-        // jsonwebtoken judged exp/nbf by the system clock; the memo must agree with ours.
         if !window.contains(now, leeway) {
             return Err(VerifyError::Invalid);
         }

@@ -1,0 +1,90 @@
+//! The login limit and its `Retry-After`, on the fixed clock.
+
+use std::time::Duration;
+
+use super::{PASSWORD, World, client};
+use crate::error::Error;
+use crate::service::ThrottledAction;
+
+#[tokio::test]
+async fn ten_failures_lock_the_email_from_that_ip_until_the_window_frees() {
+    let world = World::new();
+    world.account("limit@example.com", &[]).await;
+    let accounts = world.auth.accounts();
+    for _ in 0..10 {
+        let wrong = accounts
+            .check_credentials("limit@example.com", "wrong".to_owned(), client(7))
+            .await;
+        assert_eq!(wrong, Err(Error::InvalidCredentials));
+    }
+    let limited = accounts
+        .check_credentials("limit@example.com", PASSWORD.to_owned(), client(7))
+        .await;
+    assert_eq!(limited, Err(Error::RateLimited(Duration::from_secs(900))));
+    world.clock.advance(600);
+    assert_eq!(
+        accounts
+            .check_credentials("limit@example.com", PASSWORD.to_owned(), client(7))
+            .await
+            .map(drop),
+        Err(Error::RateLimited(Duration::from_secs(300)))
+    );
+    world.clock.advance(300);
+    assert!(
+        accounts
+            .check_credentials("limit@example.com", PASSWORD.to_owned(), client(7))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_success_clears_the_emails_failures_from_every_ip() {
+    let world = World::new();
+    world.account("clear@example.com", &[]).await;
+    let accounts = world.auth.accounts();
+    for _ in 0..10 {
+        let _ = accounts
+            .check_credentials("clear@example.com", "wrong".to_owned(), client(7))
+            .await;
+    }
+    assert!(
+        accounts
+            .check_credentials("clear@example.com", PASSWORD.to_owned(), client(8))
+            .await
+            .is_ok(),
+        "another IP is not limited by the email+IP series"
+    );
+    assert!(
+        accounts
+            .check_credentials("clear@example.com", PASSWORD.to_owned(), client(7))
+            .await
+            .is_ok(),
+        "the success cleared the email's failures"
+    );
+}
+
+#[tokio::test]
+async fn registrations_per_ip_are_limited() {
+    let mut config = super::config();
+    config.rate_limits.register_ip = crate::config::Limit::per(2, 60);
+    let world = World::with(config);
+    let throttle = world.auth.throttle();
+    throttle
+        .hit(ThrottledAction::Register, client(3))
+        .await
+        .expect("first");
+    throttle
+        .hit(ThrottledAction::Register, client(3))
+        .await
+        .expect("second");
+    assert_eq!(
+        throttle.hit(ThrottledAction::Register, client(3)).await,
+        Err(Error::RateLimited(Duration::from_secs(60)))
+    );
+    world.clock.advance(60);
+    throttle
+        .hit(ThrottledAction::Register, client(3))
+        .await
+        .expect("the window moved on");
+}
