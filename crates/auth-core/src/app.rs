@@ -235,10 +235,16 @@ impl App {
     /// Renders an error in a mount's shape (native's when there is none) with the headers
     /// every profile shares: `WWW-Authenticate`, `Allow`, `Retry-After`.
     pub fn error_response(&self, mount: Option<&MountedProfile>, err: &Error) -> Response {
-        let render = mount.map_or(profile::native::PROFILE.render_error, |m| {
-            m.profile.render_error
-        });
-        let rendered = render(err);
+        let profile = mount.map_or(&profile::native::PROFILE, |m| m.profile);
+        let named;
+        let err = match err {
+            Error::Invalid(..) => {
+                named = err.clone().naming(profile.input_names);
+                &named
+            }
+            other => other,
+        };
+        let rendered = (profile.render_error)(err);
         let response = Response::json_as(rendered.status, rendered.content_type, &rendered.body);
         match err {
             Error::MissingToken => response.with_header("www-authenticate", "Bearer"),

@@ -77,6 +77,23 @@ impl Rule {
     }
 }
 
+/// An input of a domain operation that a rule can refuse; each profile knows the name of the
+/// request field that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Input {
+    /// The email address of an account.
+    Email,
+    /// The password of a new account.
+    Password,
+    /// The new password of a password change.
+    NewPassword,
+    /// An imported password hash.
+    PasswordHash,
+    /// The organization of an account.
+    Organization,
+}
+
 /// Everything that can go wrong while serving a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -87,6 +104,10 @@ pub enum Error {
     /// One or more fields are invalid.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// A domain input broke a rule. The domain knows no wire names: the mounted profile names
+    /// the field ([`Error::naming`]) before the error is rendered, as a `Validation`.
+    #[error("invalid {0:?}")]
+    Invalid(Input, Rule),
     /// Registration with an address that is taken.
     #[error("email already registered")]
     EmailTaken,
@@ -143,6 +164,15 @@ impl Error {
         }])
     }
 
+    /// Turns an [`Error::Invalid`] into a `Validation` error of the field `name` gives the
+    /// input; every other error is returned as it is.
+    pub fn naming(self, name: fn(Input) -> &'static str) -> Self {
+        match self {
+            Error::Invalid(input, rule) => Error::field(name(input), rule),
+            other => other,
+        }
+    }
+
     /// The HTTP status every profile uses for this error, except where a profile's seed says
     /// otherwise (see each profile's encoder).
     pub fn status(&self) -> u16 {
@@ -154,7 +184,7 @@ impl Error {
             Error::MethodNotAllowed(_) => 405,
             Error::PayloadTooLarge => 413,
             Error::UnsupportedMediaType => 415,
-            Error::Validation(_) => 422,
+            Error::Validation(_) | Error::Invalid(..) => 422,
             Error::RateLimited(_) => 429,
             Error::Internal => 500,
             Error::Unavailable | Error::Overloaded(_) => 503,

@@ -211,7 +211,8 @@ async fn keys(
 }
 
 fn describe(err: auth_core::Error) -> anyhow::Error {
-    match err {
+    // The command line names inputs as its flags do, which are native's field names.
+    match err.naming(auth_core::profile::native_input_names) {
         auth_core::Error::Validation(fields) => {
             let reasons: Vec<String> = fields
                 .iter()

@@ -26,6 +26,7 @@ pub static PROFILE: Profile = Profile {
     default_access_ttl: None,
     routes: ROUTES,
     render_error,
+    input_names: super::native_input_names,
     error_schema: schema_of::<Problem>,
 };
 

@@ -20,7 +20,7 @@ use futures_util::future::BoxFuture;
 use serde_json::Value;
 use utoipa::openapi::{RefOr, schema::Schema};
 
-use crate::error::Error;
+use crate::error::{Error, Input};
 use crate::http::{Body, Request, Response};
 use crate::principal::Principal;
 use crate::service::{Auth, Client};
@@ -136,8 +136,22 @@ pub struct Profile {
     pub routes: &'static [Route],
     /// Renders an error in this profile's shape.
     pub render_error: fn(&Error) -> ErrorBody,
+    /// The request field that carries each domain input (see [`Error::naming`]).
+    pub input_names: fn(Input) -> &'static str,
     /// Schema of this profile's error bodies.
     pub error_schema: SchemaFn,
+}
+
+/// The field names `native` (and every profile speaking its field names) gives the domain's
+/// inputs.
+pub fn native_input_names(input: Input) -> &'static str {
+    match input {
+        Input::Email => "email",
+        Input::Password => "password",
+        Input::NewPassword => "new_password",
+        Input::PasswordHash => "password_hash",
+        Input::Organization => "organization_id",
+    }
 }
 
 /// Every profile this build knows.

@@ -27,6 +27,7 @@ pub static PROFILE: Profile = Profile {
     default_access_ttl: Some(ACCESS_TTL),
     routes: ROUTES,
     render_error,
+    input_names: super::native_input_names,
     error_schema: schema_of::<Problem>,
 };
 

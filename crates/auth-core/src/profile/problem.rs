@@ -39,7 +39,7 @@ pub struct Problem {
 pub fn error_code(err: &Error) -> &'static str {
     match err {
         Error::MalformedRequest => "INVALID_REQUEST",
-        Error::Validation(_) => "VALIDATION_ERROR",
+        Error::Validation(_) | Error::Invalid(..) => "VALIDATION_ERROR",
         Error::EmailTaken => "EMAIL_TAKEN",
         Error::InvalidCredentials | Error::WrongCurrentPassword => "INVALID_CREDENTIALS",
         Error::AccountInactive => "ACCOUNT_INACTIVE",
@@ -59,7 +59,7 @@ pub fn error_code(err: &Error) -> &'static str {
 pub fn error_detail(err: &Error) -> &'static str {
     match err {
         Error::MalformedRequest => "Request body must be a JSON object",
-        Error::Validation(_) => "Request validation failed",
+        Error::Validation(_) | Error::Invalid(..) => "Request validation failed",
         Error::EmailTaken => "Email already registered",
         Error::InvalidCredentials => "Incorrect email or password",
         Error::AccountInactive => "User account is inactive",

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{Client, Context, NewAccount, SessionGrant, Sessions, Throttle, ThrottledAction};
 use crate::cache::Stale;
-use crate::error::{Error, Rule};
+use crate::error::{Error, Input, Rule};
 use crate::password::{Verification, is_supported_hash};
 use crate::principal::Principal;
 use crate::store::{
@@ -49,11 +49,6 @@ impl Accounts<'_> {
     pub async fn roles(&self, principal: &Principal) -> Result<Vec<RoleRecord>, Error> {
         let user_id = principal.user.id;
         self.0.store(move |store| store.user_roles(user_id)).await
-    }
-
-    /// Checks a password being set: length, and (when configured) not a common one.
-    pub fn check_password_policy(&self, field: &str, password: &str) -> Result<(), Error> {
-        check_password_policy(self.0, field, password)
     }
 
     /// Checks an email and password. Unknown email and wrong password cost the same hash and
@@ -143,7 +138,7 @@ impl Accounts<'_> {
         if verification == Verification::Mismatch {
             return Err(Error::WrongCurrentPassword);
         }
-        check_password_policy(self.0, "new_password", &new_password)?;
+        check_password_policy(self.0, Input::NewPassword, &new_password)?;
         let hash = self.0.hasher.hash(new_password).await?;
         let user_id = principal.user.id;
         let revoke = Revocation {
@@ -169,12 +164,12 @@ impl Accounts<'_> {
 /// Checks a password being set: length, and (when configured) not a common one.
 pub(super) fn check_password_policy(
     ctx: &Context,
-    field: &str,
+    input: Input,
     password: &str,
 ) -> Result<(), Error> {
-    check_new_password(password).map_err(|rule| Error::field(field, rule))?;
+    check_new_password(password).map_err(|rule| Error::Invalid(input, rule))?;
     if ctx.config.refuse_common_passwords && is_common_password(password) {
-        return Err(Error::field(field, Rule::NotCommon));
+        return Err(Error::Invalid(input, Rule::NotCommon));
     }
     Ok(())
 }
@@ -184,14 +179,14 @@ pub(super) fn check_password_policy(
 pub(super) async fn create(ctx: &Context, account: NewAccount) -> Result<UserRecord, Error> {
     let email = account.email.trim().to_owned();
     if let Err(rule) = check_email(&email) {
-        return Err(Error::field("email", rule));
+        return Err(Error::Invalid(Input::Email, rule));
     }
     if let Some(hash) = &account.password_hash {
         if !is_supported_hash(hash) {
-            return Err(Error::field("password_hash", Rule::Format));
+            return Err(Error::Invalid(Input::PasswordHash, Rule::Format));
         }
     } else {
-        check_password_policy(ctx, "password", &account.password)?;
+        check_password_policy(ctx, Input::Password, &account.password)?;
     }
     if let Some(organization_id) = account.organization_id {
         require_organization(ctx, organization_id).await?;
@@ -222,7 +217,7 @@ pub(super) async fn create(ctx: &Context, account: NewAccount) -> Result<UserRec
 pub(super) async fn require_organization(ctx: &Context, id: Uuid) -> Result<(), Error> {
     match ctx.store(move |store| store.find_organization(id)).await? {
         Some(_) => Ok(()),
-        None => Err(Error::field("organization_id", Rule::Exists)),
+        None => Err(Error::Invalid(Input::Organization, Rule::Exists)),
     }
 }
 
