@@ -8,7 +8,9 @@ use auth_core::App;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The HTTP framework that serves the app.
+/// The HTTP framework that serves the app. The variants are the one list of adapters:
+/// the command line, [`Adapter::all`], [`Adapter::name`] and the conformance suite all
+/// derive from it, so a new adapter is a variant here plus its arm in [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Adapter {
     /// axum (`auth-axum`).
@@ -20,16 +22,18 @@ pub enum Adapter {
 }
 
 impl Adapter {
-    /// Every adapter.
-    pub const ALL: [Adapter; 3] = [Adapter::Axum, Adapter::Actix, Adapter::Warp];
+    /// Every adapter, in declaration order.
+    pub fn all() -> &'static [Adapter] {
+        <Adapter as clap::ValueEnum>::value_variants()
+    }
 
-    /// Lower-case name, as on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Adapter::Axum => "axum",
-            Adapter::Actix => "actix",
-            Adapter::Warp => "warp",
-        }
+    /// Lower-case name, as on the command line (`--adapter axum`); the crate is
+    /// `auth-{name}`.
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|value| value.get_name().to_owned())
+            // Only `#[value(skip)]` variants have no value, and there are none.
+            .unwrap_or_else(|| format!("{self:?}").to_lowercase())
     }
 }
 
