@@ -54,10 +54,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
+    // One arm per adapter, each mounting the app the way that adapter's README snippet does.
     match adapter {
         Adapter::Axum => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            let mut router: axum::Router = auth_axum::router(app);
+            let mut router: axum::Router = auth_axum::mount(app, axum::Router::new());
             if bench_hello {
                 router = router.route(
                     BENCH_HELLO_PATH,
@@ -73,8 +74,7 @@ pub async fn serve(
         }
         Adapter::Actix => {
             let server = actix_web::HttpServer::new(move || {
-                let mut service =
-                    actix_web::App::new().configure(auth_actix::configure(app.clone()));
+                let mut service = actix_web::App::new().configure(auth_actix::mount(app.clone()));
                 if bench_hello {
                     service = service.route(
                         BENCH_HELLO_PATH,
@@ -95,25 +95,25 @@ pub async fn serve(
             server.await?;
         }
         Adapter::Warp => {
+            use warp::Filter as _;
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            let routes = auth_warp::routes(app);
-            if bench_hello {
-                use warp::Filter as _;
-                let hello = warp::path!("bench" / "hello")
+            // warp's routes are filters, not a table to add to: the baseline route is always
+            // there and refuses as not found unless asked for.
+            let hello =
+                warp::path!("bench" / "hello")
                     .and(warp::get())
-                    .map(|| warp::Reply::into_response(BENCH_HELLO_BODY));
-                warp::serve(hello.or(routes).unify())
-                    .incoming(listener)
-                    .graceful(shutdown)
-                    .run()
-                    .await;
-            } else {
-                warp::serve(routes)
-                    .incoming(listener)
-                    .graceful(shutdown)
-                    .run()
-                    .await;
-            }
+                    .and_then(move || async move {
+                        if bench_hello {
+                            Ok(BENCH_HELLO_BODY)
+                        } else {
+                            Err(warp::reject::not_found())
+                        }
+                    });
+            warp::serve(auth_warp::mount(app, hello))
+                .incoming(listener)
+                .graceful(shutdown)
+                .run()
+                .await;
         }
     }
     Ok(())
