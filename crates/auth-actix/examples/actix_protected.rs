@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     HttpServer::new(move || {
         actix_web::App::new()
-            .configure(auth_actix::configure(app.clone()))
+            .configure(auth_actix::mount(app.clone()))
             .route("/hello", web::get().to(hello))
     })
     .bind("127.0.0.1:3000")?

@@ -4,12 +4,16 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::http::header::{AUTHORIZATION, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, web};
 use auth_core::{App, Principal};
 
-/// The signed-in user of a request (bearer access token or personal access token).
-/// Rejects with the same 401 the auth routes give.
+use crate::AuthRejection;
+
+/// The signed-in user of a request (bearer access token or personal access token), for your
+/// own handlers in an `App` configured with [`crate::mount`]. Refuses with
+/// [`AuthRejection`]: exactly the answer the auth routes give the same `Authorization`
+/// header.
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Principal);
 
@@ -21,51 +25,23 @@ impl std::ops::Deref for AuthUser {
     }
 }
 
-/// Why [`AuthUser`] could not be extracted; renders as the auth API's own error response.
-#[derive(Debug)]
-pub struct Rejection(auth_core::Response);
-
-impl std::fmt::Display for Rejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "authentication refused ({})", self.0.status)
-    }
-}
-
-impl ResponseError for Rejection {
-    fn status_code(&self) -> actix_web::http::StatusCode {
-        actix_web::http::StatusCode::from_u16(self.0.status)
-            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        crate::convert::into_response(self.0.clone())
-    }
-}
-
 impl FromRequest for AuthUser {
-    type Error = Rejection;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Rejection>>>>;
+    type Error = AuthRejection;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthRejection>>>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let app = request.app_data::<web::Data<App>>().cloned();
-        let authorization = request
-            .headers()
-            .get(AUTHORIZATION)
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        // The raw bytes (a cheap clone): the core decides what a header that is not UTF-8
+        // means.
+        let authorization = request.headers().get(AUTHORIZATION).cloned();
         Box::pin(async move {
             let Some(app) = app else {
-                return Err(Rejection(misconfigured()));
+                return Err(AuthRejection::misconfigured());
             };
-            app.authenticate(authorization.as_deref())
+            app.authenticate_header(authorization.as_ref().map(HeaderValue::as_bytes))
                 .await
                 .map(AuthUser)
-                .map_err(Rejection)
+                .map_err(AuthRejection)
         })
     }
-}
-
-fn misconfigured() -> auth_core::Response {
-    auth_core::Response::misconfigured(
-        "Can't extract AuthUser. Is `auth_actix::configure(app)` applied to this App?",
-    )
 }

@@ -1,11 +1,18 @@
 //! actix-web adapter for the auth toolkit.
 //!
-//! [`configure`] mounts every route of an [`auth_core::App`] into an actix `ServiceConfig`;
-//! [`AuthUser`] extracts the signed-in user in your own handlers.
-//! All behaviour lives in `auth-core`; this crate only converts requests and responses.
+//! - [`mount`]: a `configure` function for `actix_web::App::configure` that mounts every auth
+//!   route and installs the app for [`AuthUser`] in every route of that `App`.
+//! - [`AuthUser`]: the signed-in user of a request, a `FromRequest` extractor.
+//! - [`AuthRejection`]: why [`AuthUser`] refused, answered as the auth API's own error.
+//!
+//! `auth-axum` and `auth-warp` export the same names for the same roles; docs/adapters.md
+//! is the contract. All behaviour lives in `auth-core`; this crate only converts.
 
 mod convert;
 mod extract;
+mod mount;
+mod rejection;
 
-pub use convert::configure;
 pub use extract::AuthUser;
+pub use mount::mount;
+pub use rejection::AuthRejection;

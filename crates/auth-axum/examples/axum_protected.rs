@@ -30,10 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(Auth::new(store, config)?),
         &MountSpec::parse_list("native")?,
     )?;
-    let router = Router::new()
-        .route("/hello", get(hello))
-        .merge(auth_axum::router(app.clone()))
-        .layer(auth_axum::extension(app));
+    let router = auth_axum::mount(app, Router::new().route("/hello", get(hello)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     axum::serve(
         listener,

@@ -2,12 +2,15 @@
 
 use auth_core::{App, Principal};
 use axum::extract::FromRequestParts;
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::response::Response;
 
-/// The signed-in user of a request (bearer access token or personal access token).
-/// Rejects with the same 401 the auth routes give.
+use crate::AuthRejection;
+
+/// The signed-in user of a request (bearer access token or personal access token), for your
+/// own handlers in the router given to [`crate::mount`]. Refuses with [`AuthRejection`]:
+/// exactly the answer the auth routes give the same `Authorization` header.
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Principal);
 
@@ -23,25 +26,17 @@ impl<S> FromRequestParts<S> for AuthUser
 where
     S: Send + Sync,
 {
-    type Rejection = Response;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(app) = parts.extensions.get::<App>().cloned() else {
-            return Err(misconfigured());
+        let Some(app) = parts.extensions.get::<App>() else {
+            return Err(AuthRejection::misconfigured());
         };
-        let authorization = parts
-            .headers
-            .get(AUTHORIZATION)
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-        app.authenticate(authorization.as_deref())
+        // The raw bytes: the core decides what a header that is not UTF-8 means.
+        let authorization = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        app.authenticate_header(authorization)
             .await
             .map(AuthUser)
-            .map_err(crate::convert::into_response)
+            .map_err(AuthRejection)
     }
-}
-
-fn misconfigured() -> Response {
-    crate::convert::into_response(auth_core::Response::misconfigured(
-        "Can't extract AuthUser. Is `auth_axum::extension(app)` layered on this router?",
-    ))
 }

@@ -1,11 +1,18 @@
 //! axum adapter for the auth toolkit.
 //!
-//! [`router`] mounts every route of an [`auth_core::App`]; [`AuthUser`] extracts the signed-in
-//! user in your own handlers once [`extension`] is layered on your router.
-//! All behaviour lives in `auth-core`; this crate only converts requests and responses.
+//! - [`mount`]: your router with every auth route merged in, and the app installed for
+//!   [`AuthUser`] in the routes it already has.
+//! - [`AuthUser`]: the signed-in user of a request, a `FromRequestParts` extractor.
+//! - [`AuthRejection`]: why [`AuthUser`] refused, answered as the auth API's own error.
+//!
+//! `auth-actix` and `auth-warp` export the same names for the same roles; docs/adapters.md
+//! is the contract. All behaviour lives in `auth-core`; this crate only converts.
 
 mod convert;
 mod extract;
+mod mount;
+mod rejection;
 
-pub use convert::{extension, router};
 pub use extract::AuthUser;
+pub use mount::mount;
+pub use rejection::AuthRejection;

@@ -105,6 +105,20 @@ impl App {
             .map_err(|err| self.error_response(self.default_mount(), &err))
     }
 
+    /// Authenticates the raw bytes of an `Authorization` header for an adapter's extractor.
+    /// The bytes are read as [`App::handle`] reads them on the auth routes (through
+    /// [`crate::http::RequestHeaders::from_pairs`], so bytes that are not UTF-8 fail as an
+    /// invalid token): a user's own route answers the same header with the same 401.
+    pub async fn authenticate_header(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> Result<Principal, Response> {
+        let headers = crate::http::RequestHeaders::from_pairs(
+            authorization.map(|value| ("authorization", value)),
+        );
+        self.authenticate(headers.authorization.as_deref()).await
+    }
+
     /// Answers one request. Never panics; every outcome is a JSON response.
     pub async fn handle(&self, request: Request) -> Response {
         let started = Instant::now();

@@ -89,7 +89,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(|m| format!("{}={}", m.profile.name, m.prefix))
         .collect();
     tracing::info!(
-        adapter = args.adapter.name(),
+        adapter = %args.adapter.name(),
         addr = %listener.local_addr()?,
         profiles = %mounted.join(","),
         "listening"

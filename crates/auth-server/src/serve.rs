@@ -8,7 +8,9 @@ use auth_core::App;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The HTTP framework that serves the app.
+/// The HTTP framework that serves the app. The variants are the one list of adapters:
+/// the command line, [`Adapter::all`], [`Adapter::name`] and the conformance suite all
+/// derive from it, so a new adapter is a variant here plus its arm in [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Adapter {
     /// axum (`auth-axum`).
@@ -20,16 +22,18 @@ pub enum Adapter {
 }
 
 impl Adapter {
-    /// Every adapter.
-    pub const ALL: [Adapter; 3] = [Adapter::Axum, Adapter::Actix, Adapter::Warp];
+    /// Every adapter, in declaration order.
+    pub fn all() -> &'static [Adapter] {
+        <Adapter as clap::ValueEnum>::value_variants()
+    }
 
-    /// Lower-case name, as on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Adapter::Axum => "axum",
-            Adapter::Actix => "actix",
-            Adapter::Warp => "warp",
-        }
+    /// Lower-case name, as on the command line (`--adapter axum`); the crate is
+    /// `auth-{name}`.
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|value| value.get_name().to_owned())
+            // Only `#[value(skip)]` variants have no value, and there are none.
+            .unwrap_or_else(|| format!("{self:?}").to_lowercase())
     }
 }
 
@@ -50,10 +54,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
+    // One arm per adapter, each mounting the app the way that adapter's README snippet does.
     match adapter {
         Adapter::Axum => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            let mut router: axum::Router = auth_axum::router(app);
+            let mut router: axum::Router = auth_axum::mount(app, axum::Router::new());
             if bench_hello {
                 router = router.route(
                     BENCH_HELLO_PATH,
@@ -69,8 +74,7 @@ pub async fn serve(
         }
         Adapter::Actix => {
             let server = actix_web::HttpServer::new(move || {
-                let mut service =
-                    actix_web::App::new().configure(auth_actix::configure(app.clone()));
+                let mut service = actix_web::App::new().configure(auth_actix::mount(app.clone()));
                 if bench_hello {
                     service = service.route(
                         BENCH_HELLO_PATH,
@@ -91,25 +95,25 @@ pub async fn serve(
             server.await?;
         }
         Adapter::Warp => {
+            use warp::Filter as _;
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            let routes = auth_warp::routes(app);
-            if bench_hello {
-                use warp::Filter as _;
-                let hello = warp::path!("bench" / "hello")
+            // warp's routes are filters, not a table to add to: the baseline route is always
+            // there and refuses as not found unless asked for.
+            let hello =
+                warp::path!("bench" / "hello")
                     .and(warp::get())
-                    .map(|| warp::Reply::into_response(BENCH_HELLO_BODY));
-                warp::serve(hello.or(routes).unify())
-                    .incoming(listener)
-                    .graceful(shutdown)
-                    .run()
-                    .await;
-            } else {
-                warp::serve(routes)
-                    .incoming(listener)
-                    .graceful(shutdown)
-                    .run()
-                    .await;
-            }
+                    .and_then(move || async move {
+                        if bench_hello {
+                            Ok(BENCH_HELLO_BODY)
+                        } else {
+                            Err(warp::reject::not_found())
+                        }
+                    });
+            warp::serve(auth_warp::mount(app, hello))
+                .incoming(listener)
+                .graceful(shutdown)
+                .run()
+                .await;
         }
     }
     Ok(())

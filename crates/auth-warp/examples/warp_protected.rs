@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and(warp::get())
         .and(auth_warp::auth_user(app.clone()))
         .map(|user: AuthUser| format!("hello, {}\n", user.user.email));
-    let routes = auth_warp::routes(app).or(hello).recover(auth_warp::recover);
+    let routes = auth_warp::mount(app, hello);
     warp::serve(routes).run(([127, 0, 0, 1], 3000)).await;
     Ok(())
 }

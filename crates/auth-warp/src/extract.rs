@@ -1,10 +1,13 @@
-//! The `auth_user` filter.
+//! The `AuthUser` type and the `auth_user` filter.
 
 use auth_core::{App, Principal};
 use warp::Filter;
-use warp::reject::Reject;
+use warp::http::HeaderValue;
 
-/// The signed-in user of a request (bearer access token or personal access token).
+use crate::AuthRejection;
+
+/// The signed-in user of a request (bearer access token or personal access token), as
+/// extracted by [`auth_user`].
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Principal);
 
@@ -16,32 +19,23 @@ impl std::ops::Deref for AuthUser {
     }
 }
 
-/// The refusal of [`auth_user`]: carries the auth API's own error response.
-/// Turn it into that response with [`recover`].
-#[derive(Debug)]
-pub struct Rejection(pub auth_core::Response);
-
-impl Reject for Rejection {}
-
-/// A filter yielding the signed-in user, or rejecting with [`Rejection`].
+/// A filter yielding the signed-in user, or rejecting with [`AuthRejection`]: exactly the
+/// answer the auth routes give the same `Authorization` header, once the routes using it
+/// are given to [`crate::mount`].
 pub fn auth_user(app: App) -> impl Filter<Extract = (AuthUser,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(
-        move |authorization: Option<String>| {
-            let app = app.clone();
-            async move {
-                app.authenticate(authorization.as_deref())
-                    .await
-                    .map(AuthUser)
-                    .map_err(|response| warp::reject::custom(Rejection(response)))
-            }
-        },
-    )
-}
-
-/// Recovers a [`Rejection`] into its response; passes every other rejection on.
-pub async fn recover(rejection: warp::Rejection) -> Result<warp::reply::Response, warp::Rejection> {
-    match rejection.find::<Rejection>() {
-        Some(Rejection(response)) => Ok(crate::convert::into_response(response.clone())),
-        None => Err(rejection),
-    }
+    // The raw value, not `warp::header::optional::<String>`: that one answers a header that is
+    // not UTF-8 with warp's own 400, and the core decides what such a header means.
+    let authorization = warp::header::value("authorization")
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify();
+    authorization.and_then(move |authorization: Option<HeaderValue>| {
+        let app = app.clone();
+        async move {
+            app.authenticate_header(authorization.as_ref().map(HeaderValue::as_bytes))
+                .await
+                .map(AuthUser)
+                .map_err(|response| warp::reject::custom(AuthRejection(response)))
+        }
+    })
 }

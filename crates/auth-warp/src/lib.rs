@@ -1,11 +1,19 @@
 //! warp adapter for the auth toolkit.
 //!
-//! [`routes`] is a filter serving every route of an [`auth_core::App`]; [`auth_user`] is a
-//! filter yielding the signed-in user for your own routes (combine with [`recover`]).
-//! All behaviour lives in `auth-core`; this crate only converts requests and responses.
+//! - [`mount`]: a filter serving every auth route, then your own routes, with
+//!   [`AuthRejection`]s of your routes recovered into their responses.
+//! - [`AuthUser`]: the signed-in user of a request, extracted by [`auth_user`] (warp's idiom
+//!   for an extractor is a filter).
+//! - [`AuthRejection`]: why [`auth_user`] refused, answered as the auth API's own error.
+//!
+//! `auth-axum` and `auth-actix` export the same names for the same roles; docs/adapters.md
+//! is the contract. All behaviour lives in `auth-core`; this crate only converts.
 
 mod convert;
 mod extract;
+mod mount;
+mod rejection;
 
-pub use convert::routes;
-pub use extract::{AuthUser, Rejection, auth_user, recover};
+pub use extract::{AuthUser, auth_user};
+pub use mount::mount;
+pub use rejection::AuthRejection;
