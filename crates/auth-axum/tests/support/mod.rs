@@ -22,7 +22,9 @@ pub const CORE_ROUTE: &str = "/api/v1/auth/me";
 pub fn app() -> App {
     let store = DieselStore::connect("sqlite::memory:", 1).expect("in-memory SQLite opens");
     let config = Config {
-        jwt_secret: b"a test secret of at least thirty-two bytes".to_vec(),
+        signing: auth_core::Signing::Hs256 {
+            secret: b"a test secret of at least thirty-two bytes".to_vec(),
+        },
         // The test is about headers, not hashing: keep registration fast.
         argon2: Argon2Params {
             memory_kib: 64,
