@@ -11,16 +11,21 @@
 //! - [`store_contract_tests!`](crate::store_contract_tests) stamps one `#[test]` per case,
 //!   named after it, so each shows up (and can be filtered or ignored) in cargo's output:
 //!
-//!   ```ignore
+//!   ```
 //!   mod memory {
 //!       auth_core::store_contract_tests!(fixture = auth_core::testing::MemoryStore::new());
 //!   }
-//!   mod postgres {
+//!   mod remote {
+//!       // Attributes go on every stamped test, e.g. to ignore them without a server.
 //!       auth_core::store_contract_tests!(
-//!           #[cfg_attr(not(auth_test_postgres), ignore = "set AUTH_TEST_POSTGRES_URL")]
-//!           fixture = crate::postgres_fixture()
+//!           #[ignore = "needs a database server"]
+//!           fixture = super::remote_fixture()
 //!       );
 //!   }
+//!   # fn remote_fixture() -> auth_core::testing::MemoryStore {
+//!   #     auth_core::testing::MemoryStore::new()
+//!   # }
+//!   # fn main() {}
 //!   ```
 //!
 //! - [`run_store_suite`] runs every case of [`CASES`] in one test.
@@ -159,10 +164,11 @@ macro_rules! __store_suite {
 /// yield a [`StoreFixture`](crate::testing::store_suite::StoreFixture); attributes written
 /// before it (e.g. `#[cfg_attr(..., ignore = "...")]`) go on every test.
 ///
-/// ```ignore
+/// ```
 /// mod memory {
 ///     auth_core::store_contract_tests!(fixture = auth_core::testing::MemoryStore::new());
 /// }
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! store_contract_tests {
