@@ -22,6 +22,9 @@ mod refresh;
 mod sessions;
 mod throttle;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 

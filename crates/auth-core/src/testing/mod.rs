@@ -3,5 +3,11 @@
 //! implementation runs.
 
 mod clock;
+mod memory;
+pub mod store_suite;
+
+#[cfg(test)]
+mod memory_tests;
 
 pub use clock::FixedClock;
+pub use memory::MemoryStore;

@@ -29,7 +29,17 @@ async fn ten_failures_lock_the_email_from_that_ip_until_the_window_frees() {
             .map(drop),
         Err(Error::RateLimited(Duration::from_secs(300)))
     );
+    // Windows include their first second (timestamps are whole seconds, so a failure stored
+    // at t may have happened at t + 0.9): the limit lifts one second after `Retry-After`.
     world.clock.advance(300);
+    assert_eq!(
+        accounts
+            .check_credentials("limit@example.com", PASSWORD.to_owned(), client(7))
+            .await
+            .map(drop),
+        Err(Error::RateLimited(Duration::from_secs(1)))
+    );
+    world.clock.advance(1);
     assert!(
         accounts
             .check_credentials("limit@example.com", PASSWORD.to_owned(), client(7))
@@ -82,7 +92,13 @@ async fn registrations_per_ip_are_limited() {
         throttle.hit(ThrottledAction::Register, client(3)).await,
         Err(Error::RateLimited(Duration::from_secs(60)))
     );
+    // The window includes its first second (whole-second timestamps).
     world.clock.advance(60);
+    assert_eq!(
+        throttle.hit(ThrottledAction::Register, client(3)).await,
+        Err(Error::RateLimited(Duration::from_secs(1)))
+    );
+    world.clock.advance(1);
     throttle
         .hit(ThrottledAction::Register, client(3))
         .await

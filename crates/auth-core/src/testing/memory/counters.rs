@@ -1,0 +1,111 @@
+//! [`RateLimitStore`] of the [`MemoryStore`]: failed logins and rate-limit hits.
+
+use super::{LoginFailure, MemoryStore, RateLimitHit};
+use crate::store::{FailureCounts, FailureQuery, FailureSeries, RateLimitStore, StoreResult};
+
+/// Whether `failure` belongs to `series` of `query` (inside its window, which includes its
+/// start).
+fn in_series(failure: &LoginFailure, query: &FailureQuery, series: FailureSeries) -> bool {
+    let (email, ip) = (failure.email_key == query.email_key, failure.ip == query.ip);
+    match series {
+        FailureSeries::EmailIp => email && ip && failure.at >= query.email_ip_since,
+        FailureSeries::Email => email && failure.at >= query.email_since,
+        FailureSeries::Ip => ip && failure.at >= query.ip_since,
+    }
+}
+
+/// A count of rows as `u64`.
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+impl RateLimitStore for MemoryStore {
+    fn count_login_failures(&self, query: &FailureQuery) -> StoreResult<FailureCounts> {
+        let state = self.lock()?;
+        let of = |series| {
+            count(
+                state
+                    .login_failures
+                    .iter()
+                    .filter(|f| in_series(f, query, series))
+                    .count(),
+            )
+        };
+        Ok(FailureCounts {
+            email_ip: of(FailureSeries::EmailIp),
+            email: of(FailureSeries::Email),
+            ip: of(FailureSeries::Ip),
+        })
+    }
+
+    fn nth_login_failure(
+        &self,
+        query: &FailureQuery,
+        series: FailureSeries,
+        skip: u64,
+    ) -> StoreResult<Option<i64>> {
+        let state = self.lock()?;
+        let mut times: Vec<i64> = state
+            .login_failures
+            .iter()
+            .filter(|f| in_series(f, query, series))
+            .map(|f| f.at)
+            .collect();
+        times.sort_unstable();
+        Ok(usize::try_from(skip)
+            .ok()
+            .and_then(|skip| times.get(skip).copied()))
+    }
+
+    fn record_login_failure(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()> {
+        self.lock()?.login_failures.push(LoginFailure {
+            email_key: email_key.to_owned(),
+            ip: ip.to_owned(),
+            at,
+        });
+        Ok(())
+    }
+
+    fn clear_login_failures(&self, email_key: &str) -> StoreResult<()> {
+        self.lock()?
+            .login_failures
+            .retain(|f| f.email_key != email_key);
+        Ok(())
+    }
+
+    fn hit_rate_limit(
+        &self,
+        bucket: &str,
+        key: &str,
+        since: i64,
+        limit: u64,
+        now: i64,
+    ) -> StoreResult<(u64, Option<i64>)> {
+        let mut state = self.lock()?;
+        let in_window = state
+            .rate_limit_hits
+            .iter()
+            .filter(|h| h.bucket == bucket && h.key == key && h.at >= since);
+        let (hits, oldest) = in_window.fold((0_usize, None::<i64>), |(n, oldest), h| {
+            (n + 1, Some(oldest.map_or(h.at, |o| o.min(h.at))))
+        });
+        let hits = count(hits);
+        if hits < limit {
+            state.rate_limit_hits.push(RateLimitHit {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                at: now,
+            });
+        }
+        Ok((hits, oldest))
+    }
+
+    fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
+        let mut state = self.lock()?;
+        let rows = state.login_failures.len() + state.rate_limit_hits.len();
+        state.login_failures.retain(|f| f.at >= before);
+        state.rate_limit_hits.retain(|h| h.at >= before);
+        let left = state.login_failures.len() + state.rate_limit_hits.len();
+        Ok(count(rows.saturating_sub(left)))
+    }
+}
