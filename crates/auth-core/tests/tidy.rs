@@ -161,7 +161,10 @@ fn layers() -> BTreeMap<String, u32> {
             }
         }
     }
-    assert!(!layers.is_empty(), "the module table in docs/architecture.md is empty");
+    assert!(
+        !layers.is_empty(),
+        "the module table in docs/architecture.md is empty"
+    );
     layers
 }
 
@@ -179,8 +182,7 @@ fn auth_core_names_no_framework_or_database_crate() {
         let source = fs::read_to_string(&file).expect("source file");
         for krate in FORBIDDEN_CRATES {
             let name = krate.replace('-', "_");
-            if source.contains(&format!("use {name}::")) || source.contains(&format!(" {name}::"))
-            {
+            if source.contains(&format!("use {name}::")) || source.contains(&format!(" {name}::")) {
                 problems.push(format!("{} names `{name}`", file.display()));
             }
         }
@@ -239,7 +241,10 @@ fn source_files_stay_short() {
     let long: Vec<String> = rust_files(&src_dir())
         .into_iter()
         .filter_map(|file| {
-            let lines = fs::read_to_string(&file).expect("source file").lines().count();
+            let lines = fs::read_to_string(&file)
+                .expect("source file")
+                .lines()
+                .count();
             (lines > MAX_LINES).then(|| format!("{}: {lines} lines", file.display()))
         })
         .collect();

@@ -9,7 +9,6 @@ use std::net::IpAddr;
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
-
 /// A request as the core sees it.
 #[derive(Debug, Clone)]
 pub struct Request {

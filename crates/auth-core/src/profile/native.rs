@@ -370,10 +370,7 @@ async fn sessions(call: Call<'_>) -> Result<Response, Error> {
 async fn delete_session(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
     let session_id = call.id_param("id")?;
-    call.auth
-        .sessions()
-        .revoke(&principal, session_id)
-        .await?;
+    call.auth.sessions().revoke(&principal, session_id).await?;
     Ok(Response::empty(204))
 }
 

@@ -114,7 +114,11 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
         .expiration
         .map(|secs| Duration::from_secs(secs.unsigned_abs()))
         .or(call.access_ttl);
-    let issued = call.auth.personal_tokens().create(user.id, name, ttl).await?;
+    let issued = call
+        .auth
+        .personal_tokens()
+        .create(user.id, name, ttl)
+        .await?;
     Ok(Response::json(
         201,
         &TokenResponse {

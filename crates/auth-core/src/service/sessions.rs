@@ -66,7 +66,9 @@ impl Sessions<'_> {
             first_refresh: minted.refresh,
             purge_expired_before: Some(now),
         };
-        self.0.store(move |store| store.create_session(&new)).await?;
+        self.0
+            .store(move |store| store.create_session(&new))
+            .await?;
         Ok(SessionGrant {
             user,
             tokens: minted.pair,

@@ -52,7 +52,12 @@ impl Throttle<'_> {
     }
 
     /// The failure windows of a login attempt for `email_key` from `client` at `now`.
-    pub(super) fn failure_query(&self, email_key: &str, client: Client<'_>, now: i64) -> FailureQuery {
+    pub(super) fn failure_query(
+        &self,
+        email_key: &str,
+        client: Client<'_>,
+        now: i64,
+    ) -> FailureQuery {
         let limits = self.0.config.rate_limits;
         let since = |limit: Limit| now - secs(limit.window);
         FailureQuery {

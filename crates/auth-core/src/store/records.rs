@@ -385,4 +385,3 @@ pub struct SigningKeyRecord {
     /// Whether new tokens are signed with it (exactly one key is active).
     pub active: bool,
 }
-

@@ -114,7 +114,11 @@ fn encrypt_private_key(
     Ok(out)
 }
 
-pub(super) fn decrypt_private_key(kek: &[u8; 32], kid: &str, sealed: &[u8]) -> Result<[u8; 32], KeyError> {
+pub(super) fn decrypt_private_key(
+    kek: &[u8; 32],
+    kid: &str,
+    sealed: &[u8],
+) -> Result<[u8; 32], KeyError> {
     use chacha20poly1305::aead::{Aead as _, Payload};
     if sealed.len() < 12 {
         return Err(KeyError::Malformed(kid.to_owned()));
@@ -134,4 +138,3 @@ pub(super) fn decrypt_private_key(kek: &[u8; 32], kid: &str, sealed: &[u8]) -> R
         .try_into()
         .map_err(|_| KeyError::Malformed(kid.to_owned()))
 }
-

@@ -252,4 +252,3 @@ impl ValidityWindow {
             && self.nbf.is_none_or(|nbf| nbf <= now.saturating_add(leeway))
     }
 }
-

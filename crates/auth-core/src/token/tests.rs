@@ -18,7 +18,9 @@ fn clock() -> Arc<dyn Clock> {
 
 fn signer() -> TokenSigner {
     let config = Config {
-        signing: Signing::Hs256 { secret: vec![7; 32] },
+        signing: Signing::Hs256 {
+            secret: vec![7; 32],
+        },
         ..Config::default()
     };
     TokenSigner::new(&config, clock()).unwrap()
@@ -66,7 +68,9 @@ fn refuses_other_secret_and_tampering() {
     let s = signer();
     let other = TokenSigner::new(
         &Config {
-            signing: Signing::Hs256 { secret: vec![8; 32] },
+            signing: Signing::Hs256 {
+                secret: vec![8; 32],
+            },
             ..Config::default()
         },
         clock(),
@@ -140,9 +144,13 @@ fn validity_windows_follow_jsonwebtokens_rule() {
 
 #[test]
 fn an_expired_token_is_refused_even_after_verifying_once() {
-    let clock = Arc::new(crate::testing::FixedClock::at(chrono::Utc::now().timestamp()));
+    let clock = Arc::new(crate::testing::FixedClock::at(
+        chrono::Utc::now().timestamp(),
+    ));
     let config = Config {
-        signing: Signing::Hs256 { secret: vec![7; 32] },
+        signing: Signing::Hs256 {
+            secret: vec![7; 32],
+        },
         ..Config::default()
     };
     let s = TokenSigner::new(&config, clock.clone()).unwrap();
@@ -192,7 +200,9 @@ fn private_keys_need_the_right_key_encryption_key() {
 #[test]
 fn short_secret_is_refused() {
     let config = Config {
-        signing: Signing::Hs256 { secret: vec![1; 31] },
+        signing: Signing::Hs256 {
+            secret: vec![1; 31],
+        },
         ..Config::default()
     };
     assert!(TokenSigner::new(&config, clock()).is_err());

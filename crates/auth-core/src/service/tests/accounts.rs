@@ -67,7 +67,11 @@ async fn a_password_change_keeps_only_the_callers_session_and_personal_tokens() 
     let accounts = world.auth.accounts();
     assert_eq!(
         accounts
-            .change_password(&me, "wrong password".to_owned(), "a new password".to_owned())
+            .change_password(
+                &me,
+                "wrong password".to_owned(),
+                "a new password".to_owned()
+            )
             .await,
         Err(Error::WrongCurrentPassword)
     );
