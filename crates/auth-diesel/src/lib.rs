@@ -29,8 +29,10 @@ mod error;
 mod models;
 mod schema;
 mod store;
+mod test_database;
 
 use error::{Fail, map_connection, map_pool};
+pub use test_database::{TEST_POSTGRES_URL_ENV, TestDatabase};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -1,6 +1,7 @@
 //! The store contract, run against SQLite (a fresh temporary file per test) and, when
 //! `AUTH_TEST_POSTGRES_URL` names an admin URL, against PostgreSQL (a fresh database per
-//! test, dropped afterwards even when the test fails).
+//! test, dropped afterwards even when the test fails). Without it the Postgres tests are
+//! ignored, and cargo's summary says so (the build script sets `auth_test_postgres`).
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -10,7 +11,7 @@ use auth_core::store::{
     NewUser, OrganizationRecord, RefreshRotation, SessionRecord, SigningKeyRecord, Store,
     StoreError, TokenHash, UserPatch, UserQuery, UserRecord,
 };
-use auth_diesel::{DieselStore, create_postgres_database, drop_postgres_database};
+use auth_diesel::{DieselStore, TEST_POSTGRES_URL_ENV, TestDatabase, create_postgres_database};
 use uuid::Uuid;
 
 const THREADS: usize = 8;
@@ -28,19 +29,10 @@ struct Harness {
     _guard: Guard,
 }
 
+/// What a [`Harness`] holds its database by.
 enum Guard {
     Sqlite { _dir: tempfile::TempDir },
-    Postgres { admin: String, name: String },
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Guard::Postgres { admin, name } = self
-            && let Err(e) = drop_postgres_database(admin, name)
-        {
-            eprintln!("could not drop test database {name}: {e}");
-        }
-    }
+    Postgres { _database: TestDatabase },
 }
 
 fn sqlite_harness() -> Harness {
@@ -55,29 +47,37 @@ fn sqlite_harness() -> Harness {
     }
 }
 
-fn postgres_admin_url() -> Option<String> {
-    std::env::var("AUTH_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
+/// The admin URL the Postgres tests run under. They are compiled as ignored unless it was
+/// set, so reaching here without it (a test binary run by hand, `--include-ignored`) is a
+/// mistake worth a loud failure, not a silent pass.
+fn postgres_admin_url() -> String {
+    TestDatabase::admin_url_from_env().unwrap_or_else(|| {
+        panic!("{TEST_POSTGRES_URL_ENV} is not set: it names the admin URL the Postgres tests use")
+    })
 }
 
-fn postgres_harness(admin: &str) -> Harness {
-    let name = format!("auth_test_{}", Uuid::new_v4().simple());
-    let url = create_postgres_database(admin, &name).expect("create test database");
+/// A fresh database of this test's own under [`postgres_admin_url`].
+fn postgres_database() -> TestDatabase {
+    let admin = postgres_admin_url();
+    TestDatabase::create(&admin, "auth_test")
+        .unwrap_or_else(|err| panic!("cannot create a test database through {admin}: {err}"))
+}
+
+fn postgres_harness() -> Harness {
     // The guard exists before connecting, so a failed connect still drops the database.
-    let guard = Guard::Postgres {
-        admin: admin.to_owned(),
-        name,
-    };
-    let store = DieselStore::connect(&url, THREADS as u32).expect("connect postgres");
+    let database = postgres_database();
+    let store = DieselStore::connect(database.url(), THREADS as u32).expect("connect postgres");
     assert_eq!(store.backend(), "postgres");
     Harness {
         store,
-        _guard: guard,
+        _guard: Guard::Postgres {
+            _database: database,
+        },
     }
 }
 
-/// Declares each test function once per backend: `sqlite::name` and `postgres::name`.
+/// Declares each test function once per backend: `sqlite::name` and `postgres::name`, the
+/// latter ignored (with the reason in cargo's output) when no Postgres URL was given.
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -92,12 +92,12 @@ macro_rules! backend_tests {
         mod postgres {
             $(
                 #[test]
+                #[cfg_attr(
+                    not(auth_test_postgres),
+                    ignore = "set AUTH_TEST_POSTGRES_URL to an admin URL to run against PostgreSQL"
+                )]
                 fn $name() {
-                    let Some(admin) = super::postgres_admin_url() else {
-                        eprintln!("AUTH_TEST_POSTGRES_URL not set; skipping");
-                        return;
-                    };
-                    let h = super::postgres_harness(&admin);
+                    let h = super::postgres_harness();
                     super::$name(&h.store);
                 }
             )*
@@ -1851,16 +1851,13 @@ fn sqlite_reconnect_runs_migrations_once() {
 }
 
 #[test]
+#[cfg_attr(
+    not(auth_test_postgres),
+    ignore = "set AUTH_TEST_POSTGRES_URL to an admin URL to run against PostgreSQL"
+)]
 fn postgres_reconnect_runs_migrations_once() {
-    let Some(admin) = postgres_admin_url() else {
-        return;
-    };
-    let name = format!("auth_test_{}", Uuid::new_v4().simple());
-    let url = create_postgres_database(&admin, &name).expect("create");
-    let _guard = Guard::Postgres {
-        admin: admin.clone(),
-        name,
-    };
+    let database = postgres_database();
+    let url = database.url().to_owned();
     let first = DieselStore::connect(&url, 2).expect("connect");
     let user = make_user(&first, "persist@example.com");
     drop(first);
