@@ -157,13 +157,16 @@ pub fn render_table(reports: &[Report]) -> String {
 /// How many case names a line of [`render_skips`] lists before it only counts them.
 const SKIPS_NAMED: usize = 6;
 
+/// The cases (`group/name`) some reports skipped for one reason, and those reports' labels.
+type SameSkips<'a> = (Vec<String>, Vec<&'a str>);
+
 /// Lists why cases were skipped, one entry per reason (in the order first met): the reports'
 /// labels that skipped the same cases for it, and those cases (`group/name`, or only their
 /// number when there are more than a few, as for a profile that is not mounted). "No skips."
 /// when nothing was skipped. Shown beside [`render_table`], so a skip is never silent.
 pub fn render_skips(reports: &[Report]) -> String {
     // reason -> [(cases, labels)], keeping first-seen order throughout.
-    let mut by_reason: Vec<(&str, Vec<(Vec<String>, Vec<&str>)>)> = Vec::new();
+    let mut by_reason: Vec<(&str, Vec<SameSkips<'_>>)> = Vec::new();
     for report in reports {
         let mut own: Vec<(&str, Vec<String>)> = Vec::new();
         for case in &report.cases {

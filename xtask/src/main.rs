@@ -9,6 +9,7 @@
 mod bench;
 mod ci;
 mod conformance;
+mod server;
 
 use clap::{Parser, Subcommand};
 
