@@ -120,15 +120,27 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         }
         None => run_matrix(&runtime, &args)?,
     };
-    let mut failed = 0;
-    for section in &sections {
-        println!(
+    let (summary, failed) = summarize(&sections);
+    print!("{summary}");
+    Ok(failed == 0)
+}
+
+/// The printed summary of `sections` (per configuration: the table, the skip reasons and
+/// any skip the matrix does not expect) and the number of problems: failed cases plus, on
+/// the matrix's own configurations, unexpected skips.
+fn summarize(sections: &[Section]) -> (String, usize) {
+    use std::fmt::Write as _;
+    let (mut out, mut problems) = (String::new(), 0);
+    for section in sections {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
             "== profiles: {}\n{}\n{}",
             section.label,
             render_table(&section.reports),
             render_skips(&section.reports)
         );
-        failed += section.reports.iter().map(Report::failed).sum::<usize>();
+        problems += section.reports.iter().map(Report::failed).sum::<usize>();
         if let Some(config) = &section.matrix {
             let unexpected: Vec<_> = section
                 .reports
@@ -136,18 +148,18 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 .flat_map(|report| unexpected_skips(config, report))
                 .collect();
             if !unexpected.is_empty() {
-                println!(
-                    "Skips the matrix does not expect (auth_conformance::matrix::EXPECTED_SKIPS):"
+                out.push_str(
+                    "Skips the matrix does not expect (auth_conformance::matrix::EXPECTED_SKIPS):\n",
                 );
                 for skip in &unexpected {
-                    println!("- {skip}");
+                    let _ = writeln!(out, "- {skip}");
                 }
-                println!();
+                out.push('\n');
             }
-            failed += unexpected.len();
+            problems += unexpected.len();
         }
     }
-    Ok(failed == 0)
+    (out, problems)
 }
 
 /// The configurations `--profiles` and `--signing` select: without `--profiles`, those of
@@ -415,6 +427,37 @@ mod tests {
             labels(&configs(Some("rbac"), &[Signing::Hs256, Signing::Eddsa])),
             ["rbac", "rbac (eddsa)"]
         );
+    }
+
+    #[test]
+    fn unexpected_skips_count_only_on_the_matrix() {
+        use auth_conformance::{CaseOutcome, Outcome};
+        let report = Report {
+            label: "axum/sqlite".to_owned(),
+            cases: vec![CaseOutcome {
+                group: "login",
+                name: "works",
+                outcome: Outcome::Skipped("the target gave no rate limits".to_owned()),
+            }],
+        };
+        let section = |matrix| Section {
+            label: MATRIX[0].label(),
+            reports: vec![report.clone()],
+            matrix,
+        };
+        let (text, problems) = summarize(&[section(Some(MATRIX[0]))]);
+        assert_eq!(problems, 1);
+        assert!(
+            text.contains("- the target gave no rate limits\n    axum/sqlite: login/works\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- axum/sqlite: login/works skipped: the target gave no rate limits"),
+            "{text}"
+        );
+        let (text, problems) = summarize(&[section(None)]);
+        assert_eq!(problems, 0);
+        assert!(!text.contains("does not expect"), "{text}");
     }
 
     #[test]
