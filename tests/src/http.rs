@@ -349,7 +349,7 @@ impl Resp {
 
 /// The profiles `mounts` names that the suite knows, with `admin` added at its default prefix
 /// when `native` is mounted and `admin` is not listed.
-fn mounted(mounts: &[Mount]) -> Vec<(Profile, String)> {
+pub(crate) fn mounted(mounts: &[Mount]) -> Vec<(Profile, String)> {
     let mut known: Vec<(Profile, String)> = mounts
         .iter()
         .filter_map(|m| Profile::from_name(&m.name).map(|p| (p, m.prefix.clone())))

@@ -43,6 +43,7 @@ mod cases;
 mod check;
 mod http;
 mod jwt;
+pub mod matrix;
 mod mount;
 mod native;
 mod profile;
@@ -58,7 +59,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 pub use mount::{Credentials, DEFAULT_PROFILES, Mount, ParseMountError};
-pub use report::{CaseOutcome, Failure, Outcome, Report, render_table};
+pub use report::{CaseOutcome, Failure, Outcome, Report, render_skips, render_table};
 
 /// The refresh-token reuse interval to give a server under test (and to pass as
 /// [`Target::reuse_interval`]): short, so the reuse-after-interval case waits only this plus a

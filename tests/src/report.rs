@@ -154,6 +154,64 @@ pub fn render_table(reports: &[Report]) -> String {
     out
 }
 
+/// How many case names a line of [`render_skips`] lists before it only counts them.
+const SKIPS_NAMED: usize = 6;
+
+/// The cases (`group/name`) some reports skipped for one reason, and those reports' labels.
+type SameSkips<'a> = (Vec<String>, Vec<&'a str>);
+
+/// Lists why cases were skipped, one entry per reason (in the order first met): the reports'
+/// labels that skipped the same cases for it, and those cases (`group/name`, or only their
+/// number when there are more than a few, as for a profile that is not mounted). "No skips."
+/// when nothing was skipped. Shown beside [`render_table`], so a skip is never silent.
+pub fn render_skips(reports: &[Report]) -> String {
+    // reason -> [(cases, labels)], keeping first-seen order throughout.
+    let mut by_reason: Vec<(&str, Vec<SameSkips<'_>>)> = Vec::new();
+    for report in reports {
+        let mut own: Vec<(&str, Vec<String>)> = Vec::new();
+        for case in &report.cases {
+            if let Outcome::Skipped(reason) = &case.outcome {
+                let path = format!("{}/{}", case.group, case.name);
+                match own.iter_mut().find(|(r, _)| *r == reason.as_str()) {
+                    Some((_, cases)) => cases.push(path),
+                    None => own.push((reason.as_str(), vec![path])),
+                }
+            }
+        }
+        for (reason, cases) in own {
+            let index = match by_reason.iter().position(|(r, _)| *r == reason) {
+                Some(index) => index,
+                None => {
+                    by_reason.push((reason, Vec::new()));
+                    by_reason.len() - 1
+                }
+            };
+            let groups = &mut by_reason[index].1;
+            match groups.iter_mut().find(|(c, _)| *c == cases) {
+                Some((_, labels)) => labels.push(&report.label),
+                None => groups.push((cases, vec![&report.label])),
+            }
+        }
+    }
+    if by_reason.is_empty() {
+        return "No skips.\n".to_owned();
+    }
+    let mut out = String::from("Skipped:\n");
+    for (reason, groups) in by_reason {
+        let _ = writeln!(out, "- {}", indent(reason));
+        for (cases, labels) in groups {
+            let named = if cases.len() > SKIPS_NAMED {
+                format!("{} cases", cases.len())
+            } else {
+                cases.join(", ")
+            };
+            // Labels hold commas themselves ("native,envelope,rbac"), hence the semicolons.
+            let _ = writeln!(out, "    {}: {named}", labels.join("; "));
+        }
+    }
+    out
+}
+
 /// One table cell summarising some outcomes.
 fn cell<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> String {
     let (mut total, mut passed, mut failed, mut skipped) = (0, 0, 0, 0);
@@ -358,6 +416,31 @@ Failures:
 No failures.
 ";
         assert_eq!(render_table(&reports), expected);
+    }
+
+    #[test]
+    fn skips_are_listed_by_reason_with_their_labels() {
+        let skipped = |why: &str| Outcome::Skipped(why.to_owned());
+        let many = |label: &str| Report {
+            label: label.to_owned(),
+            cases: (0..8)
+                .map(|_| case("rbac", "r", skipped("profile rbac not mounted")))
+                .chain([case("attacks", "hs", skipped("no secret"))])
+                .collect(),
+        };
+        let mut reports = sample();
+        reports.extend([many("a,b"), many("c")]);
+        let expected = "\
+Skipped:
+- no hooks
+    axum/sqlite: accounts/c
+- profile rbac not mounted
+    a,b; c: 8 cases
+- no secret
+    a,b; c: attacks/hs
+";
+        assert_eq!(render_skips(&reports), expected);
+        assert_eq!(render_skips(&reports[1..2]), "No skips.\n");
     }
 
     #[test]

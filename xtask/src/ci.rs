@@ -27,10 +27,11 @@ pub fn run() -> anyhow::Result<bool> {
             &["xtask", "bench", "--quick", "--database", "sqlite"],
         ),
     ];
-    if std::env::var_os("AUTH_TEST_POSTGRES_URL").is_none() {
+    if auth_diesel::TestDatabase::admin_url_from_env().is_none() {
         eprintln!(
-            "note: AUTH_TEST_POSTGRES_URL is not set, so the Postgres half of the suite is skipped \
-             (.ci/run sets it)"
+            "note: {} is not set, so the Postgres tests are ignored (cargo's summary counts \
+             them; .ci/run sets it)",
+            auth_diesel::TEST_POSTGRES_URL_ENV
         );
     }
     for (name, args) in steps {

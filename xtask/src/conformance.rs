@@ -1,79 +1,41 @@
 //! `cargo xtask conformance`: the black-box suite against real server processes.
 //!
-//! Without `--base-url`, every adapter on every database is checked with four server
-//! configurations (each on its own server and database): the default profile set
-//! `native,envelope,rbac` signing with HS256, the same signing with EdDSA, and
-//! `personal-token` and `jwt-user` alone (HS256), which claim `native`'s
-//! `POST /api/v1/auth/login`. `--profiles` checks one set instead, `--signing` picks the
-//! algorithms. Every server applies the contract's rate limits and trusts 127.0.0.1 as a
-//! proxy, so each case comes from a client IP of its own (`X-Forwarded-For`). The output is
-//! one table per configuration.
+//! Without `--base-url`, every adapter on every database is checked with the configurations
+//! of the conformance matrix (`auth_conformance::matrix::MATRIX`, which the in-tree test
+//! `crates/auth-server/tests/conformance.rs` runs too), each on its own server and
+//! database: the default profile set `native,envelope,rbac` signing with HS256, the same
+//! signing with EdDSA, and `personal-token` and `jwt-user` alone (HS256), which claim
+//! `native`'s `POST /api/v1/auth/login`. `--profiles` checks one set instead, `--signing`
+//! picks the algorithms. Every server applies the contract's rate limits and trusts
+//! 127.0.0.1 as a proxy, so each case comes from a client IP of its own
+//! (`X-Forwarded-For`). The output is one table per configuration, with the reason of every
+//! skip; on the matrix's own configurations a skip it does not expect
+//! (`auth_conformance::matrix::EXPECTED_SKIPS`) fails the run like a failed case.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use auth_conformance::matrix::{MATRIX, MATRIX_LIMITS, ServerConfig, Signing, unexpected_skips};
 use auth_conformance::{
     Credentials, DEFAULT_PROFILES, Failure, Hooks, Limits, Mount, Report, SUITE_REUSE_INTERVAL,
-    Target, render_table, run_suite,
+    Target, render_skips, render_table, run_suite,
 };
 use futures_util::future::BoxFuture;
 
-/// Admin connection used to create a fresh database per run, unless overridden.
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-/// The configurations the matrix checks when neither `--profiles` nor `--signing` is given:
-/// profile set and signing algorithm.
-const CONFIGS: &[(&str, Signing)] = &[
-    ("native,envelope,rbac", Signing::Hs256),
-    ("personal-token", Signing::Hs256),
-    ("jwt-user", Signing::Hs256),
-    ("native,envelope,rbac", Signing::Eddsa),
-];
-/// The rate limits every server of the matrix applies.
-const LIMITS: Limits = Limits::CONTRACT;
+use crate::server::{self, Adapter, Database, FreshDatabase, Launch, Profile, ServerProcess};
+
 /// The address the suite connects from, which the servers trust as a proxy.
 const SUITE_ADDRESS: &str = "127.0.0.1";
-
-/// How a server signs access tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Signing {
-    /// HS256 with a random secret the suite knows.
-    Hs256,
-    /// EdDSA with keys in the database (encrypted under a random key-encryption key).
-    Eddsa,
-}
-
-/// One server configuration of the matrix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Config {
-    profiles: String,
-    signing: Signing,
-}
-
-impl Config {
-    /// The profile set, with `(eddsa)` when signing with EdDSA.
-    fn label(&self) -> String {
-        match self.signing {
-            Signing::Hs256 => self.profiles.clone(),
-            Signing::Eddsa => format!("{} (eddsa)", self.profiles),
-        }
-    }
-}
-/// How much of a server's log a start-up failure shows.
-const LOG_TAIL_LINES: usize = 20;
 
 /// Arguments of `cargo xtask conformance`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// `axum`, `actix`, `warp` or `all`.
-    #[arg(long, default_value = "all")]
-    adapter: String,
-    /// `sqlite`, `postgres` or `all`.
-    #[arg(long, default_value = "all")]
-    database: String,
+    /// The adapters to check.
+    #[arg(long, value_enum, default_value_t = Adapter::All)]
+    adapter: Adapter,
+    /// The databases to check on.
+    #[arg(long, value_enum, default_value_t = Database::All)]
+    database: Database,
     /// Check a running deployment instead of starting servers.
     #[arg(long)]
     base_url: Option<String>,
@@ -116,7 +78,15 @@ pub struct Args {
     admin_password: Option<String>,
 }
 
-/// Runs the suite; `Ok(false)` when a case failed.
+/// One configuration's reports, and whether the matrix's expected skips apply to it.
+struct Section {
+    label: String,
+    reports: Vec<Report>,
+    matrix: Option<ServerConfig<'static>>,
+}
+
+/// Runs the suite; `Ok(false)` when a case failed (or, on the matrix, was skipped
+/// unexpectedly).
 pub fn run(args: Args) -> anyhow::Result<bool> {
     let runtime = tokio::runtime::Runtime::new()?;
     let sections = match &args.base_url {
@@ -142,87 +112,109 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 jwt_secret: args.jwt_secret.clone().map(String::into_bytes),
             };
             let report = runtime.block_on(run_suite(&target, args.filter.as_deref()));
-            vec![(profiles, vec![report])]
+            vec![Section {
+                label: profiles,
+                reports: vec![report],
+                matrix: None,
+            }]
         }
         None => run_matrix(&runtime, &args)?,
     };
-    let mut failed = 0;
-    for (config, reports) in &sections {
-        println!("== profiles: {config}\n{}", render_table(reports));
-        failed += reports.iter().map(Report::failed).sum::<usize>();
-    }
+    let (summary, failed) = summarize(&sections);
+    print!("{summary}");
     Ok(failed == 0)
 }
 
-fn pick<'a>(choice: &str, all: &[&'a str]) -> anyhow::Result<Vec<&'a str>> {
-    if choice == "all" {
-        return Ok(all.to_vec());
+/// The printed summary of `sections` (per configuration: the table, the skip reasons and
+/// any skip the matrix does not expect) and the number of problems: failed cases plus, on
+/// the matrix's own configurations, unexpected skips.
+fn summarize(sections: &[Section]) -> (String, usize) {
+    use std::fmt::Write as _;
+    let (mut out, mut problems) = (String::new(), 0);
+    for section in sections {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
+            "== profiles: {}\n{}\n{}",
+            section.label,
+            render_table(&section.reports),
+            render_skips(&section.reports)
+        );
+        problems += section.reports.iter().map(Report::failed).sum::<usize>();
+        if let Some(config) = &section.matrix {
+            let unexpected: Vec<_> = section
+                .reports
+                .iter()
+                .flat_map(|report| unexpected_skips(config, report))
+                .collect();
+            if !unexpected.is_empty() {
+                out.push_str(
+                    "Skips the matrix does not expect (auth_conformance::matrix::EXPECTED_SKIPS):\n",
+                );
+                for skip in &unexpected {
+                    let _ = writeln!(out, "- {skip}");
+                }
+                out.push('\n');
+            }
+            problems += unexpected.len();
+        }
     }
-    match all.iter().find(|known| **known == choice) {
-        Some(known) => Ok(vec![*known]),
-        None => bail!(
-            "unknown choice `{choice}`; expected one of {} or all",
-            all.join(", ")
-        ),
-    }
+    (out, problems)
 }
 
 /// The configurations `--profiles` and `--signing` select: without `--profiles`, those of
-/// [`CONFIGS`] with a selected algorithm (all by default); with it, that set with each
+/// [`MATRIX`] with a selected algorithm (all by default); with it, that set with each
 /// selected algorithm (HS256 by default).
-fn configs(profiles: Option<&str>, signing: &[Signing]) -> Vec<Config> {
-    let config = |profiles: &str, signing| Config {
-        profiles: profiles.to_owned(),
-        signing,
-    };
+fn configs<'a>(profiles: Option<&'a str>, signing: &[Signing]) -> Vec<ServerConfig<'a>> {
+    let config = |profiles, signing| ServerConfig { profiles, signing };
     match (profiles, signing) {
         (Some(profiles), []) => vec![config(profiles, Signing::Hs256)],
         (Some(profiles), signing) => signing.iter().map(|s| config(profiles, *s)).collect(),
-        (None, []) => CONFIGS.iter().map(|(p, s)| config(p, *s)).collect(),
-        (None, signing) => CONFIGS
+        (None, []) => MATRIX.to_vec(),
+        (None, signing) => MATRIX
             .iter()
-            .filter(|(_, s)| signing.contains(s))
-            .map(|(p, s)| config(p, *s))
+            .filter(|c| signing.contains(&c.signing))
+            .copied()
             .collect(),
     }
 }
 
 /// Runs the suite for each configuration, database and adapter; returns the reports
 /// grouped by configuration.
-fn run_matrix(
-    runtime: &tokio::runtime::Runtime,
-    args: &Args,
-) -> anyhow::Result<Vec<(String, Vec<Report>)>> {
-    let adapters = pick(&args.adapter, &["axum", "actix", "warp"])?;
-    let databases = pick(&args.database, &["sqlite", "postgres"])?;
+fn run_matrix(runtime: &tokio::runtime::Runtime, args: &Args) -> anyhow::Result<Vec<Section>> {
+    let adapters = args.adapter.expand();
+    let databases = args.database.expand();
     let configs = configs(args.profiles.as_deref(), &args.signing);
     for config in &configs {
-        Mount::parse_list(&config.profiles)?;
+        Mount::parse_list(config.profiles)?;
     }
-    let binary = build_server()?;
-    let postgres_url = args
-        .postgres_url
-        .clone()
-        .or_else(|| std::env::var("AUTH_TEST_POSTGRES_URL").ok())
-        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
+    let binary = server::executable(
+        &server::build(Profile::Debug, &["auth-server"])?,
+        "auth-server",
+    )?;
+    let postgres_url = server::postgres_admin_url(args.postgres_url.as_deref());
     let mut sections = Vec::new();
     for config in configs {
         let mut reports = Vec::new();
-        for database in &databases {
-            for adapter in &adapters {
-                eprintln!("== {adapter}/{database} with {}", config.label());
+        for &database in &databases {
+            for &adapter in &adapters {
+                eprintln!("== {adapter}/{database} with {config}");
                 let run = Run {
                     binary: &binary,
                     adapter,
                     database,
                     postgres_url: &postgres_url,
-                    config: &config,
+                    config,
                     filter: args.filter.as_deref(),
                 };
                 reports.push(run.report(runtime)?);
             }
         }
-        sections.push((config.label(), reports));
+        sections.push(Section {
+            label: config.label(),
+            reports,
+            matrix: MATRIX.iter().find(|m| **m == config).copied(),
+        });
     }
     Ok(sections)
 }
@@ -230,10 +222,10 @@ fn run_matrix(
 /// One server process checked once.
 struct Run<'a> {
     binary: &'a Path,
-    adapter: &'a str,
-    database: &'a str,
+    adapter: Adapter,
+    database: Database,
     postgres_url: &'a str,
-    config: &'a Config,
+    config: ServerConfig<'a>,
     filter: Option<&'a str>,
 }
 
@@ -244,32 +236,36 @@ impl Run<'_> {
     fn report(&self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Report> {
         let label = format!("{}/{}", self.adapter, self.database);
         let scratch = tempfile::tempdir()?;
-        let fresh = FreshDatabase::new(self.database, self.postgres_url, scratch.path())?;
+        let fresh = FreshDatabase::new(self.database, self.postgres_url, "auth_conformance")?;
         let jwt_secret = (self.config.signing == Signing::Hs256).then(random_hex_32);
-        let mut server = ServerProcess::start(
-            self.binary,
-            self.adapter,
-            &fresh.url,
-            self.config,
-            jwt_secret.as_deref(),
-            scratch.path(),
-        )?;
+        let launch = Launch {
+            binary: self.binary,
+            adapter: self.adapter,
+            database_url: fresh.url(),
+            args: serve_args(&self.config),
+            env: secrets(self.config.signing, jwt_secret.as_deref()),
+            log_filter: "warn",
+            log_path: scratch.path().join("server.log"),
+        };
         let hooks = Arc::new(CliHooks {
             binary: self.binary.to_path_buf(),
-            database_url: fresh.url.clone(),
+            database_url: fresh.url().to_owned(),
         });
         let admin = Credentials {
             email: format!("admin-{:016x}@example.com", rand_seed()),
             password: format!("pw-{:016x}{:016x}", rand_seed(), rand_seed()),
         };
         let report = runtime.block_on(async {
-            if let Err(err) = server.wait_ready().await {
-                let failure = Failure::new(
-                    format!("the server starts for {}", self.config.label()),
-                    format!("{err:#}\n{}", server.log_tail()),
-                );
-                return Report::unavailable(label.clone(), self.filter, failure);
-            }
+            let server = match ServerProcess::start(&launch).await {
+                Ok(server) => server,
+                Err(err) => {
+                    let failure = Failure::new(
+                        format!("the server starts for {}", self.config),
+                        format!("{err:#}"),
+                    );
+                    return Report::unavailable(label.clone(), self.filter, failure);
+                }
+            };
             let created = hooks
                 .create_user(&admin.email, &admin.password, None, &["admin".to_owned()])
                 .await;
@@ -278,69 +274,57 @@ impl Run<'_> {
                 return Report::unavailable(label.clone(), self.filter, failure);
             }
             let target = Target {
-                base_url: server.base_url.clone(),
+                base_url: server.base_url(),
                 label: label.clone(),
                 hooks: Some(hooks),
                 reuse_interval: Some(SUITE_REUSE_INTERVAL),
                 // Checked by `run_matrix` before any server started.
-                profiles: Mount::parse_list(&self.config.profiles).unwrap_or_default(),
+                profiles: Mount::parse_list(self.config.profiles).unwrap_or_default(),
                 admin: Some(admin),
                 forwarded_for: true,
-                limits: Some(LIMITS),
+                limits: Some(MATRIX_LIMITS),
                 jwt_secret: jwt_secret.map(String::into_bytes),
             };
-            run_suite(&target, self.filter).await
+            let report = run_suite(&target, self.filter).await;
+            drop(server);
+            report
         });
-        drop(server);
         Ok(report)
     }
 }
 
-fn build_server() -> anyhow::Result<PathBuf> {
-    let status = crate::cargo()
-        .args(["build", "--package", "auth-server", "--bin", "auth-server"])
-        .status()?;
-    if !status.success() {
-        bail!("building auth-server failed");
+/// The `serve` arguments of a matrix server for `config`: its profiles, the matrix's rate
+/// limits and reuse interval, the suite's address as a trusted proxy.
+fn serve_args(config: &ServerConfig<'_>) -> Vec<String> {
+    let limits = MATRIX_LIMITS;
+    let mut args: Vec<String> = vec![
+        "--profiles".to_owned(),
+        config.profiles.to_owned(),
+        // Each case sends a client IP of its own, so the limits apply per case.
+        "--trusted-proxies".to_owned(),
+        SUITE_ADDRESS.to_owned(),
+        format!("--rate-login-email-ip={}", limits.login_email_ip),
+        format!("--rate-login-email={}", limits.login_email),
+        format!("--rate-login-ip={}", limits.login_ip),
+        format!("--rate-register-ip={}", limits.register_ip),
+        format!("--rate-refresh-ip={}", limits.refresh_ip),
+        "--refresh-reuse-interval".to_owned(),
+        SUITE_REUSE_INTERVAL.as_secs().to_string(),
+    ];
+    if config.signing == Signing::Eddsa {
+        args.extend(["--signing-algorithm".to_owned(), "eddsa".to_owned()]);
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::project_root().join("target"));
-    Ok(target_dir.join("debug").join("auth-server"))
+    args
 }
 
-/// A database of the run's own: a file in the scratch directory, or a Postgres database that
-/// is dropped when this goes.
-struct FreshDatabase {
-    url: String,
-    postgres: Option<(String, String)>,
-}
-
-impl FreshDatabase {
-    fn new(kind: &str, postgres_url: &str, scratch: &Path) -> anyhow::Result<Self> {
-        if kind == "sqlite" {
-            return Ok(Self {
-                url: format!("sqlite://{}", scratch.join("auth.db").display()),
-                postgres: None,
-            });
-        }
-        let name = format!("auth_conformance_{}_{:x}", std::process::id(), rand_seed());
-        let url = auth_diesel::create_postgres_database(postgres_url, &name)
-            .with_context(|| format!("cannot create a database through {postgres_url}"))?;
-        Ok(Self {
-            url,
-            postgres: Some((postgres_url.to_owned(), name)),
-        })
-    }
-}
-
-impl Drop for FreshDatabase {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = &self.postgres
-            && let Err(err) = auth_diesel::drop_postgres_database(admin, name)
-        {
-            eprintln!("could not drop database {name}: {err}");
-        }
+/// The secrets a server signing with `signing` gets, through its environment rather than
+/// its command line: the HS256 secret the suite knows, or a fresh key-encryption key for
+/// EdDSA keys in the database.
+fn secrets(signing: Signing, jwt_secret: Option<&str>) -> Vec<(&'static str, String)> {
+    match (signing, jwt_secret) {
+        (Signing::Hs256, Some(secret)) => vec![("AUTH_JWT_SECRET", secret.to_owned())],
+        (Signing::Hs256, None) => Vec::new(),
+        (Signing::Eddsa, _) => vec![("AUTH_KEY_ENCRYPTION_KEY", random_hex_32())],
     }
 }
 
@@ -352,108 +336,6 @@ fn rand_seed() -> u64 {
 /// 32 random bytes as 64 hex characters: an HS256 secret or a key-encryption key.
 fn random_hex_32() -> String {
     (0..4).map(|_| format!("{:016x}", rand_seed())).collect()
-}
-
-/// A server process on a free port, killed when this goes.
-struct ServerProcess {
-    child: Child,
-    base_url: String,
-    log: PathBuf,
-}
-
-impl ServerProcess {
-    /// Starts `binary` serving `config`, signing with `jwt_secret` (HS256) or with EdDSA
-    /// keys under a fresh key-encryption key; secrets go through the environment, not the
-    /// command line.
-    fn start(
-        binary: &Path,
-        adapter: &str,
-        database_url: &str,
-        config: &Config,
-        jwt_secret: Option<&str>,
-        scratch: &Path,
-    ) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let log_path = scratch.join("server.log");
-        let log = std::fs::File::create(&log_path)?;
-        let mut command = Command::new(binary);
-        command
-            .args(["serve", "--adapter", adapter, "--bind"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["--database-url", database_url])
-            .args(["--profiles", &config.profiles])
-            // Each case sends a client IP of its own, so the limits apply per case.
-            .args(["--trusted-proxies", SUITE_ADDRESS])
-            .arg(format!("--rate-login-email-ip={}", LIMITS.login_email_ip))
-            .arg(format!("--rate-login-email={}", LIMITS.login_email))
-            .arg(format!("--rate-login-ip={}", LIMITS.login_ip))
-            .arg(format!("--rate-register-ip={}", LIMITS.register_ip))
-            .arg(format!("--rate-refresh-ip={}", LIMITS.refresh_ip))
-            .args([
-                "--refresh-reuse-interval",
-                &SUITE_REUSE_INTERVAL.as_secs().to_string(),
-            ])
-            .env("AUTH_LOG", "warn")
-            .env_remove("AUTH_JWT_SECRET")
-            .env_remove("AUTH_KEY_ENCRYPTION_KEY");
-        match (config.signing, jwt_secret) {
-            (Signing::Hs256, Some(secret)) => {
-                command.env("AUTH_JWT_SECRET", secret);
-            }
-            (Signing::Hs256, None) => {}
-            (Signing::Eddsa, _) => {
-                command
-                    .args(["--signing-algorithm", "eddsa"])
-                    .env("AUTH_KEY_ENCRYPTION_KEY", random_hex_32());
-            }
-        }
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        Ok(Self {
-            child,
-            base_url: format!("http://127.0.0.1:{port}"),
-            log: log_path,
-        })
-    }
-
-    async fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let url = format!("{}/healthz", self.base_url);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("the server exited at start-up ({status})");
-            }
-            if let Ok(response) = client.get(&url).send().await
-                && response.status().is_success()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!(
-            "server at {} did not become healthy within 60 s",
-            self.base_url
-        )
-    }
-
-    /// The last lines the server logged.
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
-        format!("server log:\n{}", lines[start..].join("\n"))
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Runs `auth-server user --database-url URL <args>`, with `env`.
@@ -520,8 +402,8 @@ impl Hooks for CliHooks {
 mod tests {
     use super::*;
 
-    fn labels(configs: &[Config]) -> Vec<String> {
-        configs.iter().map(Config::label).collect()
+    fn labels(configs: &[ServerConfig<'_>]) -> Vec<String> {
+        configs.iter().map(ServerConfig::label).collect()
     }
 
     #[test]
@@ -545,6 +427,37 @@ mod tests {
             labels(&configs(Some("rbac"), &[Signing::Hs256, Signing::Eddsa])),
             ["rbac", "rbac (eddsa)"]
         );
+    }
+
+    #[test]
+    fn unexpected_skips_count_only_on_the_matrix() {
+        use auth_conformance::{CaseOutcome, Outcome};
+        let report = Report {
+            label: "axum/sqlite".to_owned(),
+            cases: vec![CaseOutcome {
+                group: "login",
+                name: "works",
+                outcome: Outcome::Skipped("the target gave no rate limits".to_owned()),
+            }],
+        };
+        let section = |matrix| Section {
+            label: MATRIX[0].label(),
+            reports: vec![report.clone()],
+            matrix,
+        };
+        let (text, problems) = summarize(&[section(Some(MATRIX[0]))]);
+        assert_eq!(problems, 1);
+        assert!(
+            text.contains("- the target gave no rate limits\n    axum/sqlite: login/works\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- axum/sqlite: login/works skipped: the target gave no rate limits"),
+            "{text}"
+        );
+        let (text, problems) = summarize(&[section(None)]);
+        assert_eq!(problems, 0);
+        assert!(!text.contains("does not expect"), "{text}");
     }
 
     #[test]

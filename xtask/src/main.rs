@@ -5,10 +5,15 @@
 //! - `bench`: the server in release mode under load, for every adapter and database: a table
 //!   and `target/bench/latest.json` (see `docs/performance.md`).
 //! - `ci`: exactly what CI runs: format check, clippy, and the README's test command.
+//!
+//! Both `conformance` and `bench` start servers through `server` (one launcher, with the
+//! `Adapter` and `Database` choices); the configurations `conformance` checks are
+//! `auth_conformance::matrix::MATRIX`, shared with the in-tree test.
 
 mod bench;
 mod ci;
 mod conformance;
+mod server;
 
 use clap::{Parser, Subcommand};
 

@@ -29,8 +29,10 @@ mod error;
 mod models;
 mod schema;
 mod store;
+mod test_database;
 
 use error::{Fail, map_connection, map_pool};
+pub use test_database::{TEST_POSTGRES_URL_ENV, TestDatabase};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -375,25 +377,17 @@ mod tests {
         ignore = "set AUTH_TEST_POSTGRES_URL to run against PostgreSQL"
     )]
     fn postgres_databases_of_the_first_release_are_upgraded() {
-        let admin = std::env::var("AUTH_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
+        let admin = TestDatabase::admin_url_from_env()
             .expect("AUTH_TEST_POSTGRES_URL was set at build time but is not set now");
-        let name = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
-        let url = create_postgres_database(&admin, &name).expect("create");
-        let result = std::panic::catch_unwind(|| {
-            let mut conn = PgConnection::establish(&url).expect("open");
-            conn.run_next_migration(POSTGRES_MIGRATIONS)
-                .expect("first migration");
-            conn.batch_execute(INSERT_OLD_USER).expect("old user");
-            drop(conn);
-            let store = DieselStore::connect(&url, 2).expect("upgrade");
-            check_upgraded(&store);
-        });
-        drop_postgres_database(&admin, &name).expect("drop");
-        if let Err(panic) = result {
-            std::panic::resume_unwind(panic);
-        }
+        // Dropped at the end, also when an assertion fails.
+        let database = TestDatabase::create(&admin, "auth_test").expect("create");
+        let mut conn = PgConnection::establish(database.url()).expect("open");
+        conn.run_next_migration(POSTGRES_MIGRATIONS)
+            .expect("first migration");
+        conn.batch_execute(INSERT_OLD_USER).expect("old user");
+        drop(conn);
+        let store = DieselStore::connect(database.url(), 2).expect("upgrade");
+        check_upgraded(&store);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use auth_core::store::{NewUser, Store, StoreError, UserRecord, UserStore};
 use auth_core::testing::store_suite::StoreFixture;
-use auth_diesel::{DieselStore, create_postgres_database, drop_postgres_database};
+use auth_diesel::{DieselStore, TestDatabase, create_postgres_database};
 use uuid::Uuid;
 
 /// Pool size of each store: the suite's racing cases use up to 8 threads (and 20 on one
@@ -33,17 +33,7 @@ impl StoreFixture for Harness {
 /// What a [`Harness`] owns besides its store.
 enum Guard {
     Sqlite { _dir: tempfile::TempDir },
-    Postgres { admin: String, name: String },
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Guard::Postgres { admin, name } = self
-            && let Err(e) = drop_postgres_database(admin, name)
-        {
-            eprintln!("could not drop test database {name}: {e}");
-        }
-    }
+    Postgres { _database: TestDatabase },
 }
 
 /// A store on a fresh SQLite file in a temporary directory.
@@ -59,21 +49,19 @@ fn sqlite_harness() -> Harness {
     }
 }
 
-/// The admin URL of the test PostgreSQL server. Only called by tests that are ignored
-/// unless the crate was built with the variable set.
-fn postgres_admin_url() -> String {
-    std::env::var("AUTH_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .expect("AUTH_TEST_POSTGRES_URL was set at build time but is not set now")
-}
-
-/// A fresh PostgreSQL database, dropped with the guard.
+/// A fresh PostgreSQL database, dropped with the guard (also when the case fails). Only
+/// called by tests that are ignored unless the crate was built with the variable set.
 fn postgres_database() -> (String, Guard) {
-    let admin = postgres_admin_url();
-    let name = format!("auth_test_{}", Uuid::new_v4().simple());
-    let url = create_postgres_database(&admin, &name).expect("create test database");
-    (url, Guard::Postgres { admin, name })
+    let admin = TestDatabase::admin_url_from_env()
+        .expect("AUTH_TEST_POSTGRES_URL was set at build time but is not set now");
+    let database = TestDatabase::create(&admin, "auth_test").expect("create test database");
+    let url = database.url().to_owned();
+    (
+        url,
+        Guard::Postgres {
+            _database: database,
+        },
+    )
 }
 
 /// A store on a fresh PostgreSQL database.

@@ -1,8 +1,8 @@
 //! `auth-server`: serve the API, or manage users.
 
 use anyhow::Context;
-use auth_core::service::NewAccount;
 use auth_core::clock::{Clock as _, SystemClock};
+use auth_core::service::NewAccount;
 use auth_core::store::KeyStore as _;
 use auth_server::{AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, ServeArgs};
 use clap::{Parser, Subcommand};

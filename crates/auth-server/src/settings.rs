@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use auth_core::config::{Limit, RateLimits};
 use auth_core::Signing;
+use auth_core::config::{Limit, RateLimits};
 use auth_core::store::KeyStore;
 use auth_core::{App, Argon2Params, Auth, Config, MountSpec};
 use auth_diesel::DieselStore;

@@ -1,66 +1,28 @@
 //! The conformance suite against every adapter, in-process, each on fresh databases: SQLite
 //! always, Postgres when `AUTH_TEST_POSTGRES_URL` names an admin connection (each run
-//! creates its own databases there and drops them afterwards).
+//! creates its own databases there and drops them afterwards); without it the Postgres
+//! tests are ignored, and cargo's summary says so (the build script sets
+//! `auth_test_postgres`).
 //!
-//! Every adapter is checked with four server configurations, one server and one database
-//! each, concurrently: the default profile set `native,envelope,rbac` signing with HS256 and
-//! with EdDSA, and `personal-token` and `jwt-user` alone (they claim `native`'s
-//! `POST /api/v1/auth/login`). Every server applies the contract's rate limits and trusts
-//! 127.0.0.1 as a proxy, so each case of the suite comes from a client IP of its own.
+//! Every adapter is checked with the configurations of [`MATRIX`], one server and one
+//! database each, concurrently; `cargo xtask conformance` checks the same ones against the
+//! server binary. Every server applies the contract's rate limits and trusts 127.0.0.1 as
+//! a proxy, so each case of the suite comes from a client IP of its own. A skipped case
+//! fails the test unless the matrix expects it (`auth_conformance::matrix::EXPECTED_SKIPS`).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use auth_conformance::matrix::{MATRIX, MATRIX_LIMITS, ServerConfig, Signing, unexpected_skips};
 use auth_conformance::{
-    Credentials, Failure, Hooks, Limit, Limits, Mount, Report, SUITE_REUSE_INTERVAL, Target,
+    Credentials, Failure, Hooks, Limit, Mount, Report, SUITE_REUSE_INTERVAL, Target, render_skips,
     render_table, run_suite,
 };
 use auth_core::App;
 use auth_core::service::NewAccount;
+use auth_diesel::TestDatabase;
 use auth_server::{Adapter, ServeArgs, SigningAlgorithm};
 use futures_util::future::{BoxFuture, join_all};
-
-/// The rate limits every server applies.
-const LIMITS: Limits = Limits::CONTRACT;
-
-/// One server configuration the suite runs against.
-#[derive(Debug, Clone, Copy)]
-struct Config {
-    /// The mounted profiles.
-    profiles: &'static str,
-    /// How access tokens are signed.
-    signing: SigningAlgorithm,
-}
-
-impl Config {
-    /// The column label: the profile set, with `(eddsa)` when signing with EdDSA.
-    fn label(self) -> String {
-        match self.signing {
-            SigningAlgorithm::Hs256 => self.profiles.to_owned(),
-            SigningAlgorithm::Eddsa => format!("{} (eddsa)", self.profiles),
-        }
-    }
-}
-
-/// The configurations every adapter is checked with.
-const CONFIGS: &[Config] = &[
-    Config {
-        profiles: "native,envelope,rbac",
-        signing: SigningAlgorithm::Hs256,
-    },
-    Config {
-        profiles: "personal-token",
-        signing: SigningAlgorithm::Hs256,
-    },
-    Config {
-        profiles: "jwt-user",
-        signing: SigningAlgorithm::Hs256,
-    },
-    Config {
-        profiles: "native,envelope,rbac",
-        signing: SigningAlgorithm::Eddsa,
-    },
-];
 
 /// User management through the app's own core, standing in for `auth-server user ...`.
 struct AppHooks(App);
@@ -121,7 +83,7 @@ fn server_limit(limit: Limit) -> auth_core::config::Limit {
 
 /// The server's settings for `config` on `database_url`, and the HS256 secret when it
 /// signs with one.
-fn settings(database_url: &str, config: Config) -> (ServeArgs, Option<String>) {
+fn settings(database_url: &str, config: ServerConfig<'_>) -> (ServeArgs, Option<String>) {
     let mut args = ServeArgs::defaults().expect("default settings");
     args.database.database_url = database_url.to_owned();
     args.database.db_pool_size = 4;
@@ -132,10 +94,13 @@ fn settings(database_url: &str, config: Config) -> (ServeArgs, Option<String>) {
     args.refresh_reuse_interval = SUITE_REUSE_INTERVAL.as_secs();
     args.profiles = config.profiles.to_owned();
     args.access_ttl = String::new();
-    args.signing_algorithm = config.signing;
     let secret = match config.signing {
-        SigningAlgorithm::Hs256 => Some(random_hex(32)),
-        SigningAlgorithm::Eddsa => {
+        Signing::Hs256 => {
+            args.signing_algorithm = SigningAlgorithm::Hs256;
+            Some(random_hex(32))
+        }
+        Signing::Eddsa => {
+            args.signing_algorithm = SigningAlgorithm::Eddsa;
             args.key_encryption.key_encryption_key = Some(random_hex(32));
             None
         }
@@ -144,11 +109,11 @@ fn settings(database_url: &str, config: Config) -> (ServeArgs, Option<String>) {
     // The suite's requests come from 127.0.0.1 with a client IP per case in
     // `X-Forwarded-For`, so the contract's limits apply per case.
     args.trusted_proxies = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
-    args.rate_login_email_ip = server_limit(LIMITS.login_email_ip);
-    args.rate_login_email = server_limit(LIMITS.login_email);
-    args.rate_login_ip = server_limit(LIMITS.login_ip);
-    args.rate_register_ip = server_limit(LIMITS.register_ip);
-    args.rate_refresh_ip = server_limit(LIMITS.refresh_ip);
+    args.rate_login_email_ip = server_limit(MATRIX_LIMITS.login_email_ip);
+    args.rate_login_email = server_limit(MATRIX_LIMITS.login_email);
+    args.rate_login_ip = server_limit(MATRIX_LIMITS.login_ip);
+    args.rate_register_ip = server_limit(MATRIX_LIMITS.register_ip);
+    args.rate_refresh_ip = server_limit(MATRIX_LIMITS.refresh_ip);
     (args, secret)
 }
 
@@ -162,7 +127,7 @@ fn admin_credentials() -> Credentials {
 
 /// Runs the suite against `adapter` serving `config` on `database_url`; a server that
 /// cannot be set up fails every case (so the other configurations still report).
-async fn run(adapter: Adapter, database_url: String, config: Config) -> Report {
+async fn run(adapter: Adapter, database_url: String, config: ServerConfig<'static>) -> Report {
     let (label, profiles) = (config.label(), config.profiles);
     let unavailable = |expected: String, err: String| {
         Report::unavailable(label.clone(), None, Failure::new(expected, err))
@@ -199,7 +164,7 @@ async fn run(adapter: Adapter, database_url: String, config: Config) -> Report {
                 profiles: mounts,
                 admin: Some(admin),
                 forwarded_for: true,
-                limits: Some(LIMITS),
+                limits: Some(MATRIX_LIMITS),
                 jwt_secret: jwt_secret.map(String::into_bytes),
             };
             run_suite(&target, None).await
@@ -210,21 +175,33 @@ async fn run(adapter: Adapter, database_url: String, config: Config) -> Report {
     report
 }
 
-/// Prints one table (a column per configuration) and fails on any failed case.
+/// Prints one table (a column per configuration) and the skip reasons; fails on any failed
+/// case and on any skip the matrix does not expect.
 fn assert_green(title: &str, reports: &[Report]) {
     let table = render_table(reports);
-    println!("== {title}\n{table}");
+    println!("== {title}\n{table}\n{}", render_skips(reports));
     let failed: usize = reports.iter().map(Report::failed).sum();
     assert_eq!(failed, 0, "conformance failures on {title}:\n{table}");
     assert!(
         reports.iter().all(|r| r.passed() > 0),
         "a configuration ran no case"
     );
+    let unexpected: Vec<String> = MATRIX
+        .iter()
+        .zip(reports)
+        .flat_map(|(config, report)| unexpected_skips(config, report))
+        .map(|skip| skip.to_string())
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "skips on {title} that auth_conformance::matrix::EXPECTED_SKIPS does not list:\n{}",
+        unexpected.join("\n")
+    );
 }
 
 async fn on_sqlite(adapter: Adapter) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let runs = CONFIGS.iter().enumerate().map(|(i, config)| {
+    let runs = MATRIX.iter().enumerate().map(|(i, config)| {
         let url = format!(
             "sqlite://{}",
             dir.path().join(format!("auth-{i}.db")).display()
@@ -235,49 +212,24 @@ async fn on_sqlite(adapter: Adapter) {
     assert_green(&format!("{}/sqlite", adapter.name()), &reports);
 }
 
-/// A Postgres database of this test's own, dropped when the guard goes.
-struct PostgresDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PostgresDatabase {
-    fn create(admin_url: &str) -> Self {
-        let name = format!("auth_test_{:016x}", rand::random::<u64>());
-        let url = auth_diesel::create_postgres_database(admin_url, &name).expect("create database");
-        Self {
-            admin_url: admin_url.to_owned(),
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for PostgresDatabase {
-    fn drop(&mut self) {
-        if let Err(err) = auth_diesel::drop_postgres_database(&self.admin_url, &self.name) {
-            eprintln!("could not drop {}: {err}", self.name);
-        }
-    }
-}
-
+/// Runs the matrix for `adapter` on fresh Postgres databases. Only compiled as a running test
+/// when `AUTH_TEST_POSTGRES_URL` was set, so reaching here without it (the binary run by
+/// hand, `--include-ignored`) fails loudly rather than passing.
 async fn on_postgres(adapter: Adapter) {
-    let Ok(admin_url) = std::env::var("AUTH_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "AUTH_TEST_POSTGRES_URL is not set: skipping {} on Postgres",
-            adapter.name()
-        );
-        return;
-    };
-    let databases: Vec<PostgresDatabase> = CONFIGS
+    let admin_url = TestDatabase::admin_url_from_env()
+        .expect("AUTH_TEST_POSTGRES_URL names the admin URL the Postgres tests use");
+    let databases: Vec<TestDatabase> = MATRIX
         .iter()
-        .map(|_| PostgresDatabase::create(&admin_url))
+        .map(|_| {
+            TestDatabase::create(&admin_url, "auth_test").unwrap_or_else(|err| {
+                panic!("cannot create a test database through {admin_url}: {err}")
+            })
+        })
         .collect();
     let runs = databases
         .iter()
-        .zip(CONFIGS)
-        .map(|(database, config)| run(adapter, database.url.clone(), *config));
+        .zip(MATRIX)
+        .map(|(database, config)| run(adapter, database.url().to_owned(), *config));
     let reports = join_all(runs).await;
     // The servers are stopped; dropping the guards removes the databases even if the
     // assertion fails.
@@ -300,16 +252,28 @@ async fn warp_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(auth_test_postgres),
+    ignore = "set AUTH_TEST_POSTGRES_URL to an admin URL to run against PostgreSQL"
+)]
 async fn axum_on_postgres() {
     on_postgres(Adapter::Axum).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(auth_test_postgres),
+    ignore = "set AUTH_TEST_POSTGRES_URL to an admin URL to run against PostgreSQL"
+)]
 async fn actix_on_postgres() {
     on_postgres(Adapter::Actix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(auth_test_postgres),
+    ignore = "set AUTH_TEST_POSTGRES_URL to an admin URL to run against PostgreSQL"
+)]
 async fn warp_on_postgres() {
     on_postgres(Adapter::Warp).await;
 }

@@ -7,17 +7,17 @@
 
 mod hashing;
 mod load;
+mod memory;
 mod report;
 mod scenarios;
-mod server;
 
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
+use crate::server::{self, Adapter, Database, FreshDatabase, Launch, Profile, ServerProcess};
 use report::{Machine, Ratios, Report, Settings};
-use server::{FreshDatabase, ServerConfig, ServerProcess};
 
 /// Set on the release binary the debug one hands over to (the build is done then).
 const HANDOVER_ENV: &str = "XTASK_BENCH_BUILT";
@@ -25,13 +25,13 @@ const HANDOVER_ENV: &str = "XTASK_BENCH_BUILT";
 /// Arguments of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// `axum`, `actix`, `warp` or `all`.
-    #[arg(long, default_value = "all")]
-    adapter: String,
-    /// `sqlite`, `postgres` or `all` (`all` skips Postgres, with a note, when the server
+    /// The adapters to measure.
+    #[arg(long, value_enum, default_value_t = Adapter::All)]
+    adapter: Adapter,
+    /// The databases to measure on (`all` skips Postgres, with a note, when the server
     /// cannot be reached).
-    #[arg(long, default_value = "all")]
-    database: String,
+    #[arg(long, value_enum, default_value_t = Database::All)]
+    database: Database,
     /// Measuring window per scenario in seconds (default 10, or 2 with `--quick`).
     #[arg(long)]
     duration: Option<f64>,
@@ -66,14 +66,13 @@ pub struct Args {
 
 /// Runs the benchmark; `Ok(false)` when a scenario errored.
 pub fn run(args: Args) -> anyhow::Result<bool> {
-    let adapters = pick(&args.adapter, &["axum", "actix", "warp"])?;
-    let databases = pick(&args.database, &["sqlite", "postgres"])?;
+    let adapters = args.adapter.expand();
+    let databases = args.database.expand();
     let selected = selected_scenarios(&args.scenarios)?;
     let handed_over = std::env::var_os(HANDOVER_ENV).is_some();
     if cfg!(debug_assertions) && !handed_over {
-        let release = server::build_release(&["auth-server", "xtask"])?;
-        let xtask = release.join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
-        server::require_file(&xtask)?;
+        let release = server::build(Profile::Release, &["auth-server", "xtask"])?;
+        let xtask = server::executable(&release, "xtask")?;
         let status = Command::new(&xtask)
             .args(std::env::args_os().skip(1))
             .env(HANDOVER_ENV, "1")
@@ -82,12 +81,11 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         return Ok(status.success());
     }
     let release = if handed_over {
-        server::target_dir().join("release")
+        Profile::Release.dir()
     } else {
-        server::build_release(&["auth-server"])?
+        server::build(Profile::Release, &["auth-server"])?
     };
-    let binary = release.join(format!("auth-server{}", std::env::consts::EXE_SUFFIX));
-    server::require_file(&binary)?;
+    let binary = server::executable(&release, "auth-server")?;
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let measure = args.duration.unwrap_or(if args.quick { 2.0 } else { 10.0 });
@@ -100,11 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     };
     let client_threads = args.client_threads.unwrap_or(cores).max(1);
     let hashing_slots = args.hashing_slots.unwrap_or(cores);
-    let postgres_url = args
-        .postgres_url
-        .clone()
-        .or_else(|| std::env::var("AUTH_TEST_POSTGRES_URL").ok())
-        .unwrap_or_else(|| server::DEFAULT_POSTGRES_URL.to_owned());
+    let postgres_url = server::postgres_admin_url(args.postgres_url.as_deref());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(client_threads)
         .enable_all()
@@ -139,28 +133,30 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         plan.warmup.as_secs_f64()
     );
     let scratch = tempfile::tempdir()?;
-    for database in &databases {
-        for adapter in &adapters {
-            let fresh = match FreshDatabase::new(database, &postgres_url) {
+    for &database in &databases {
+        for &adapter in &adapters {
+            let fresh = match FreshDatabase::new(database, &postgres_url, "auth_bench") {
                 Ok(fresh) => fresh,
-                Err(err) if *database == "postgres" && args.database == "all" => {
+                Err(err) if database == Database::Postgres && args.database == Database::All => {
                     eprintln!("== skipping postgres: {err:#}");
                     break;
                 }
                 Err(err) => return Err(err),
             };
             eprintln!("== {adapter}/{database}");
-            let config = ServerConfig {
-                binary: binary.clone(),
-                adapter: (*adapter).to_owned(),
-                database_url: fresh.url.clone(),
-                hashing_slots: args.hashing_slots,
-                extra_args: args.server_args.clone(),
-                log_filter: args.server_log.clone(),
+            let launch = Launch {
+                binary: &binary,
+                adapter,
+                database_url: fresh.url(),
+                args: serve_args(&args),
+                env: Vec::new(),
+                log_filter: &args.server_log,
                 log_path: scratch.path().join(format!("{adapter}-{database}.log")),
             };
+            let (adapter, database) = (adapter.to_string(), database.to_string());
+            let (adapter, database) = (adapter.as_str(), database.as_str());
             let results = runtime.block_on(async {
-                let mut server = match ServerProcess::start(&config).await {
+                let mut server = match ServerProcess::start(&launch).await {
                     Ok(server) => server,
                     Err(err) => {
                         let row =
@@ -219,17 +215,22 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     Ok(errored.is_empty())
 }
 
-fn pick<'a>(choice: &str, all: &[&'a str]) -> anyhow::Result<Vec<&'a str>> {
-    if choice == "all" {
-        return Ok(all.to_vec());
+/// The benchmark's `serve` arguments: `--profiles native`, the default argon2 parameters and
+/// rate limits, the loopback as a trusted proxy, and the benchmark's `GET /bench/hello`.
+fn serve_args(args: &Args) -> Vec<String> {
+    let mut serve: Vec<String> = ["--profiles", "native", "--bench-hello"]
+        .into_iter()
+        // The load generator stands in for a proxy in front of many clients: it names a
+        // client per request in `X-Forwarded-For`, so the per-IP rate limits work as they
+        // would in production without tripping.
+        .chain(["--trusted-proxies", "127.0.0.1"])
+        .map(str::to_owned)
+        .collect();
+    if let Some(slots) = args.hashing_slots {
+        serve.extend(["--hashing-slots".to_owned(), slots.to_string()]);
     }
-    match all.iter().find(|known| **known == choice) {
-        Some(known) => Ok(vec![*known]),
-        None => bail!(
-            "unknown choice `{choice}`; expected one of {} or all",
-            all.join(", ")
-        ),
-    }
+    serve.extend(args.server_args.iter().cloned());
+    serve
 }
 
 fn selected_scenarios(requested: &[String]) -> anyhow::Result<Vec<String>> {

@@ -8,8 +8,9 @@ use anyhow::{Context as _, bail};
 
 use super::hashing;
 use super::load::{self, Connection, Flow, Outcome, Plan, Response, Verdict, request};
+use super::memory::PeakRss;
 use super::report::Row;
-use super::server::{PeakRss, ServerProcess};
+use crate::server::ServerProcess;
 
 /// Every scenario, in the order they run. `idle` (the resident set before any load) always
 /// runs; `refresh` comes last because it rotates the sessions the `me` scenarios use.
