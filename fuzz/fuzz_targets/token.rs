@@ -3,16 +3,22 @@
 
 use std::sync::LazyLock;
 
-use auth_core::Config;
+use auth_core::clock::SystemClock;
 use auth_core::service::bearer_token;
+use auth_core::{Config, Signing};
 use auth_core::token::TokenSigner;
 use libfuzzer_sys::fuzz_target;
 
 static SIGNER: LazyLock<Option<TokenSigner>> = LazyLock::new(|| {
-    TokenSigner::new(&Config {
-        jwt_secret: vec![42; 32],
-        ..Config::default()
-    })
+    TokenSigner::new(
+        &Config {
+            signing: Signing::Hs256 {
+                secret: vec![42; 32],
+            },
+            ..Config::default()
+        },
+        std::sync::Arc::new(SystemClock::new()),
+    )
     .ok()
 });
 

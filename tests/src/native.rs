@@ -207,13 +207,18 @@ impl Ctx {
             .await
     }
 
-    /// Creates a personal access token, expecting 201 with the secret.
+    /// Creates a personal access token for `account` (with its session's access token and
+    /// its current password), expecting 201 with the secret.
     pub(crate) async fn create_token(
         &self,
-        bearer: &str,
+        account: &Account,
         expires_in: Option<u64>,
     ) -> Result<PersonalToken, Failure> {
-        let mut body = json!({"name": format!("pat-{}", Uuid::new_v4().simple())});
+        let bearer = account.pair.access.as_str();
+        let mut body = json!({
+            "name": format!("pat-{}", Uuid::new_v4().simple()),
+            "current_password": account.password,
+        });
         if let Some(seconds) = expires_in {
             body["expires_in"] = json!(seconds);
         }

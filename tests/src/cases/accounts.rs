@@ -64,7 +64,7 @@ async fn inactive_wrong_password_indistinguishable(ctx: Ctx) -> CaseResult {
 async fn deactivation_revokes_credentials(ctx: Ctx) -> CaseResult {
     let hooks = hooks(&ctx)?;
     let account = ctx.register().await?;
-    let personal = ctx.create_token(&account.pair.access, None).await?;
+    let personal = ctx.create_token(&account, None).await?;
     set_active(hooks.as_ref(), &account, false).await?;
     ctx.expect_rejected(&account.pair.access)
         .await

@@ -410,7 +410,7 @@ async fn unknown_user_not_found(ctx: Ctx) -> CaseResult {
 async fn patch_deactivation_revokes_tokens(ctx: Ctx) -> CaseResult {
     let token = ctx.admin_token().await?;
     let account = ctx.register().await?;
-    let personal = ctx.create_token(&account.pair.access, None).await?;
+    let personal = ctx.create_token(&account, None).await?;
     let resp = patch_user(&ctx, &token, &account.id, &json!({"is_active": false})).await?;
     resp.expect_shape(200, &USER)?;
     resp.expect_at("/is_active", &json!(false))?;

@@ -35,7 +35,7 @@ async fn revokes_only_that_session(ctx: Ctx) -> CaseResult {
 
 async fn personal_token_revokes_only_itself(ctx: Ctx) -> CaseResult {
     let account = ctx.register().await?;
-    let personal = ctx.create_token(&account.pair.access, None).await?;
+    let personal = ctx.create_token(&account, None).await?;
     logout(&ctx, &personal.token).await?.expect_no_content()?;
     ctx.expect_rejected(&personal.token)
         .await

@@ -73,7 +73,7 @@ async fn missing_fields_rejected(ctx: Ctx) -> CaseResult {
 async fn change_revokes_other_sessions(ctx: Ctx) -> CaseResult {
     let account = ctx.register().await?;
     let other = ctx.login(&account, None).await?;
-    let personal = ctx.create_token(&account.pair.access, None).await?;
+    let personal = ctx.create_token(&account, None).await?;
     change(&ctx, &account, &unique_password()).await?;
 
     ctx.expect_accepted(&account.pair.access, &account)

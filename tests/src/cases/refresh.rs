@@ -174,7 +174,7 @@ async fn empty_object_body_uses_bearer(ctx: Ctx) -> CaseResult {
 
 async fn personal_token_refused_as_bearer(ctx: Ctx) -> CaseResult {
     let account = ctx.register().await?;
-    let personal = ctx.create_token(&account.pair.access, None).await?;
+    let personal = ctx.create_token(&account, None).await?;
     refresh_with_bearer(&ctx, &personal.token, None)
         .await?
         .expect_problem(401, UNAUTHORIZED)?;
@@ -206,7 +206,7 @@ async fn unknown_refresh_token_refused(ctx: Ctx) -> CaseResult {
 
 async fn personal_token_refused_as_refresh_token(ctx: Ctx) -> CaseResult {
     let account = ctx.register().await?;
-    let personal = ctx.create_token(&account.pair.access, None).await?;
+    let personal = ctx.create_token(&account, None).await?;
     ctx.refresh_raw(&personal.token)
         .await?
         .expect_problem(401, UNAUTHORIZED)?;

@@ -94,7 +94,7 @@ static ROUTES: &[Route] = &[
     )
     .body(schema_of::<CreateTokenRequest>)
     .answers(201, Some(schema_of::<PersonalTokenBody<'static>>))
-    .errors(&[422]),
+    .errors(&[403, 422, 429]),
     route(
         "GET",
         "/tokens",
@@ -233,8 +233,8 @@ impl RefreshRequest {
     }
 }
 
-/// `POST /password`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// `POST /password` (no `Debug`: it holds passwords).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PasswordChangeRequest {
     /// The current password.
     #[schema(format = Password)]
@@ -257,12 +257,16 @@ impl PasswordChangeRequest {
     }
 }
 
-/// `POST /tokens`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// `POST /tokens` (no `Debug`: it holds the password).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreateTokenRequest {
     /// Display name, 1 to 255 characters.
     #[schema(min_length = 1, max_length = 255)]
     pub name: String,
+    /// The caller's current password: an access token alone cannot mint a long-lived
+    /// credential.
+    #[schema(format = Password)]
+    pub current_password: String,
     /// Lifetime in seconds; never expires without it.
     #[schema(minimum = 1)]
     pub expires_in: Option<i64>,
@@ -277,6 +281,7 @@ impl CreateTokenRequest {
         } else if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
             fields.reject("name", Rule::NotEmpty);
         }
+        let current = fields.presented_password("current_password");
         let expires_in = fields.optional_integer("expires_in");
         if expires_in.is_some_and(|secs| !(1..=MAX_TOKEN_TTL_SECS).contains(&secs)) {
             fields.reject("expires_in", Rule::Between(1, MAX_TOKEN_TTL_SECS));
@@ -284,6 +289,7 @@ impl CreateTokenRequest {
         fields.finish()?;
         Ok(Self {
             name: name.unwrap_or_default(),
+            current_password: current.unwrap_or_default(),
             expires_in,
         })
     }
@@ -396,7 +402,13 @@ async fn create_token(call: Call<'_>) -> Result<Response, Error> {
     let issued = call
         .auth
         .personal_tokens()
-        .create(principal.user.id, body.name, expires_in)
+        .create_for(
+            &principal,
+            body.current_password,
+            call.client(),
+            body.name,
+            expires_in,
+        )
         .await?;
     Ok(Response::json(
         201,

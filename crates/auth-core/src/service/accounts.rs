@@ -95,6 +95,31 @@ impl Accounts<'_> {
         }
     }
 
+    /// Checks the current password of the caller (a step-up): wrong counts as a failed login
+    /// of the account from this client in all three series, and past the limit the attempt
+    /// is `RateLimited` before any hash.
+    pub(super) async fn verify_current_password(
+        &self,
+        principal: &Principal,
+        password: String,
+        client: Client<'_>,
+    ) -> Result<(), Error> {
+        let throttle = Throttle(self.0);
+        let now = self.0.now();
+        let query = throttle.failure_query(&email_key(&principal.user.email), client, now);
+        throttle.login_gate(&query, now).await?;
+        let verification = self
+            .0
+            .hasher
+            .verify(password, Some(principal.user.password_hash.clone()))
+            .await?;
+        if verification == Verification::Mismatch {
+            throttle.record_failure(&query, now).await?;
+            return Err(Error::WrongCurrentPassword);
+        }
+        Ok(())
+    }
+
     /// Re-hashes a verified password with the configured parameters. A failure is logged and
     /// the login goes on: the old hash still verifies.
     async fn upgrade_hash(&self, user: &UserRecord, password: String) {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{Context, IssuedPersonalToken};
+use super::{Accounts, Client, Context, IssuedPersonalToken};
 use crate::cache::Stale;
 use crate::clock::secs;
 use crate::error::Error;
@@ -17,7 +17,30 @@ use crate::token::{OpaqueToken, PERSONAL_PREFIX};
 pub struct PersonalTokens<'a>(pub(super) &'a Context);
 
 impl PersonalTokens<'_> {
-    /// Creates a personal access token for the user; `expires_in` of `None` never expires.
+    /// Creates a personal access token for the caller of a session, who proves the current
+    /// password: a stolen access token alone cannot become a long-lived credential, and a
+    /// personal token cannot mint more (`Forbidden`). A wrong password is
+    /// `WrongCurrentPassword` and counts as a failed login of the account (so guessing through
+    /// this route hits the login limit, then `RateLimited`).
+    pub async fn create_for(
+        &self,
+        principal: &Principal,
+        current_password: String,
+        client: Client<'_>,
+        name: String,
+        expires_in: Option<Duration>,
+    ) -> Result<IssuedPersonalToken, Error> {
+        if principal.session_id().is_none() {
+            return Err(Error::Forbidden);
+        }
+        Accounts(self.0)
+            .verify_current_password(principal, current_password, client)
+            .await?;
+        self.create(principal.user.id, name, expires_in).await
+    }
+
+    /// Creates a personal access token for the user (whose credentials the caller checked);
+    /// `expires_in` of `None` never expires.
     pub async fn create(
         &self,
         user_id: Uuid,

@@ -107,3 +107,61 @@ async fn personal_tokens_authenticate_until_they_expire_or_are_revoked() {
     assert!(!world.authenticates(&forever.secret).await);
     let _ = client(1);
 }
+
+#[tokio::test]
+async fn personal_tokens_need_the_current_password_and_a_session() {
+    let world = World::new();
+    world.account("step@example.com", &[]).await;
+    let grant = world.login("step@example.com").await;
+    let sessions = world.auth.sessions();
+    let me = sessions
+        .authenticate(World::bearer(&grant.tokens.access_token).as_deref())
+        .await
+        .expect("authenticated");
+    let tokens = world.auth.personal_tokens();
+    for _ in 0..10 {
+        let guess = tokens
+            .create_for(&me, "guess".to_owned(), client(9), "x".to_owned(), None)
+            .await;
+        assert!(matches!(guess, Err(Error::WrongCurrentPassword)));
+    }
+    let limited = tokens
+        .create_for(
+            &me,
+            super::PASSWORD.to_owned(),
+            client(9),
+            "x".to_owned(),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(limited, Err(Error::RateLimited(_))),
+        "wrong current passwords count as failed logins"
+    );
+    let issued = tokens
+        .create_for(
+            &me,
+            super::PASSWORD.to_owned(),
+            client(2),
+            "ok".to_owned(),
+            None,
+        )
+        .await
+        .expect("from another address, with the password");
+    let by_token = sessions
+        .authenticate(World::bearer(&issued.secret).as_deref())
+        .await
+        .expect("authenticated by the personal token");
+    assert!(matches!(
+        tokens
+            .create_for(
+                &by_token,
+                super::PASSWORD.to_owned(),
+                client(2),
+                "child".to_owned(),
+                None
+            )
+            .await,
+        Err(Error::Forbidden)
+    ));
+}
