@@ -159,6 +159,22 @@ impl Resp {
         self.problem(status, None)
     }
 
+    /// `Cache-Control: no-store`: an answer that carries a token or a user must never be kept
+    /// by a cache (issue 10, rule 11).
+    pub(crate) fn expect_no_store(&self) -> Result<(), Failure> {
+        let values = self.header_values("cache-control");
+        let no_store = values.iter().any(|value| {
+            value
+                .split(',')
+                .any(|directive| directive.trim().eq_ignore_ascii_case("no-store"))
+        });
+        if no_store {
+            Ok(())
+        } else {
+            Err(self.fail("a `Cache-Control: no-store` header"))
+        }
+    }
+
     /// `422 VALIDATION_ERROR` whose `errors` name `field`.
     pub(crate) fn expect_validation(&self, field: &str) -> Result<(), Failure> {
         let body = self.problem(422, Some(VALIDATION_ERROR))?;

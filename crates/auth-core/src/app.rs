@@ -215,7 +215,11 @@ impl App {
             }
             Err(err) => Err(err),
         };
-        let response = result.unwrap_or_else(|err| self.error_response(Some(mount), &err));
+        // Route answers carry tokens, users or the refusal of one: no cache may keep them
+        // (RFC 9111 `no-store`; issue 10, rule 11). Set here, once, for every profile.
+        let response = result
+            .unwrap_or_else(|err| self.error_response(Some(mount), &err))
+            .with_header("cache-control", "no-store");
         if matches!(request.body, Body::TooLarge) {
             // The rest of the body was never read, so the connection cannot carry another
             // request: say so, or a client reusing it would write into a closed socket.

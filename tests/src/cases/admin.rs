@@ -30,6 +30,7 @@ cases!("admin" needs [Native]:
     organization_name_required,
     unknown_path_not_found,
     wrong_method_lists_allowed,
+    answers_are_not_cached,
 );
 
 /// Problem code of a refusal for want of the `admin` role.
@@ -602,6 +603,29 @@ async fn wrong_method_lists_allowed(ctx: Ctx) -> CaseResult {
         resp.expect_problem_any_code(405)?;
         resp.expect_allow(allowed)?;
     }
+    Ok(())
+}
+
+/// Admin answers carrying users say `Cache-Control: no-store` (issue 10, rule 11).
+async fn answers_are_not_cached(ctx: Ctx) -> CaseResult {
+    let token = ctx.admin_token().await?;
+    let created = create_raw(
+        &ctx,
+        &token,
+        &json!({"email": unique_email(), "password": unique_password()}),
+    )
+    .await?;
+    created.expect_shape(201, &USER)?;
+    created.expect_no_store().step("POST /users")?;
+    let id = created.str_at("/id")?.to_owned();
+    get(&ctx, &token, "/users")
+        .await?
+        .expect_no_store()
+        .step("GET /users")?;
+    get(&ctx, &token, &format!("/users/{id}"))
+        .await?
+        .expect_no_store()
+        .step("GET /users/{id}")?;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ cases!("envelope" needs [Envelope]:
     wrong_method_lists_allowed,
     other_media_type_rejected,
     body_over_64_kib_rejected,
+    token_is_not_cached,
 );
 
 const PROFILE: Profile = Profile::Envelope;
@@ -188,4 +189,13 @@ async fn other_media_type_rejected(ctx: Ctx) -> CaseResult {
 
 async fn body_over_64_kib_rejected(ctx: Ctx) -> CaseResult {
     expect_oversized_body_refused(&ctx, PROFILE, TOKEN).await
+}
+
+/// The token answer says `Cache-Control: no-store` (issue 10, rule 11).
+async fn token_is_not_cached(ctx: Ctx) -> CaseResult {
+    let user = ctx.new_user().await?;
+    let resp = token(&ctx, &user.credentials()).await?;
+    resp.expect_shape(200, &ENVELOPE_TOKEN)?;
+    resp.expect_no_store()?;
+    Ok(())
 }

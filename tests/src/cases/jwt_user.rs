@@ -27,6 +27,7 @@ cases!("jwt-user" needs [JwtUser]:
     wrong_method_lists_allowed,
     other_media_type_rejected,
     body_over_64_kib_rejected,
+    login_is_not_cached,
 );
 
 const PROFILE: Profile = Profile::JwtUser;
@@ -182,4 +183,12 @@ async fn other_media_type_rejected(ctx: Ctx) -> CaseResult {
 
 async fn body_over_64_kib_rejected(ctx: Ctx) -> CaseResult {
     expect_oversized_body_refused(&ctx, PROFILE, LOGIN).await
+}
+
+/// The login answer (a token and the user) says `Cache-Control: no-store` (issue 10, rule 11).
+async fn login_is_not_cached(ctx: Ctx) -> CaseResult {
+    let user = ctx.new_user().await?;
+    let (resp, _) = expect_login(&ctx, &user).await?;
+    resp.expect_no_store()?;
+    Ok(())
 }

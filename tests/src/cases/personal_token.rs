@@ -31,6 +31,7 @@ cases!("personal-token" needs [PersonalToken]:
     wrong_method_lists_allowed,
     other_media_type_rejected,
     body_over_64_kib_rejected,
+    token_is_not_cached,
 );
 
 const PROFILE: Profile = Profile::PersonalToken;
@@ -342,4 +343,13 @@ async fn other_media_type_rejected(ctx: Ctx) -> CaseResult {
 
 async fn body_over_64_kib_rejected(ctx: Ctx) -> CaseResult {
     expect_oversized_body_refused(&ctx, PROFILE, LOGIN).await
+}
+
+/// The login answer (a personal token) says `Cache-Control: no-store` (issue 10, rule 11).
+async fn token_is_not_cached(ctx: Ctx) -> CaseResult {
+    let user = ctx.new_user().await?;
+    let resp = login(&ctx, &user.credentials()).await?;
+    resp.expect_shape(201, &PERSONAL_TOKEN_LOGIN)?;
+    resp.expect_no_store()?;
+    Ok(())
 }

@@ -33,6 +33,7 @@ cases!("rbac" needs [Rbac]:
     wrong_method_lists_allowed,
     other_media_type_rejected,
     body_over_64_kib_rejected,
+    answers_are_not_cached,
 );
 
 const PROFILE: Profile = Profile::Rbac;
@@ -362,6 +363,20 @@ async fn other_media_type_rejected(ctx: Ctx) -> CaseResult {
 
 async fn body_over_64_kib_rejected(ctx: Ctx) -> CaseResult {
     expect_oversized_body_refused(&ctx, PROFILE, LOGIN).await
+}
+
+/// The login and `/me` answers say `Cache-Control: no-store` (issue 10, rule 11).
+async fn answers_are_not_cached(ctx: Ctx) -> CaseResult {
+    let user = ctx.new_user().await?;
+    let resp = login(&ctx, &user.credentials()).await?;
+    resp.expect_shape(200, &RBAC_TOKEN)?;
+    resp.expect_no_store().step("POST /login")?;
+    let token = resp.str_at("/access_token")?.to_owned();
+    ctx.rbac_me(&token)
+        .await?
+        .expect_no_store()
+        .step("GET /me")?;
+    Ok(())
 }
 
 #[cfg(test)]
