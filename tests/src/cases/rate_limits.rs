@@ -27,6 +27,7 @@ cases!("rate_limits" needs [Native]:
     login_limited_per_email_from_anywhere,
     register_limited_per_ip,
     refresh_limited_per_ip,
+    refresh_refusals_cost_nothing,
     envelope_login_limited needs [Envelope],
     rbac_login_limited needs [Rbac],
     jwt_user_login_limited needs [JwtUser],
@@ -351,6 +352,44 @@ async fn refresh_limited_per_ip(ctx: Ctx) -> CaseResult {
         .await?
         .expect_shape(200, &TOKEN_PAIR)
         .step("the same refresh token from another client IP")?;
+    Ok(())
+}
+
+/// Most requests a case sends to exhaust a limit it may cross cheaply.
+const MAX_CHEAP_ATTEMPTS: u32 = 1_000;
+
+/// A refresh with no token, or with something that is not a refresh token, is refused before
+/// any write: such requests never use up the client's refresh limit (issue 10, rule 13).
+async fn refresh_refusals_cost_nothing(ctx: Ctx) -> CaseResult {
+    let limit = limits(&ctx)?.refresh_ip;
+    if !limit.enabled() {
+        return Err(CaseError::Skipped(
+            "the refresh per IP limit is off".to_owned(),
+        ));
+    }
+    if limit.max >= MAX_CHEAP_ATTEMPTS {
+        return Err(CaseError::Skipped(format!(
+            "the refresh per IP limit ({limit}) allows {MAX_CHEAP_ATTEMPTS} attempts or more"
+        )));
+    }
+    let account = ctx.register().await?;
+    for i in 0..=limit.max {
+        let resp = match i % 3 {
+            0 => ctx.refresh_raw("not-a-refresh-token").await?,
+            1 => ctx.post_json("/refresh", &json!({})).await?,
+            _ => {
+                ctx.native(Method::POST, "/refresh")
+                    .bearer("garbage")
+                    .send()
+                    .await?
+            }
+        };
+        resp.expect_problem(401, UNAUTHORIZED)
+            .step(&format!("refused refresh {} from one client IP", i + 1))?;
+    }
+    ctx.refresh(&account.pair.refresh)
+        .await
+        .step("a real refresh from the same client IP after the refusals")?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use super::{Call, LoginRequest, Profile, Route, jwt_ttl, list_of, route, schema_
 use crate::error::{Error, Rule};
 use crate::http::Response;
 use crate::principal::Principal;
-use crate::service::{ThrottledAction, TokenPair};
+use crate::service::TokenPair;
 use crate::store::{PersonalTokenRecord, SessionRecord};
 
 /// Default access-token lifetime: 7 days.
@@ -332,16 +332,14 @@ async fn me(call: Call<'_>) -> Result<Response, Error> {
 
 async fn refresh(call: Call<'_>) -> Result<Response, Error> {
     let body = RefreshRequest::decode(&call)?;
-    call.auth
-        .throttle()
-        .hit(ThrottledAction::Refresh, call.client())
-        .await?;
     let sessions = call.auth.sessions();
     let pair = match body.refresh_token {
-        Some(token) => sessions.refresh(&token, ttl(&call)).await?,
+        Some(token) => sessions.refresh(&token, call.client(), ttl(&call)).await?,
         None => {
             let principal = call.principal().await?;
-            sessions.refresh_session(&principal, ttl(&call)).await?
+            sessions
+                .refresh_session(&principal, call.client(), ttl(&call))
+                .await?
         }
     };
     Ok(Response::json(200, &TokenBody::new(&pair)))

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::mint::mint;
 use super::sessions::MAX_TOKEN_LEN;
-use super::{Context, Sessions, TokenPair};
+use super::{Client, Context, Sessions, Throttle, ThrottledAction, TokenPair};
 use crate::cache::Stale;
 use crate::clock::secs;
 use crate::error::Error;
@@ -23,15 +23,20 @@ impl Sessions<'_> {
     /// Exchanges a refresh token (body form). See the contract's refresh semantics: one use;
     /// replays within the reuse interval while the successor is unused get the same pair;
     /// any other reuse revokes the session.
+    ///
+    /// Something that cannot be a refresh token is refused before any write, so it does not
+    /// use up the client's refresh limit; every other attempt counts against it first.
     pub async fn refresh(
         &self,
         refresh_token: &str,
+        client: Client<'_>,
         access_ttl: Duration,
     ) -> Result<TokenPair, Error> {
         if !refresh_token.starts_with(REFRESH_PREFIX) || refresh_token.len() > MAX_TOKEN_LEN {
             return Err(Error::InvalidToken);
         }
         let ctx: &Context = self.0;
+        Throttle(ctx).hit(ThrottledAction::Refresh, client).await?;
         let hash = hash_token(refresh_token);
         // Two rounds at most: if a concurrent exchange wins the first, the second replays it.
         for _ in 0..2 {
@@ -95,15 +100,19 @@ impl Sessions<'_> {
 
     /// Bearer-form refresh: rotates the session of the access token presented. Personal
     /// tokens are refused. Of concurrent calls with one access token, one wins.
+    /// The caller was authenticated first, so a refused bearer costs no write; the attempt
+    /// then counts against the client's refresh limit.
     pub async fn refresh_session(
         &self,
         principal: &Principal,
+        client: Client<'_>,
         access_ttl: Duration,
     ) -> Result<TokenPair, Error> {
         let Credential::Session { session_id, jti } = &principal.credential else {
             return Err(Error::InvalidToken);
         };
         let ctx: &Context = self.0;
+        Throttle(ctx).hit(ThrottledAction::Refresh, client).await?;
         let now = ctx.now();
         let minted = mint(ctx, &principal.user, *session_id, now, access_ttl)?;
         let rotation = AccessRotation {

@@ -27,7 +27,7 @@ async fn deactivation_revokes_every_session_and_personal_token() {
         world
             .auth
             .sessions()
-            .refresh(&grant.tokens.refresh_token, ACCESS_TTL)
+            .refresh(&grant.tokens.refresh_token, super::client(1), ACCESS_TTL)
             .await,
         Err(Error::InvalidToken)
     );

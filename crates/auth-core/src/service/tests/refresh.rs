@@ -11,7 +11,7 @@ async fn a_refresh_rotates_the_pair_and_the_old_access_token_dies() {
     let pair = world
         .auth
         .sessions()
-        .refresh(&grant.tokens.refresh_token, ACCESS_TTL)
+        .refresh(&grant.tokens.refresh_token, super::client(1), ACCESS_TTL)
         .await
         .expect("refresh");
     assert_ne!(pair.refresh_token, grant.tokens.refresh_token);
@@ -29,14 +29,20 @@ async fn a_replay_within_the_interval_gets_the_same_pair_and_after_it_revokes() 
     let grant = world.login("replay@example.com").await;
     let sessions = world.auth.sessions();
     let old = grant.tokens.refresh_token.clone();
-    let first = sessions.refresh(&old, ACCESS_TTL).await.expect("refresh");
+    let first = sessions
+        .refresh(&old, super::client(1), ACCESS_TTL)
+        .await
+        .expect("refresh");
     world.clock.advance(9);
-    let replayed = sessions.refresh(&old, ACCESS_TTL).await.expect("replay");
+    let replayed = sessions
+        .refresh(&old, super::client(1), ACCESS_TTL)
+        .await
+        .expect("replay");
     assert_eq!(replayed, first, "byte-identical within the 10 s interval");
     // The window closes within a second after the interval (whole seconds).
     world.clock.advance(2);
     assert_eq!(
-        sessions.refresh(&old, ACCESS_TTL).await,
+        sessions.refresh(&old, super::client(1), ACCESS_TTL).await,
         Err(Error::InvalidToken)
     );
     assert!(
@@ -44,7 +50,9 @@ async fn a_replay_within_the_interval_gets_the_same_pair_and_after_it_revokes() 
         "reuse revoked the whole session"
     );
     assert_eq!(
-        sessions.refresh(&first.refresh_token, ACCESS_TTL).await,
+        sessions
+            .refresh(&first.refresh_token, super::client(1), ACCESS_TTL)
+            .await,
         Err(Error::InvalidToken),
         "the successor died with the session"
     );
@@ -57,16 +65,16 @@ async fn a_replay_after_the_successor_was_used_is_reuse() {
     let grant = world.login("succ@example.com").await;
     let sessions = world.auth.sessions();
     let first = sessions
-        .refresh(&grant.tokens.refresh_token, ACCESS_TTL)
+        .refresh(&grant.tokens.refresh_token, super::client(1), ACCESS_TTL)
         .await
         .expect("refresh");
     let second = sessions
-        .refresh(&first.refresh_token, ACCESS_TTL)
+        .refresh(&first.refresh_token, super::client(1), ACCESS_TTL)
         .await
         .expect("refresh the successor");
     assert_eq!(
         sessions
-            .refresh(&grant.tokens.refresh_token, ACCESS_TTL)
+            .refresh(&grant.tokens.refresh_token, super::client(1), ACCESS_TTL)
             .await,
         Err(Error::InvalidToken),
         "inside the interval, but the successor is used"
@@ -90,7 +98,7 @@ async fn refresh_tokens_and_access_tokens_expire_by_the_clock() {
         world
             .auth
             .sessions()
-            .refresh(&grant.tokens.refresh_token, ACCESS_TTL)
+            .refresh(&grant.tokens.refresh_token, super::client(1), ACCESS_TTL)
             .await,
         Err(Error::InvalidToken)
     );
@@ -107,13 +115,15 @@ async fn a_bearer_refresh_rotates_the_session_once() {
         .await
         .expect("authenticated");
     let pair = sessions
-        .refresh_session(&principal, ACCESS_TTL)
+        .refresh_session(&principal, super::client(1), ACCESS_TTL)
         .await
         .expect("bearer refresh");
     assert!(world.authenticates(&pair.access_token).await);
     assert!(!world.authenticates(&grant.tokens.access_token).await);
     assert_eq!(
-        sessions.refresh_session(&principal, ACCESS_TTL).await,
+        sessions
+            .refresh_session(&principal, super::client(1), ACCESS_TTL)
+            .await,
         Err(Error::InvalidToken),
         "the same access token cannot rotate twice"
     );

@@ -17,7 +17,7 @@ async fn a_logout_takes_effect_at_once_despite_the_cache() {
     assert!(!world.authenticates(&grant.tokens.access_token).await);
     assert_eq!(
         sessions
-            .refresh(&grant.tokens.refresh_token, ACCESS_TTL)
+            .refresh(&grant.tokens.refresh_token, super::client(1), ACCESS_TTL)
             .await,
         Err(Error::InvalidToken)
     );
