@@ -28,6 +28,7 @@ cases!("rate_limits" needs [Native]:
     register_limited_per_ip,
     refresh_limited_per_ip,
     refresh_refusals_cost_nothing,
+    wrong_current_passwords_count_as_failed_logins,
     envelope_login_limited needs [Envelope],
     rbac_login_limited needs [Rbac],
     jwt_user_login_limited needs [JwtUser],
@@ -390,6 +391,49 @@ async fn refresh_refusals_cost_nothing(ctx: Ctx) -> CaseResult {
     ctx.refresh(&account.pair.refresh)
         .await
         .step("a real refresh from the same client IP after the refusals")?;
+    Ok(())
+}
+
+/// Wrong current passwords given to `POST /password` and `POST /tokens` count as failed logins
+/// of the account: past the limit, those routes and the login answer 429 (issue 10, rule 5).
+async fn wrong_current_passwords_count_as_failed_logins(ctx: Ctx) -> CaseResult {
+    let limit = email_ip_limit(&limits(&ctx)?)?;
+    let n = limit.max;
+    let account = ctx.register().await?;
+    for i in 0..n {
+        let wrong =
+            json!({"current_password": "not the password", "new_password": unique_password()});
+        let resp = if i % 2 == 0 {
+            ctx.native(Method::POST, "/password")
+                .bearer(&account.pair.access)
+                .json(&wrong)
+                .send()
+                .await?
+        } else {
+            ctx.create_token_raw(
+                &account.pair.access,
+                &json!({"name": "guess", "current_password": "not the password"}),
+            )
+            .await?
+        };
+        resp.expect_problem(403, INVALID_CREDENTIALS)
+            .step(&format!("wrong current password {} of {n}", i + 1))?;
+    }
+    let right = json!({"current_password": account.password, "new_password": unique_password()});
+    let limited = ctx
+        .native(Method::POST, "/password")
+        .bearer(&account.pair.access)
+        .json(&right)
+        .send()
+        .await?;
+    expect_native_limited(&limited, limit.window)
+        .step(&format!("the right current password after {n} wrong ones"))?;
+    let login = ctx
+        .login_raw(&json!({"email": account.email, "password": account.password}))
+        .await?;
+    expect_native_limited(&login, limit.window).step(&format!(
+        "a login from the same client IP after {n} wrong current passwords"
+    ))?;
     Ok(())
 }
 

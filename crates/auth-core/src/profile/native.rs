@@ -383,7 +383,12 @@ async fn password(call: Call<'_>) -> Result<Response, Error> {
     let body = PasswordChangeRequest::decode(&call)?;
     call.auth
         .accounts()
-        .change_password(&principal, body.current_password, body.new_password)
+        .change_password(
+            &principal,
+            body.current_password,
+            body.new_password,
+            call.client(),
+        )
         .await?;
     Ok(Response::empty(204))
 }

@@ -98,7 +98,7 @@ impl Accounts<'_> {
     /// Checks the current password of the caller (a step-up): wrong counts as a failed login
     /// of the account from this client in all three series, and past the limit the attempt
     /// is `RateLimited` before any hash.
-    pub(super) async fn verify_current_password(
+    pub async fn verify_current_password(
         &self,
         principal: &Principal,
         password: String,
@@ -146,7 +146,8 @@ impl Accounts<'_> {
         }
     }
 
-    /// Changes the caller's password after checking the current one. Every other session is
+    /// Changes the caller's password after checking the current one (a wrong one counts as a
+    /// failed login, see [`Accounts::verify_current_password`]). Every other session is
     /// revoked, in the same transaction (the caller's own session and personal tokens are
     /// kept: the caller just proved the current password).
     pub async fn change_password(
@@ -154,15 +155,10 @@ impl Accounts<'_> {
         principal: &Principal,
         current_password: String,
         new_password: String,
+        client: Client<'_>,
     ) -> Result<(), Error> {
-        let verification = self
-            .0
-            .hasher
-            .verify(current_password, Some(principal.user.password_hash.clone()))
+        self.verify_current_password(principal, current_password, client)
             .await?;
-        if verification == Verification::Mismatch {
-            return Err(Error::WrongCurrentPassword);
-        }
         check_password_policy(self.0, Input::NewPassword, &new_password)?;
         let hash = self.0.hasher.hash(new_password).await?;
         let user_id = principal.user.id;

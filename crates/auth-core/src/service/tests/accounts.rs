@@ -70,13 +70,19 @@ async fn a_password_change_keeps_only_the_callers_session_and_personal_tokens() 
             .change_password(
                 &me,
                 "wrong password".to_owned(),
-                "a new password".to_owned()
+                "a new password".to_owned(),
+                super::client(1),
             )
             .await,
         Err(Error::WrongCurrentPassword)
     );
     accounts
-        .change_password(&me, PASSWORD.to_owned(), "a new password".to_owned())
+        .change_password(
+            &me,
+            PASSWORD.to_owned(),
+            "a new password".to_owned(),
+            super::client(1),
+        )
         .await
         .expect("changed");
     assert!(world.authenticates(&mine.tokens.access_token).await);
