@@ -433,7 +433,14 @@ async fn seed(addr: SocketAddr, connections: usize) -> anyhow::Result<Seed> {
                 "POST",
                 &format!("{API}/tokens"),
                 &[("Authorization", &format!("Bearer {access}"))],
-                Some(&serde_json::json!({"name": format!("bench-{}", pats.len())}).to_string()),
+                Some(
+                    &serde_json::json!({
+                        "name": format!("bench-{}", pats.len()),
+                        // Minting a personal token is a step-up: it needs the password.
+                        "current_password": PASSWORD,
+                    })
+                    .to_string(),
+                ),
             ),
             201,
         )
