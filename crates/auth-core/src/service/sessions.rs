@@ -110,7 +110,7 @@ impl Sessions<'_> {
             // A rotated session, or a stale or foreign token: ask the database.
         }
         let generation = self.0.cache.generation();
-        let seen = self.seen();
+        let seen = seen_at(self.0.now());
         let (session, user) = self
             .0
             .store(move |store| store.session_with_user(session_id, seen))
@@ -144,7 +144,7 @@ impl Sessions<'_> {
             return Ok(principal);
         }
         let generation = self.0.cache.generation();
-        let seen = self.seen();
+        let seen = seen_at(now);
         let (record, user) = self
             .0
             .store(move |store| store.personal_token_with_user(&hash, seen))
@@ -163,15 +163,6 @@ impl Sessions<'_> {
             .cache
             .put(key, principal.clone(), record.expires_at, generation);
         Ok(principal)
-    }
-
-    /// A credential use now.
-    fn seen(&self) -> Use {
-        let now = self.0.now();
-        Use {
-            now,
-            touch_before: now.saturating_sub(TOUCH_INTERVAL_SECS),
-        }
     }
 
     /// Logs out: revokes the session, or the personal token, that authenticated the request.
@@ -239,6 +230,14 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
         return Err(Error::InvalidToken);
     }
     Ok(token)
+}
+
+/// A credential used at `now`, its `last_used_at` refreshed when older than the interval.
+fn seen_at(now: i64) -> Use {
+    Use {
+        now,
+        touch_before: now.saturating_sub(TOUCH_INTERVAL_SECS),
+    }
 }
 
 fn truncate_user_agent(user_agent: &str) -> String {

@@ -105,7 +105,6 @@ async fn personal_tokens_authenticate_until_they_expire_or_are_revoked() {
         .await
         .expect("revoked");
     assert!(!world.authenticates(&forever.secret).await);
-    let _ = client(1);
 }
 
 #[tokio::test]
