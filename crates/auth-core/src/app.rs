@@ -210,6 +210,7 @@ impl App {
                     request,
                     params,
                     access_ttl: mount.access_ttl,
+                    profile: mount.profile.name,
                 })
                 .await
             }

@@ -149,6 +149,9 @@ pub struct Config {
     pub refresh_ttl: Duration,
     /// How long a used refresh token may be replayed for the same answer (default 10 s).
     pub refresh_reuse_interval: Duration,
+    /// Absolute lifetime of a session, counted from its login (default 90 days): no rotation
+    /// extends it, and no access or refresh token of the session outlives it.
+    pub session_lifetime: Duration,
     /// Largest accepted request body (default 64 KiB).
     pub body_limit: usize,
     /// Rate limits.
@@ -176,6 +179,7 @@ impl Default for Config {
             store_threads: 8,
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_reuse_interval: Duration::from_secs(10),
+            session_lifetime: Duration::from_secs(90 * 24 * 3600),
             body_limit: 64 * 1024,
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::store::UserRecord;
+use crate::store::{SessionBounds, UserRecord};
 
 /// The role that may use the admin API.
 pub const ADMIN_ROLE: &str = "admin";
@@ -44,6 +44,8 @@ pub enum Credential {
         session_id: Uuid,
         /// The access token's id.
         jti: String,
+        /// What bounds the session's tokens (for a bearer-form refresh).
+        bounds: SessionBounds,
     },
     /// A personal access token.
     PersonalToken {

@@ -1,8 +1,8 @@
 //! Row types and their conversion to the core's records.
 
 use auth_core::store::{
-    OrganizationRecord, PersonalTokenRecord, RoleRecord, SessionRecord, SigningKeyRecord,
-    UserRecord,
+    OrganizationRecord, PersonalTokenRecord, RoleRecord, SessionBounds, SessionRecord,
+    SigningKeyRecord, UserRecord,
 };
 use diesel::prelude::*;
 use serde_json::Value;
@@ -167,6 +167,8 @@ pub(crate) struct SessionRow {
     pub created_at: i64,
     pub last_used_at: i64,
     pub expires_at: i64,
+    pub profile: String,
+    pub access_ttl: Option<i64>,
 }
 
 impl SessionRow {
@@ -179,6 +181,8 @@ impl SessionRow {
             created_at: s.created_at,
             last_used_at: s.last_used_at,
             expires_at: s.expires_at,
+            profile: s.profile.clone(),
+            access_ttl: s.bounds.access_ttl,
         }
     }
 
@@ -191,6 +195,11 @@ impl SessionRow {
             created_at: self.created_at,
             last_used_at: self.last_used_at,
             expires_at: self.expires_at,
+            profile: self.profile,
+            bounds: SessionBounds {
+                created_at: self.created_at,
+                access_ttl: self.access_ttl,
+            },
         })
     }
 }

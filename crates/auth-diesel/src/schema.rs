@@ -58,6 +58,8 @@ diesel::table! {
         created_at -> BigInt,
         last_used_at -> BigInt,
         expires_at -> BigInt,
+        profile -> Text,
+        access_ttl -> Nullable<BigInt>,
     }
 }
 

@@ -77,6 +77,11 @@ pub struct ServeArgs {
     /// Refresh-token (and session) lifetime in seconds.
     #[arg(long, env = "AUTH_REFRESH_TTL", default_value_t = 30 * 24 * 3600)]
     pub refresh_ttl: u64,
+    /// Absolute lifetime of a session in seconds, counted from its login: no refresh extends
+    /// it, and no access or refresh token outlives it.
+    #[arg(long, env = "AUTH_SESSION_LIFETIME", default_value_t = 90 * 24 * 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_lifetime: u64,
     /// Seconds during which a used refresh token may be replayed for the same answer.
     #[arg(long, env = "AUTH_REFRESH_REUSE_INTERVAL", default_value_t = 10)]
     pub refresh_reuse_interval: u64,
@@ -161,6 +166,7 @@ impl ServeArgs {
             store_threads: self.database.db_pool_size.max(1) as usize,
             refresh_ttl: Duration::from_secs(self.refresh_ttl),
             refresh_reuse_interval: Duration::from_secs(self.refresh_reuse_interval),
+            session_lifetime: Duration::from_secs(self.session_lifetime),
             rate_limits: RateLimits {
                 login_email_ip: self.rate_login_email_ip,
                 login_email: self.rate_login_email,

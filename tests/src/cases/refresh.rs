@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
+use super::common::post;
 use super::prelude::*;
 use crate::native::pair_at;
+use crate::profile::Profile;
 use crate::shape::TOKEN_PAIR;
+use crate::users::jwt_claims;
 
 cases!("refresh" needs [Native]:
     body_form_rotates_tokens,
@@ -18,6 +21,8 @@ cases!("refresh" needs [Native]:
     no_token_refused,
     unknown_refresh_token_refused,
     personal_token_refused_as_refresh_token,
+    bearer_refresh_supersedes_the_refresh_token,
+    no_refresh_outlives_the_opening_profile needs [Native, Rbac],
 );
 
 /// Longest reuse interval the suite is willing to wait out.
@@ -214,4 +219,58 @@ async fn personal_token_refused_as_refresh_token(ctx: Ctx) -> CaseResult {
         .await
         .step("the personal token afterwards")?;
     Ok(())
+}
+
+/// Issue 10, rule 1: a bearer-form refresh (someone holding only the access token) supersedes
+/// the session's refresh token as used, with no replay. When its owner presents it, that is
+/// reuse, and the whole session dies, the taker's new tokens with it.
+async fn bearer_refresh_supersedes_the_refresh_token(ctx: Ctx) -> CaseResult {
+    let owner = ctx.register().await?;
+    let resp = refresh_with_bearer(&ctx, &owner.pair.access, None).await?;
+    resp.expect_shape(200, &TOKEN_PAIR)
+        .step("a bearer-form refresh with the owner's access token")?;
+    let taken = pair_at(&resp, "")?;
+    ctx.refresh_raw(&owner.pair.refresh)
+        .await?
+        .expect_problem(401, UNAUTHORIZED)
+        .step("the owner's refresh token, superseded by the bearer-form refresh")?;
+    ctx.expect_rejected(&taken.access)
+        .await
+        .step("the taker's access token after the owner's token was presented")?;
+    ctx.refresh_raw(&taken.refresh)
+        .await?
+        .expect_problem(401, UNAUTHORIZED)
+        .step("the taker's refresh token after the owner's token was presented")?;
+    Ok(())
+}
+
+/// Issue 10, rule 1: a session remembers the profile that opened it; no refresh mints a
+/// token living longer than that profile's (an `rbac` 30-minute token refreshed through
+/// native's 7-day `/refresh` comes back as at most a 30-minute one).
+async fn no_refresh_outlives_the_opening_profile(ctx: Ctx) -> CaseResult {
+    const RBAC_LIFETIME_SECS: i64 = 1800;
+    let user = ctx.new_user().await?;
+    let login = post(&ctx, Profile::Rbac, "/login", &user.credentials()).await?;
+    if login.status != 200 {
+        return Err(Failure::new("200 from the rbac login", login.describe()).into());
+    }
+    let token = login.str_at("/access_token")?.to_owned();
+    let resp = refresh_with_bearer(&ctx, &token, None).await?;
+    resp.expect_json(200)
+        .step("native's bearer-form refresh of an rbac session")?;
+    let expires_in = resp.json().and_then(|body| body["expires_in"].as_i64());
+    let claims = jwt_claims(resp.str_at("/access_token")?)?;
+    let lifetime = claims["exp"]
+        .as_i64()
+        .zip(claims["iat"].as_i64())
+        .map(|(e, i)| e - i);
+    let within = |v: Option<i64>| v.is_some_and(|v| (1..=RBAC_LIFETIME_SECS).contains(&v));
+    if within(expires_in) && within(lifetime) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        format!("expires_in and exp - iat at most {RBAC_LIFETIME_SECS} (the rbac lifetime)"),
+        format!("expires_in {expires_in:?}, exp - iat {lifetime:?}"),
+    )
+    .into())
 }

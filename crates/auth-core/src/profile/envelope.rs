@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::FutureExt as _;
 use serde::Serialize;
 
-use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route, schema_of};
+use super::{Call, ErrorBody, LoginRequest, Profile, Route, route, schema_of, session_terms};
 use crate::error::Error;
 use crate::http::{JSON, Response};
 
@@ -72,11 +72,11 @@ pub struct TokenResponse {
 
 async fn token(call: Call<'_>) -> Result<Response, Error> {
     let body = LoginRequest::decode(&call)?;
-    let ttl = jwt_ttl(&call, ACCESS_TTL);
+    let terms = session_terms(&call, ACCESS_TTL);
     let grant = call
         .auth
         .sessions()
-        .login(&body.email, body.password, call.client(), ttl)
+        .login(&body.email, body.password, call.client(), terms)
         .await?;
     Ok(Response::json(
         200,

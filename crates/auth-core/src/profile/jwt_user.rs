@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::body::timestamp;
 use super::wording::laravel;
-use super::{Call, ErrorBody, LoginRequest, Profile, Route, jwt_ttl, route, schema_of};
+use super::{Call, ErrorBody, LoginRequest, Profile, Route, route, schema_of, session_terms};
 use crate::error::Error;
 use crate::http::{JSON, Response};
 use crate::store::UserRecord;
@@ -96,11 +96,11 @@ pub struct LoginResponse {
 
 async fn login(call: Call<'_>) -> Result<Response, Error> {
     let body = LoginRequest::decode(&call)?;
-    let ttl = jwt_ttl(&call, ACCESS_TTL);
+    let terms = session_terms(&call, ACCESS_TTL);
     let grant = call
         .auth
         .sessions()
-        .login(&body.email, body.password, call.client(), ttl)
+        .login(&body.email, body.password, call.client(), terms)
         .await?;
     Ok(Response::json(
         200,

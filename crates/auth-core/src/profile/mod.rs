@@ -222,6 +222,15 @@ pub(crate) fn jwt_ttl(call: &Call<'_>, default: Duration) -> Duration {
     call.access_ttl.unwrap_or(default)
 }
 
+/// What a session opened through this mount is bound by: the mount's profile and its JWT
+/// lifetime (`default` unless configured).
+pub(crate) fn session_terms(call: &Call<'_>, default: Duration) -> crate::service::SessionTerms {
+    crate::service::SessionTerms {
+        profile: call.profile,
+        access_ttl: jwt_ttl(call, default),
+    }
+}
+
 /// What a handler gets.
 pub struct Call<'a> {
     /// The core.
@@ -232,6 +241,8 @@ pub struct Call<'a> {
     pub params: &'a [(&'static str, String)],
     /// Access-token lifetime for this mount (`None`: no expiry unless asked).
     pub access_ttl: Option<Duration>,
+    /// The name of the mounted profile answering.
+    pub profile: &'static str,
 }
 
 impl Call<'_> {

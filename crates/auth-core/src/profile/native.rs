@@ -10,7 +10,9 @@ use uuid::Uuid;
 use super::body::{UserBody, timestamp};
 use super::problem::{Problem, render_error};
 
-use super::{Call, LoginRequest, Profile, Route, jwt_ttl, list_of, route, schema_of};
+use super::{
+    Call, LoginRequest, Profile, Route, jwt_ttl, list_of, route, schema_of, session_terms,
+};
 use crate::error::{Error, Rule};
 use crate::http::Response;
 use crate::principal::Principal;
@@ -309,7 +311,7 @@ async fn register(call: Call<'_>) -> Result<Response, Error> {
             body.password,
             body.full_name,
             call.client(),
-            ttl(&call),
+            session_terms(&call, ACCESS_TTL),
         )
         .await?;
     Ok(Response::json(201, &AuthResponse::new(&grant)))
@@ -320,7 +322,12 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
     let grant = call
         .auth
         .sessions()
-        .login(&body.email, body.password, call.client(), ttl(&call))
+        .login(
+            &body.email,
+            body.password,
+            call.client(),
+            session_terms(&call, ACCESS_TTL),
+        )
         .await?;
     Ok(Response::json(200, &AuthResponse::new(&grant)))
 }

@@ -1,10 +1,10 @@
 //! Accounts: creating them, checking credentials (upgrading old hashes), changing passwords.
 
-use std::time::Duration;
-
 use uuid::Uuid;
 
-use super::{Client, Context, NewAccount, SessionGrant, Sessions, Throttle, ThrottledAction};
+use super::{
+    Client, Context, NewAccount, SessionGrant, SessionTerms, Sessions, Throttle, ThrottledAction,
+};
 use crate::cache::Stale;
 use crate::error::{Error, Input, Rule};
 use crate::password::{Verification, is_supported_hash};
@@ -27,7 +27,7 @@ impl Accounts<'_> {
         password: String,
         full_name: Option<String>,
         client: Client<'_>,
-        access_ttl: Duration,
+        terms: SessionTerms,
     ) -> Result<SessionGrant, Error> {
         Throttle(self.0)
             .hit(ThrottledAction::Register, client)
@@ -40,9 +40,7 @@ impl Accounts<'_> {
             ..NewAccount::default()
         };
         let user = create(self.0, account).await?;
-        Sessions(self.0)
-            .open(user, client.user_agent, access_ttl)
-            .await
+        Sessions(self.0).open(user, client.user_agent, terms).await
     }
 
     /// The caller's roles with ids and descriptions, sorted by name.

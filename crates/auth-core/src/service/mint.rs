@@ -1,5 +1,6 @@
 //! Minting a session's tokens: one access token (with a fresh `jti`) and one refresh token,
-//! written once for login, both refresh forms.
+//! written once for login, both refresh forms. Every lifetime is bounded here, once: by the
+//! lifetime of the profile that opened the session and by the session's absolute end.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use uuid::Uuid;
 use super::{Context, TokenPair};
 use crate::clock::secs;
 use crate::error::Error;
-use crate::store::{NewRefreshToken, UserRecord};
+use crate::store::{NewRefreshToken, SessionBounds, UserRecord};
 use crate::token::{Claims, OpaqueToken, REFRESH_PREFIX, new_jti};
 
 /// A new token pair for a session, with what the store must record of it.
@@ -21,15 +22,28 @@ pub(super) struct Minted {
     pub(super) refresh: NewRefreshToken,
 }
 
-/// Mints a pair for `session_id` of `user` at `now`: the access token lives `access_ttl`, the
-/// refresh token (and so the session it keeps alive) the configured refresh lifetime.
+/// Mints a pair for `session_id` of `user` at `now`. The access token lives `access_ttl` (the
+/// asking profile's), but never longer than the lifetime of the profile that opened the
+/// session; the refresh token (and so the session it keeps alive) the configured refresh
+/// lifetime; neither past the session's absolute end. `InvalidToken` once that end is reached.
 pub(super) fn mint(
     ctx: &Context,
     user: &UserRecord,
     session_id: Uuid,
+    bounds: SessionBounds,
     now: i64,
     access_ttl: Duration,
 ) -> Result<Minted, Error> {
+    let ends_at = bounds
+        .created_at
+        .saturating_add(secs(ctx.config.session_lifetime));
+    if now >= ends_at {
+        return Err(Error::InvalidToken);
+    }
+    let access_ttl = bounds
+        .access_ttl
+        .map_or(secs(access_ttl), |cap| cap.min(secs(access_ttl)));
+    let exp = now.saturating_add(access_ttl).min(ends_at);
     let jti = new_jti();
     let refresh = OpaqueToken::generate(REFRESH_PREFIX);
     let access_token = ctx.signer.sign(&Claims {
@@ -38,7 +52,7 @@ pub(super) fn mint(
         sid: session_id.to_string(),
         jti: jti.clone(),
         iat: now,
-        exp: now.saturating_add(secs(access_ttl)),
+        exp,
         nbf: None,
         email: user.email.clone(),
         roles: user.roles.clone(),
@@ -47,7 +61,7 @@ pub(super) fn mint(
     Ok(Minted {
         pair: TokenPair {
             access_token,
-            expires_in: access_ttl.as_secs(),
+            expires_in: u64::try_from(exp - now).unwrap_or(0),
             refresh_token: refresh.secret,
         },
         jti,
@@ -55,7 +69,9 @@ pub(super) fn mint(
             hash: refresh.hash,
             session_id,
             created_at: now,
-            expires_at: now.saturating_add(secs(ctx.config.refresh_ttl)),
+            expires_at: now
+                .saturating_add(secs(ctx.config.refresh_ttl))
+                .min(ends_at),
         },
     })
 }

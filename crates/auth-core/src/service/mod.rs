@@ -47,6 +47,16 @@ use crate::principal::{ADMIN_ROLE, Principal};
 use crate::store::{PersonalTokenRecord, Store, StoreError, UserRecord};
 use crate::token::TokenSigner;
 
+/// What a profile opens a session under: the profile's name, remembered by the session, and
+/// its access-token lifetime, which no later refresh of the session may exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTerms {
+    /// The profile's name (e.g. `native`).
+    pub profile: &'static str,
+    /// Its access-token lifetime.
+    pub access_ttl: std::time::Duration,
+}
+
 /// An access token, with the refresh token that goes with it when the session has one.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenPair {

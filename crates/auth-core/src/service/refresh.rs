@@ -78,7 +78,14 @@ impl Sessions<'_> {
             if !user.is_active {
                 return Err(Error::InvalidToken);
             }
-            let minted = mint(ctx, &user, session_id, now, access_ttl)?;
+            let minted = mint(
+                ctx,
+                &user,
+                session_id,
+                record.session_bounds,
+                now,
+                access_ttl,
+            )?;
             let rotation = RefreshRotation {
                 old: hash,
                 replay: seal_replay(refresh_token, &minted.pair)?,
@@ -99,7 +106,9 @@ impl Sessions<'_> {
     }
 
     /// Bearer-form refresh: rotates the session of the access token presented. Personal
-    /// tokens are refused. Of concurrent calls with one access token, one wins.
+    /// tokens are refused. The session's unused refresh token is superseded as used, with no
+    /// replay: whoever presents it later triggers reuse detection, which revokes the session
+    /// (so a stolen access token cannot quietly take a session over from its owner). Of concurrent calls with one access token, one wins.
     /// The caller was authenticated first, so a refused bearer costs no write; the attempt
     /// then counts against the client's refresh limit.
     pub async fn refresh_session(
@@ -108,13 +117,18 @@ impl Sessions<'_> {
         client: Client<'_>,
         access_ttl: Duration,
     ) -> Result<TokenPair, Error> {
-        let Credential::Session { session_id, jti } = &principal.credential else {
+        let Credential::Session {
+            session_id,
+            jti,
+            bounds,
+        } = &principal.credential
+        else {
             return Err(Error::InvalidToken);
         };
         let ctx: &Context = self.0;
         Throttle(ctx).hit(ThrottledAction::Refresh, client).await?;
         let now = ctx.now();
-        let minted = mint(ctx, &principal.user, *session_id, now, access_ttl)?;
+        let minted = mint(ctx, &principal.user, *session_id, *bounds, now, access_ttl)?;
         let rotation = AccessRotation {
             session_id: *session_id,
             old_access_jti: jti.clone(),

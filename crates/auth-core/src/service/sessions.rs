@@ -2,16 +2,16 @@
 //! caller's sessions. Both refresh forms are in `refresh.rs`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use uuid::Uuid;
 
 use super::mint::mint;
-use super::{Accounts, Client, Context, SessionGrant, keys};
+use super::{Accounts, Client, Context, SessionGrant, SessionTerms, keys};
 use crate::cache::{CacheKey, Stale};
+use crate::clock::secs;
 use crate::error::Error;
 use crate::principal::{Credential, Principal};
-use crate::store::{NewSession, SessionRecord, Use, UserRecord};
+use crate::store::{NewSession, SessionBounds, SessionRecord, Use, UserRecord};
 use crate::token::{PERSONAL_PREFIX, REFRESH_PREFIX, VerifyError, hash_token, secrets_equal};
 
 /// Longest bearer token considered at all; longer ones are refused without parsing.
@@ -33,26 +33,31 @@ impl Sessions<'_> {
         email: &str,
         password: String,
         client: Client<'_>,
-        access_ttl: Duration,
+        terms: SessionTerms,
     ) -> Result<SessionGrant, Error> {
         let user = Accounts(self.0)
             .check_credentials(email, password, client)
             .await?;
-        self.open(user, client.user_agent, access_ttl).await
+        self.open(user, client.user_agent, terms).await
     }
 
-    /// Opens a session for a user whose credentials were checked. The user's sessions that
-    /// have expired by now are purged in the same transaction (they are dead weight).
+    /// Opens a session for a user whose credentials were checked, remembering the profile
+    /// that opens it and its lifetime. The user's sessions that have expired by now are
+    /// purged in the same transaction (they are dead weight).
     pub(super) async fn open(
         &self,
         user: UserRecord,
         user_agent: Option<&str>,
-        access_ttl: Duration,
+        terms: SessionTerms,
     ) -> Result<SessionGrant, Error> {
         keys::reload(self.0, false).await;
         let now = self.0.now();
         let session_id = Uuid::new_v4();
-        let minted = mint(self.0, &user, session_id, now, access_ttl)?;
+        let bounds = SessionBounds {
+            created_at: now,
+            access_ttl: Some(secs(terms.access_ttl)),
+        };
+        let minted = mint(self.0, &user, session_id, bounds, now, terms.access_ttl)?;
         let new = NewSession {
             session: SessionRecord {
                 id: session_id,
@@ -62,6 +67,8 @@ impl Sessions<'_> {
                 created_at: now,
                 last_used_at: now,
                 expires_at: minted.refresh.expires_at,
+                profile: terms.profile.to_owned(),
+                bounds,
             },
             first_refresh: minted.refresh,
             purge_expired_before: Some(now),
@@ -127,6 +134,7 @@ impl Sessions<'_> {
             credential: Credential::Session {
                 session_id,
                 jti: claims.jti,
+                bounds: session.bounds,
             },
         };
         self.0.cache.put(key, principal.clone(), None, generation);

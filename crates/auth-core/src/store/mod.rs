@@ -99,9 +99,10 @@ pub trait SessionStore {
     /// expiry). Returns false, writing nothing, when the old token was already used (a
     /// concurrent exchange won).
     fn rotate_refresh_token(&self, rotation: &RefreshRotation) -> StoreResult<bool>;
-    /// Bearer-form refresh: sets the new jti and expiry, deletes the session's unused refresh
-    /// tokens and inserts the new one. Returns false, writing nothing, when the session is
-    /// gone, expired at `rotation.now`, or its access jti is no longer `old_access_jti`.
+    /// Bearer-form refresh: sets the new jti and expiry, marks the session's unused refresh
+    /// token used at `now` with no replay (its successor: the new one), and inserts the new
+    /// one. Returns false, writing nothing, when the session is gone, expired at
+    /// `rotation.now`, or its access jti is no longer `old_access_jti`.
     fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<bool>;
 }
 

@@ -111,6 +111,22 @@ pub struct SessionRecord {
     pub last_used_at: i64,
     /// After this the session and its refresh tokens are dead.
     pub expires_at: i64,
+    /// The profile whose login or registration opened it (its name, e.g. `rbac`).
+    pub profile: String,
+    /// What bounds every token minted for it.
+    pub bounds: SessionBounds,
+}
+
+/// What bounds the tokens of a session, fixed when it is opened: no refresh, in either form
+/// and through any profile, mints past them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionBounds {
+    /// The login time, from which the absolute session lifetime counts.
+    pub created_at: i64,
+    /// The access-token lifetime (seconds) of the profile that opened the session; `None`
+    /// for sessions stored before it was recorded (then only the refreshing profile's
+    /// lifetime applies).
+    pub access_ttl: Option<i64>,
 }
 
 /// A refresh token to insert (the hash of it).
@@ -143,6 +159,8 @@ pub struct RefreshRecord {
     pub successor_used: bool,
     /// When the session expires (a revoked session has no row, and so no refresh tokens).
     pub session_expires_at: i64,
+    /// What bounds the session's tokens.
+    pub session_bounds: SessionBounds,
 }
 
 /// Everything a refresh-token exchange writes, in one transaction.

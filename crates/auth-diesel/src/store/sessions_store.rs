@@ -97,10 +97,16 @@ impl SessionStore for DieselStore {
             let found = refresh_tokens::table
                 .inner_join(sessions::table)
                 .filter(refresh_tokens::token_hash.eq(hash.as_str()))
-                .select((RefreshRow::as_select(), sessions::user_id, sessions::expires_at))
-                .get_result::<(RefreshRow, String, i64)>(conn)
+                .select((
+                    RefreshRow::as_select(),
+                    sessions::user_id,
+                    sessions::expires_at,
+                    sessions::created_at,
+                    sessions::access_ttl,
+                ))
+                .get_result::<(RefreshRow, String, i64, i64, Option<i64>)>(conn)
                 .optional()?;
-            let Some((token, user_id, session_expires_at)) = found else {
+            let Some((token, user_id, session_expires_at, created_at, access_ttl)) = found else {
                 return Ok(None);
             };
             let successor_used = match &token.successor_hash {
@@ -110,7 +116,7 @@ impl SessionStore for DieselStore {
                     .select(refresh_tokens::used_at)
                     .get_result::<Option<i64>>(conn)
                     .optional()?
-                    // Gone (removed by a bearer-form refresh) counts as used.
+                    // Gone counts as used.
                     .is_none_or(|used_at| used_at.is_some()),
             };
             Ok(Some(RefreshRecord {
@@ -121,6 +127,10 @@ impl SessionStore for DieselStore {
                 replay: token.replay,
                 successor_used,
                 session_expires_at,
+                session_bounds: SessionBounds {
+                    created_at,
+                    access_ttl,
+                },
             }))
         })
         .map_err(Fail::into_store)
@@ -188,12 +198,18 @@ impl SessionStore for DieselStore {
             if updated != 1 {
                 return Err(Fail::Abort);
             }
-            // Used tokens stay for reuse detection; unused ones are superseded.
-            diesel::delete(
+            // The unused token is superseded as used, with no replay: whoever presents it
+            // later (its owner, if the access token was stolen) triggers reuse detection.
+            diesel::update(
                 refresh_tokens::table
                     .filter(refresh_tokens::session_id.eq(session_id.as_str()))
                     .filter(refresh_tokens::used_at.is_null()),
             )
+            .set((
+                refresh_tokens::used_at.eq(now),
+                refresh_tokens::replay.eq(None::<Vec<u8>>),
+                refresh_tokens::successor_hash.eq(new.token_hash.as_str()),
+            ))
             .execute(conn)?;
             diesel::insert_into(refresh_tokens::table).values(&new).execute(conn)?;
             Ok(true)

@@ -1,6 +1,6 @@
 //! Cascades decided by the core: deactivation, password change; the admin capability.
 
-use super::{ACCESS_TTL, PASSWORD, World};
+use super::{ACCESS_TTL, PASSWORD, TERMS, World};
 use crate::error::Error;
 use crate::store::UserPatch;
 
@@ -129,7 +129,7 @@ async fn emails_are_taken_in_any_letter_case() {
             PASSWORD.to_owned(),
             None,
             super::client(2),
-            ACCESS_TTL,
+            TERMS,
         )
         .await;
     assert!(matches!(again, Err(Error::EmailTaken)));

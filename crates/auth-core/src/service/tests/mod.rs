@@ -2,6 +2,7 @@
 //! the real clock. Each test moves time itself.
 
 mod accounts;
+mod bounds;
 mod refresh;
 mod sessions;
 mod throttle;
@@ -11,11 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Argon2Params, Config, Signing};
-use crate::service::{Auth, Client, NewAccount, SessionGrant};
+use crate::service::{Auth, Client, NewAccount, SessionGrant, SessionTerms};
 use crate::testing::{FixedClock, MemoryStore};
 
 /// The access-token lifetime the tests ask for.
 const ACCESS_TTL: Duration = Duration::from_secs(900);
+/// What the tests log in under: a profile named `native` with [`ACCESS_TTL`].
+const TERMS: SessionTerms = SessionTerms {
+    profile: "native",
+    access_ttl: ACCESS_TTL,
+};
 /// A password every test account has.
 const PASSWORD: &str = "correct horse battery";
 
@@ -76,7 +82,7 @@ impl World {
     async fn login(&self, email: &str) -> SessionGrant {
         self.auth
             .sessions()
-            .login(email, PASSWORD.to_owned(), client(1), ACCESS_TTL)
+            .login(email, PASSWORD.to_owned(), client(1), TERMS)
             .await
             .expect("login")
     }

@@ -141,6 +141,7 @@ impl SessionStore for MemoryStore {
             replay: token.replay.clone(),
             successor_used,
             session_expires_at: session.expires_at,
+            session_bounds: session.bounds,
         }))
     }
 
@@ -183,12 +184,10 @@ impl SessionStore for MemoryStore {
         if !current {
             return Ok(false);
         }
-        // The session's unused tokens go before the insert, so only others can conflict.
-        let taken = state
+        if state
             .refresh_tokens
-            .get(&rotation.new_refresh.hash)
-            .is_some_and(|t| t.session_id != session_id || t.used_at.is_some());
-        if taken {
+            .contains_key(&rotation.new_refresh.hash)
+        {
             return Err(StoreError::Conflict);
         }
         if let Some(session) = state.sessions.get_mut(&session_id) {
@@ -196,10 +195,15 @@ impl SessionStore for MemoryStore {
             session.last_used_at = rotation.now;
             session.expires_at = rotation.new_refresh.expires_at;
         }
-        // Used tokens stay for reuse detection; unused ones are superseded.
-        state
-            .refresh_tokens
-            .retain(|_, t| t.session_id != session_id || t.used_at.is_some());
+        // The unused token is superseded as used, with no replay: presenting it later is
+        // reuse.
+        for token in state.refresh_tokens.values_mut() {
+            if token.session_id == session_id && token.used_at.is_none() {
+                token.used_at = Some(rotation.now);
+                token.replay = None;
+                token.successor = Some(rotation.new_refresh.hash);
+            }
+        }
         state
             .refresh_tokens
             .insert(rotation.new_refresh.hash, fresh(&rotation.new_refresh));

@@ -151,8 +151,9 @@ pub fn concurrent_refresh_rotation_has_one_winner(store: &dyn Store) {
 }
 
 /// `rotate_access_token` only rotates while the presented jti is current and the session
-/// live; it replaces the session's unused refresh tokens and keeps used ones, whose removed
-/// successor counts as used.
+/// live; it marks the session's unused refresh token used at `now` with no replay (so
+/// presenting it later is reuse) and keeps used ones. The session's bounds come back with
+/// every refresh token.
 pub fn access_rotation_is_conditional_on_jti(store: &dyn Store) {
     let user = make_user(store, "ada@example.com");
     let t = T0;
@@ -194,7 +195,7 @@ pub fn access_rotation_is_conditional_on_jti(store: &dyn Store) {
         "jti-2"
     );
 
-    // Current jti: rotates, drops the unused refresh token, keeps the used one.
+    // Current jti: rotates, supersedes the unused refresh token as used, keeps the used one.
     assert!(
         store
             .rotate_access_token(&access("jti-2", "jti-3", h3, t + 3))
@@ -204,12 +205,20 @@ pub fn access_rotation_is_conditional_on_jti(store: &dyn Store) {
     assert_eq!(s.access_jti, "jti-3");
     assert_eq!(s.last_used_at, t + 3);
     assert_eq!(s.expires_at, t + 3 + 9000);
-    assert!(store.find_refresh_token(&h2).expect("find").is_none());
+    assert_eq!(s.bounds, session.bounds);
+    assert_eq!(s.profile, session.profile);
+    let superseded = store
+        .find_refresh_token(&h2)
+        .expect("find")
+        .expect("superseded kept");
+    assert_eq!(superseded.used_at, Some(t + 3), "superseded counts as used");
+    assert!(superseded.replay.is_none(), "and has no replay");
+    assert_eq!(superseded.session_bounds, session.bounds);
     let old = store
         .find_refresh_token(&h1)
         .expect("find")
         .expect("used kept");
-    assert!(old.successor_used, "a removed successor counts as used");
+    assert!(old.successor_used, "a superseded successor counts as used");
     let new = store.find_refresh_token(&h3).expect("find").expect("new");
     assert_eq!((new.used_at, new.expires_at), (None, t + 3 + 9000));
 

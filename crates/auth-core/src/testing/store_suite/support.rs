@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::store::{
     NewPersonalToken, NewRefreshToken, NewSession, NewUser, OrganizationRecord, RefreshRotation,
-    SessionRecord, Store, TokenHash, Use, UserRecord,
+    SessionBounds, SessionRecord, Store, TokenHash, Use, UserRecord,
 };
 
 /// The time every case starts at (2023-11-14T22:13:20Z).
@@ -70,6 +70,11 @@ pub(super) fn new_session(user: Uuid, created_at: i64) -> (NewSession, TokenHash
         created_at,
         last_used_at: created_at,
         expires_at: created_at + 3600,
+        profile: "native".to_owned(),
+        bounds: SessionBounds {
+            created_at,
+            access_ttl: Some(1800),
+        },
     };
     let hash = random_hash();
     let first_refresh = NewRefreshToken {

@@ -1,0 +1,2 @@
+ALTER TABLE sessions DROP COLUMN access_ttl;
+ALTER TABLE sessions DROP COLUMN profile;
