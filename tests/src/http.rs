@@ -42,6 +42,10 @@ pub(crate) struct Ctx {
     client_ips: Option<Arc<ClientIps>>,
     /// The client IP this context sends as `X-Forwarded-For`.
     client_ip: Option<Ipv4Addr>,
+    /// `X-Forwarded-For` lines sent instead of `client_ip`, when a case chose its own.
+    forwarded_lines: Option<Arc<[String]>>,
+    /// [`Target::another_proxy`].
+    another_proxy: Option<std::net::IpAddr>,
     limits: Option<Limits>,
     jwt_secret: Option<Arc<[u8]>>,
 }
@@ -88,6 +92,8 @@ impl Ctx {
             admin: target.admin.clone().map(Arc::new),
             client_ips: target.forwarded_for.then(|| Arc::new(ClientIps::new())),
             client_ip: None,
+            forwarded_lines: None,
+            another_proxy: target.another_proxy,
             limits: target.limits,
             jwt_secret: target.jwt_secret.as_deref().map(Arc::from),
         }
@@ -108,6 +114,16 @@ impl Ctx {
         Ok(self.clone().with_fresh_ip())
     }
 
+    /// A context like this one that sends `lines` as its `X-Forwarded-For` header lines, in
+    /// order, instead of its client IP; Skipped when the target does not believe the suite's
+    /// `X-Forwarded-For`.
+    pub(crate) fn forwarding(&self, lines: &[String]) -> Result<Ctx, CaseError> {
+        self.require_forwarded_for()?;
+        let mut ctx = self.clone();
+        ctx.forwarded_lines = Some(lines.into());
+        Ok(ctx)
+    }
+
     /// Skipped unless the target believes the suite's `X-Forwarded-For`, so that this case
     /// has a client IP of its own.
     pub(crate) fn require_forwarded_for(&self) -> Result<(), CaseError> {
@@ -120,6 +136,21 @@ impl Ctx {
                     .to_owned(),
             ))
         }
+    }
+
+    /// The client IP this context sends; Skipped when it sends none.
+    pub(crate) fn client_ip_sent(&self) -> Result<Ipv4Addr, CaseError> {
+        self.require_forwarded_for()?;
+        self.client_ip
+            .ok_or_else(|| CaseError::Skipped("this context sends no client IP".to_owned()))
+    }
+
+    /// Another address the target trusts as a proxy (besides the suite's own), for the
+    /// chained-proxy case; Skipped when the target named none.
+    pub(crate) fn require_another_proxy(&self) -> Result<std::net::IpAddr, CaseError> {
+        self.another_proxy.ok_or_else(|| {
+            CaseError::Skipped("the target named no other address it trusts as a proxy".to_owned())
+        })
     }
 
     /// The client IP this context sends, if any.
@@ -187,6 +218,11 @@ impl Ctx {
             headers: Vec::new(),
             body: None,
         };
+        if let Some(lines) = &self.forwarded_lines {
+            return lines
+                .iter()
+                .fold(req, |req, line| req.header("x-forwarded-for", line.clone()));
+        }
         match self.client_ip {
             Some(ip) => req.header("x-forwarded-for", ip.to_string()),
             None => req,
@@ -440,6 +476,7 @@ pub(crate) mod tests {
             profiles: Vec::new(),
             admin: None,
             forwarded_for: false,
+            another_proxy: None,
             limits: None,
             jwt_secret: None,
         })
@@ -476,6 +513,7 @@ pub(crate) mod tests {
             profiles: Mount::parse_list("native=/n").unwrap(),
             admin: None,
             forwarded_for: false,
+            another_proxy: None,
             limits: None,
             jwt_secret: None,
         })
@@ -500,6 +538,7 @@ pub(crate) mod tests {
             profiles: Vec::new(),
             admin: None,
             forwarded_for,
+            another_proxy: None,
             limits: None,
             jwt_secret: None,
         }

@@ -31,6 +31,7 @@
 //!     profiles: Mount::defaults(DEFAULT_PROFILES),
 //!     admin: None,
 //!     forwarded_for: true,
+//!     another_proxy: None,
 //!     limits: Some(Limits::CONTRACT),
 //!     jwt_secret: None,
 //! };
@@ -90,6 +91,10 @@ pub struct Target {
     /// (from 198.18.0.0/15) on every request, so per-IP limits apply per case; cases that
     /// need several client IPs (or a fresh one) are Skipped when false.
     pub forwarded_for: bool,
+    /// Another address the deployment trusts as a proxy besides the suite's own (for example
+    /// one inside a trusted range such as `127.0.0.0/8`), for the case of a request passing
+    /// two proxies; that case is Skipped when `None`.
+    pub another_proxy: Option<std::net::IpAddr>,
     /// The deployment's rate limits as configured; the rate-limit cases are Skipped when
     /// `None` (and each is Skipped when its limit is off or above
     /// [`Limits::MAX_EXERCISED`], to keep runs short).
@@ -255,6 +260,7 @@ mod tests {
             profiles: Mount::defaults(DEFAULT_PROFILES),
             admin: None,
             forwarded_for: false,
+            another_proxy: None,
             limits: None,
             jwt_secret: None,
         }

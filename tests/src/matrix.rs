@@ -84,6 +84,14 @@ pub const MATRIX: &[ServerConfig<'static>] = &[
     },
 ];
 
+/// The proxies every server of the matrix trusts: a range holding the suite's own address
+/// (127.0.0.1) and [`ANOTHER_PROXY`].
+pub const TRUSTED_PROXIES: &str = "127.0.0.0/8";
+
+/// A second proxy of [`TRUSTED_PROXIES`], for the case of a request passing two proxies.
+pub const ANOTHER_PROXY: std::net::IpAddr =
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 10, 20, 30));
+
 /// The rate limits every server of the matrix applies, which the rate-limit cases exhaust.
 pub const MATRIX_LIMITS: Limits = Limits::CONTRACT;
 

@@ -192,6 +192,7 @@ mod tests {
             profiles: crate::Mount::defaults(&["native"]),
             admin: None,
             forwarded_for: false,
+            another_proxy: None,
             limits: None,
             jwt_secret: None,
         })

@@ -24,9 +24,6 @@ use futures_util::future::BoxFuture;
 
 use crate::server::{self, Adapter, Database, FreshDatabase, Launch, Profile, ServerProcess};
 
-/// The address the suite connects from, which the servers trust as a proxy.
-const SUITE_ADDRESS: &str = "127.0.0.1";
-
 /// Arguments of `cargo xtask conformance`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -108,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 profiles: Mount::parse_list(&profiles)?,
                 admin,
                 forwarded_for: args.forwarded_for,
+                another_proxy: None,
                 limits: args.contract_limits.then_some(Limits::CONTRACT),
                 jwt_secret: args.jwt_secret.clone().map(String::into_bytes),
             };
@@ -282,6 +280,7 @@ impl Run<'_> {
                 profiles: Mount::parse_list(self.config.profiles).unwrap_or_default(),
                 admin: Some(admin),
                 forwarded_for: true,
+                another_proxy: Some(auth_conformance::matrix::ANOTHER_PROXY),
                 limits: Some(MATRIX_LIMITS),
                 jwt_secret: jwt_secret.map(String::into_bytes),
             };
@@ -302,7 +301,7 @@ fn serve_args(config: &ServerConfig<'_>) -> Vec<String> {
         config.profiles.to_owned(),
         // Each case sends a client IP of its own, so the limits apply per case.
         "--trusted-proxies".to_owned(),
-        SUITE_ADDRESS.to_owned(),
+        auth_conformance::matrix::TRUSTED_PROXIES.to_owned(),
         format!("--rate-login-email-ip={}", limits.login_email_ip),
         format!("--rate-login-email={}", limits.login_email),
         format!("--rate-login-ip={}", limits.login_ip),

@@ -156,8 +156,15 @@ pub struct Config {
     pub body_limit: usize,
     /// Rate limits.
     pub rate_limits: RateLimits,
-    /// Peers whose `X-Forwarded-For` is believed (default: none, so the peer address counts).
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Peers whose `X-Forwarded-For` is believed, addresses or ranges (default: none, so the
+    /// peer address counts).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A client address from which an email logged in successfully within this window is
+    /// held only to the email+IP login limit (default 30 days; zero: no address is known).
+    pub known_address_window: Duration,
+    /// IPv6 clients are counted per network of this prefix length (default 64: one
+    /// customer's network; 48 counts whole sites together). IPv4 clients per address.
+    pub ipv6_prefix_len: u8,
     /// Refuse the 10,000 most common passwords wherever a password is set (default off).
     pub refuse_common_passwords: bool,
     /// How long an authenticated session or personal token is trusted without asking the
@@ -183,6 +190,8 @@ impl Default for Config {
             body_limit: 64 * 1024,
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
+            ipv6_prefix_len: 64,
+            known_address_window: Duration::from_secs(30 * 24 * 3600),
             refuse_common_passwords: false,
             principal_cache_ttl: Duration::from_secs(1),
         }

@@ -97,6 +97,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    known_addresses (email_key, ip) {
+        email_key -> Text,
+        ip -> Text,
+        last_login_at -> BigInt,
+    }
+}
+
+diesel::table! {
     rate_limit_hits (id) {
         id -> BigInt,
         bucket -> Text,
@@ -133,6 +141,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     personal_tokens,
     login_failures,
+    known_addresses,
     rate_limit_hits,
     signing_keys,
 );

@@ -109,15 +109,27 @@ pub struct ServeArgs {
     /// Failed logins allowed per client IP.
     #[arg(long, env = "AUTH_RATE_LOGIN_IP", default_value = "100/900", value_parser = Limit::parse)]
     pub rate_login_ip: Limit,
+    /// Seconds during which an address an account logged in from stays known: a known
+    /// address is held only to the email+IP login limit, so a distributed guessing run
+    /// cannot lock the owner out (0: no address is known).
+    #[arg(long, env = "AUTH_KNOWN_ADDRESS_WINDOW", default_value_t = 30 * 24 * 3600)]
+    pub known_address_window: u64,
     /// Registrations allowed per client IP.
     #[arg(long, env = "AUTH_RATE_REGISTER_IP", default_value = "30/3600", value_parser = Limit::parse)]
     pub rate_register_ip: Limit,
     /// Refreshes allowed per client IP.
     #[arg(long, env = "AUTH_RATE_REFRESH_IP", default_value = "300/900", value_parser = Limit::parse)]
     pub rate_refresh_ip: Limit,
-    /// Proxies whose `X-Forwarded-For` is believed, comma-separated IPs.
-    #[arg(long, env = "AUTH_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated addresses or CIDR ranges
+    /// (`10.0.0.1,10.8.0.0/16,fd00::/8`).
+    #[arg(long, env = "AUTH_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = auth_core::http::parse_trusted_proxy)]
+    pub trusted_proxies: Vec<auth_core::http::TrustedProxy>,
+    /// IPv6 clients are counted per network of this many leading bits (64: one customer's
+    /// network; 48: a whole site), for every per-IP limit.
+    #[arg(long, env = "AUTH_IPV6_PREFIX_LEN", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(32..=128))]
+    pub ipv6_prefix_len: u8,
     /// Refuse the 10,000 most common passwords wherever a password is set.
     #[arg(long, env = "AUTH_REFUSE_COMMON_PASSWORDS")]
     pub refuse_common_passwords: bool,
@@ -175,6 +187,8 @@ impl ServeArgs {
                 refresh_ip: self.rate_refresh_ip,
             },
             trusted_proxies: self.trusted_proxies.clone(),
+            ipv6_prefix_len: self.ipv6_prefix_len,
+            known_address_window: Duration::from_secs(self.known_address_window),
             refuse_common_passwords: self.refuse_common_passwords,
             principal_cache_ttl: Duration::from_millis(self.principal_cache_ms),
             ..defaults

@@ -10,10 +10,11 @@
 //! a proxy, so each case of the suite comes from a client IP of its own. A skipped case
 //! fails the test unless the matrix expects it (`auth_conformance::matrix::EXPECTED_SKIPS`).
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use auth_conformance::matrix::{MATRIX, MATRIX_LIMITS, ServerConfig, Signing, unexpected_skips};
+use auth_conformance::matrix::{
+    ANOTHER_PROXY, MATRIX, MATRIX_LIMITS, ServerConfig, Signing, TRUSTED_PROXIES, unexpected_skips,
+};
 use auth_conformance::{
     Credentials, Failure, Hooks, Limit, Mount, Report, SUITE_REUSE_INTERVAL, Target, render_skips,
     render_table, run_suite,
@@ -108,7 +109,10 @@ fn settings(database_url: &str, config: ServerConfig<'_>) -> (ServeArgs, Option<
     args.jwt_secret = secret.clone();
     // The suite's requests come from 127.0.0.1 with a client IP per case in
     // `X-Forwarded-For`, so the contract's limits apply per case.
-    args.trusted_proxies = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+    args.trusted_proxies = TRUSTED_PROXIES
+        .split(',')
+        .map(|proxy| auth_core::http::parse_trusted_proxy(proxy).expect("a valid range"))
+        .collect();
     args.rate_login_email_ip = server_limit(MATRIX_LIMITS.login_email_ip);
     args.rate_login_email = server_limit(MATRIX_LIMITS.login_email);
     args.rate_login_ip = server_limit(MATRIX_LIMITS.login_ip);
@@ -164,6 +168,7 @@ async fn run(adapter: Adapter, database_url: String, config: ServerConfig<'stati
                 profiles: mounts,
                 admin: Some(admin),
                 forwarded_for: true,
+                another_proxy: Some(ANOTHER_PROXY),
                 limits: Some(MATRIX_LIMITS),
                 jwt_secret: jwt_secret.map(String::into_bytes),
             };

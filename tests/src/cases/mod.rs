@@ -5,10 +5,12 @@ mod accounts;
 mod admin;
 mod attacks;
 mod bearer;
+mod client_addresses;
 mod common;
 mod concurrency;
 mod envelope;
 mod jwt_user;
+mod lockout;
 mod login;
 mod logout;
 mod me;
@@ -40,6 +42,8 @@ const GROUPS: &[&[Case]] = &[
     attacks::CASES,
     concurrency::CASES,
     rate_limits::CASES,
+    lockout::CASES,
+    client_addresses::CASES,
     accounts::CASES,
     admin::CASES,
     envelope::CASES,

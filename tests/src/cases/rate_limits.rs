@@ -41,13 +41,13 @@ const RATE_LIMITED: &str = "RATE_LIMITED";
 const PARALLEL: u32 = 4;
 
 /// The target's limits, when this case can run against it.
-fn limits(ctx: &Ctx) -> Result<Limits, CaseError> {
+pub(super) fn limits(ctx: &Ctx) -> Result<Limits, CaseError> {
     ctx.require_forwarded_for()?;
     ctx.require_limits()
 }
 
 /// `limit`'s `max`, when a case can exhaust it quickly.
-fn exercised(limit: Limit, what: &str) -> Result<u32, CaseError> {
+pub(super) fn exercised(limit: Limit, what: &str) -> Result<u32, CaseError> {
     if !limit.enabled() {
         return Err(CaseError::Skipped(format!("the {what} limit is off")));
     }
@@ -80,7 +80,7 @@ fn tightest(limits: &[Limit], what: &str) -> Result<Limit, CaseError> {
 }
 
 /// The limit that applies to failures for one email from one client IP.
-fn email_ip_limit(limits: &Limits) -> Result<Limit, CaseError> {
+pub(super) fn email_ip_limit(limits: &Limits) -> Result<Limit, CaseError> {
     tightest(
         &[limits.login_email_ip, limits.login_email, limits.login_ip],
         "login per email and IP",
@@ -90,7 +90,7 @@ fn email_ip_limit(limits: &Limits) -> Result<Limit, CaseError> {
 /// Runs `attempt(0..count)`, at most [`PARALLEL`] at a time; each checks its own answer.
 /// Sending a limit's worth at once is safe: each attempt is checked against the failures
 /// recorded before it, which are fewer than the limit.
-async fn attempts<F, Fut>(count: u32, attempt: F) -> Result<(), Failure>
+pub(super) async fn attempts<F, Fut>(count: u32, attempt: F) -> Result<(), Failure>
 where
     F: Fn(u32) -> Fut,
     Fut: Future<Output = Result<(), Failure>>,
@@ -108,7 +108,7 @@ where
 
 /// `count` failed `native` logins for `email` from `ctx`'s client IP, each 401
 /// `INVALID_CREDENTIALS`.
-async fn fail_native_logins(ctx: &Ctx, email: &str, count: u32) -> Result<(), Failure> {
+pub(super) async fn fail_native_logins(ctx: &Ctx, email: &str, count: u32) -> Result<(), Failure> {
     attempts(count, |i| async move {
         ctx.expect_login_refused(email, &unique_password())
             .await
@@ -138,7 +138,7 @@ fn expect_retry_after(resp: &Resp, window: Duration) -> Result<u64, Failure> {
 }
 
 /// `native`'s rate-limit answer: 429 `RATE_LIMITED` with `Retry-After` within `window`.
-fn expect_native_limited(resp: &Resp, window: Duration) -> Result<(), Failure> {
+pub(super) fn expect_native_limited(resp: &Resp, window: Duration) -> Result<(), Failure> {
     resp.expect_problem(429, RATE_LIMITED)?;
     resp.expect_at("/detail", &json!("Too many requests"))?;
     expect_retry_after(resp, window)?;

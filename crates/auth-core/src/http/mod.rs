@@ -36,7 +36,8 @@ pub struct RequestHeaders {
     pub content_type: Option<String>,
     /// `User-Agent`.
     pub user_agent: Option<String>,
-    /// `X-Forwarded-For` (only trusted when a proxy is configured).
+    /// `X-Forwarded-For` (only trusted when a proxy is configured): every line, in order,
+    /// joined with `, ` (one list, RFC 9110 §5.3).
     pub forwarded_for: Option<String>,
     /// `Content-Length`, when present and numeric.
     pub content_length: Option<u64>,
@@ -44,7 +45,8 @@ pub struct RequestHeaders {
 
 impl RequestHeaders {
     /// Picks the headers that matter out of any `(name, value)` iterator; names compare
-    /// case-insensitively, and the first occurrence wins.
+    /// case-insensitively, and the first occurrence wins, except for `X-Forwarded-For`, whose
+    /// lines are one list in order.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
         let mut headers = Self::default();
         for (name, value) in pairs {
@@ -55,7 +57,15 @@ impl RequestHeaders {
             } else if name.eq_ignore_ascii_case("user-agent") {
                 &mut headers.user_agent
             } else if name.eq_ignore_ascii_case("x-forwarded-for") {
-                &mut headers.forwarded_for
+                let line = String::from_utf8_lossy(value);
+                match &mut headers.forwarded_for {
+                    Some(list) => {
+                        list.push_str(", ");
+                        list.push_str(&line);
+                    }
+                    None => headers.forwarded_for = Some(line.into_owned()),
+                }
+                continue;
             } else if name.eq_ignore_ascii_case("content-length") {
                 if headers.content_length.is_none() {
                     headers.content_length = std::str::from_utf8(value)
@@ -228,25 +238,68 @@ impl Response {
     }
 }
 
+/// A proxy whose `X-Forwarded-For` is believed: one address (a /32 or /128) or a range.
+pub type TrustedProxy = ipnet::IpNet;
+
+/// Parses a trusted proxy as configured: an address (`10.0.0.1`, `::1`) or a CIDR range
+/// (`10.0.0.0/8`, `fd00::/8`).
+pub fn parse_trusted_proxy(text: &str) -> Result<TrustedProxy, String> {
+    let text = text.trim();
+    if let Ok(net) = text.parse::<ipnet::IpNet>() {
+        return Ok(net.trunc());
+    }
+    text.parse::<IpAddr>()
+        .map(|ip| ipnet::IpNet::from(ip.to_canonical()))
+        .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR range"))
+}
+
 /// The client's IP: the peer address, unless the peer is a trusted proxy, in which case the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. `X-Forwarded-For`
-/// from anyone else is ignored.
-pub fn client_ip(request: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+/// from anyone else is ignored. Entries may carry a port (`192.0.2.7:4711`,
+/// `[2001:db8::7]:443`); an entry that names no address ends the search at the peer.
+pub fn client_ip(request: &Request, trusted_proxies: &[TrustedProxy]) -> Option<IpAddr> {
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
     let peer = request.client_ip?.to_canonical();
-    if !trusted_proxies.contains(&peer) {
+    if !trusted(&peer) {
         return Some(peer);
     }
     let Some(forwarded) = request.headers.forwarded_for.as_deref() else {
         return Some(peer);
     };
     for entry in forwarded.rsplit(',') {
-        match entry.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
-            Ok(ip) if trusted_proxies.contains(&ip) => continue,
-            Ok(ip) => return Some(ip),
-            Err(_) => return Some(peer),
+        match forwarded_address(entry) {
+            Some(ip) if trusted(&ip) => continue,
+            Some(ip) => return Some(ip),
+            None => return Some(peer),
         }
     }
     Some(peer)
+}
+
+/// The address of one `X-Forwarded-For` entry: `addr`, `v4:port`, `[v6]` or `[v6]:port`,
+/// optionally quoted; `None` for anything else (`unknown`, obfuscated names).
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim().trim_matches('"');
+    let ip = if let Some(rest) = entry.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
+            return None;
+        }
+        IpAddr::V6(inside.parse().ok()?)
+    } else if let Ok(ip) = entry.parse::<IpAddr>() {
+        ip
+    } else {
+        let (host, port) = entry.split_once(':')?;
+        if !is_port(port) {
+            return None;
+        }
+        IpAddr::V4(host.parse().ok()?)
+    };
+    Some(ip.to_canonical())
+}
+
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Whether a `Content-Type` value is JSON: `application/json` (any case, any parameters).
@@ -288,16 +341,70 @@ mod tests {
             client_ip: peer.parse().ok(),
             body: Body::Complete(Bytes::new()),
         };
-        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let proxy = parse_trusted_proxy("10.0.0.1").unwrap();
         let spoofed = request("192.0.2.7", Some("203.0.113.9"));
         assert_eq!(client_ip(&spoofed, &[proxy]), "192.0.2.7".parse().ok());
         let proxied = request("10.0.0.1", Some("203.0.113.9, 10.0.0.1"));
         assert_eq!(client_ip(&proxied, &[proxy]), "203.0.113.9".parse().ok());
         let garbage = request("10.0.0.1", Some("nonsense"));
-        assert_eq!(client_ip(&garbage, &[proxy]), Some(proxy));
+        assert_eq!(client_ip(&garbage, &[proxy]), "10.0.0.1".parse().ok());
         assert_eq!(
             client_ip(&request("::ffff:127.0.0.1", None), &[]),
             "127.0.0.1".parse().ok()
+        );
+    }
+
+    #[test]
+    fn client_ip_skips_trusted_ranges_and_reads_ports() {
+        let request = |xff: &str| Request {
+            method: "GET".into(),
+            path: "/".into(),
+            query: None,
+            headers: RequestHeaders {
+                forwarded_for: Some(xff.to_owned()),
+                ..RequestHeaders::default()
+            },
+            client_ip: "10.1.2.3".parse().ok(),
+            body: Body::Complete(Bytes::new()),
+        };
+        let trusted = [
+            parse_trusted_proxy("10.0.0.0/8").unwrap(),
+            parse_trusted_proxy("fd00::/8").unwrap(),
+        ];
+        let ip = |text: &str| text.parse::<IpAddr>().ok();
+        let cases = [
+            ("203.0.113.9, 10.9.9.9", "203.0.113.9"),
+            ("198.51.100.1, 203.0.113.9, fd00::1", "203.0.113.9"),
+            ("203.0.113.9:4711", "203.0.113.9"),
+            ("[2001:db8::7]:443", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            ("\"[2001:db8::7]:443\"", "2001:db8::7"),
+            ("::ffff:203.0.113.9", "203.0.113.9"),
+            ("unknown", "10.1.2.3"),
+            ("203.0.113.9:port", "10.1.2.3"),
+            ("[2001:db8::7]x", "10.1.2.3"),
+            ("10.2.2.2, 10.3.3.3", "10.1.2.3"),
+        ];
+        for (xff, expected) in cases {
+            assert_eq!(client_ip(&request(xff), &trusted), ip(expected), "{xff}");
+        }
+        assert_eq!(
+            parse_trusted_proxy("10.1.2.3/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert!(parse_trusted_proxy("10.0.0.0/33").is_err());
+        assert!(parse_trusted_proxy("proxy.local").is_err());
+    }
+
+    #[test]
+    fn forwarded_for_lines_are_one_list() {
+        let h = RequestHeaders::from_pairs([
+            ("X-Forwarded-For", b"198.51.100.1".as_slice()),
+            ("x-forwarded-for", b"203.0.113.9, 10.0.0.2".as_slice()),
+        ]);
+        assert_eq!(
+            h.forwarded_for.as_deref(),
+            Some("198.51.100.1, 203.0.113.9, 10.0.0.2")
         );
     }
 

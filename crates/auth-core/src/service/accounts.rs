@@ -63,31 +63,46 @@ impl Accounts<'_> {
         let key = email_key(email);
         let now = self.0.now();
         let query = throttle.failure_query(&key, client, now);
-        throttle.login_gate(&query, now).await?;
-        let user = {
+        let admitted = throttle.admit(&query, now).await?;
+        let looked_up = {
             let key = key.clone();
             self.0
                 .store(move |store| store.find_user_by_email(&key))
-                .await?
+                .await
+        };
+        let user = match looked_up {
+            Ok(user) => user,
+            Err(err) => {
+                throttle.release(admitted).await;
+                return Err(err);
+            }
         };
         let phc = user.as_ref().map(|u| u.password_hash.clone());
         let rehash_password = password.clone();
-        let verification = self.0.hasher.verify(password, phc).await?;
+        let verification = match self.0.hasher.verify(password, phc).await {
+            Ok(verification) => verification,
+            Err(err) => {
+                // Not checked (e.g. the hashing queue is full): not a failure either.
+                throttle.release(admitted).await;
+                return Err(err);
+            }
+        };
         match (user, verification) {
             (Some(user), Verification::Match | Verification::MatchNeedsRehash)
                 if !user.is_active =>
             {
+                throttle.release(admitted).await;
                 Err(Error::AccountInactive)
             }
             (Some(user), verification @ (Verification::Match | Verification::MatchNeedsRehash)) => {
                 if verification == Verification::MatchNeedsRehash {
                     self.upgrade_hash(&user, rehash_password).await;
                 }
-                throttle.clear_failures(&key).await?;
+                throttle.succeeded(admitted, &query, now).await?;
                 Ok(user)
             }
             _ => {
-                throttle.record_failure(&query, now).await?;
+                throttle.failed(admitted, now).await;
                 Err(Error::InvalidCredentials)
             }
         }
@@ -105,17 +120,26 @@ impl Accounts<'_> {
         let throttle = Throttle(self.0);
         let now = self.0.now();
         let query = throttle.failure_query(&email_key(&principal.user.email), client, now);
-        throttle.login_gate(&query, now).await?;
-        let verification = self
+        let admitted = throttle.admit(&query, now).await?;
+        let verified = self
             .0
             .hasher
             .verify(password, Some(principal.user.password_hash.clone()))
-            .await?;
-        if verification == Verification::Mismatch {
-            throttle.record_failure(&query, now).await?;
-            return Err(Error::WrongCurrentPassword);
+            .await;
+        match verified {
+            Ok(Verification::Mismatch) => {
+                throttle.failed(admitted, now).await;
+                Err(Error::WrongCurrentPassword)
+            }
+            Ok(_) => {
+                throttle.release(admitted).await;
+                Ok(())
+            }
+            Err(err) => {
+                throttle.release(admitted).await;
+                Err(err)
+            }
         }
-        Ok(())
     }
 
     /// Re-hashes a verified password with the configured parameters. A failure is logged and

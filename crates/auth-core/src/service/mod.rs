@@ -142,10 +142,16 @@ pub struct Client<'a> {
 }
 
 impl Client<'_> {
-    /// The IP as the rate-limit key.
-    fn ip_key(&self) -> String {
-        self.ip
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    /// The client as the rate-limit key: an IPv4 address, or the IPv6 network of
+    /// `ipv6_prefix_len` bits it belongs to (one customer gets a whole /64, so counting
+    /// addresses would let them rotate through 2^64 of them).
+    fn ip_key(&self, ipv6_prefix_len: u8) -> String {
+        match self.ip.map(|ip| ip.to_canonical()) {
+            None => "unknown".to_owned(),
+            Some(IpAddr::V4(ip)) => ip.to_string(),
+            Some(IpAddr::V6(ip)) => ipnet::Ipv6Net::new(ip, ipv6_prefix_len.min(128))
+                .map_or_else(|_| ip.to_string(), |net| net.trunc().to_string()),
+        }
     }
 }
 

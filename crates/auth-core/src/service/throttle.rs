@@ -8,7 +8,7 @@ use super::{Client, Context};
 use crate::clock::secs;
 use crate::config::Limit;
 use crate::error::Error;
-use crate::store::{FailureQuery, FailureSeries};
+use crate::store::{FailureCounts, FailureQuery, FailureSeries, LoginAttempt, Reservation};
 
 /// How often expired rate-limit counters are purged, at most.
 const PURGE_EVERY_SECS: i64 = 600;
@@ -39,7 +39,7 @@ impl Throttle<'_> {
         }
         let now = self.0.now();
         let since = now - secs(limit.window);
-        let key = client.ip_key();
+        let key = client.ip_key(self.0.config.ipv6_prefix_len);
         let (count, oldest) = self
             .0
             .store(move |store| store.hit_rate_limit(bucket, &key, since, limit.max, now))
@@ -62,39 +62,62 @@ impl Throttle<'_> {
         let since = |limit: Limit| now - secs(limit.window);
         FailureQuery {
             email_key: email_key.to_owned(),
-            ip: client.ip_key(),
+            ip: client.ip_key(self.0.config.ipv6_prefix_len),
             email_ip_since: since(limits.login_email_ip),
             email_since: since(limits.login_email),
             ip_since: since(limits.login_ip),
         }
     }
 
-    /// Refuses a login attempt while any of the three failure counts is at its limit. Runs
-    /// before the email is looked up, so the answer is the same for unknown emails.
-    pub(super) async fn login_gate(&self, query: &FailureQuery, now: i64) -> Result<(), Error> {
-        let limits = self.0.config.rate_limits;
-        let series = [
-            (FailureSeries::EmailIp, limits.login_email_ip),
-            (FailureSeries::Email, limits.login_email),
-            (FailureSeries::Ip, limits.login_ip),
-        ];
-        if series.iter().all(|(_, limit)| !limit.enabled()) {
-            return Ok(());
-        }
-        let counts = {
-            let query = query.clone();
-            self.0
-                .store(move |store| store.count_login_failures(&query))
-                .await?
+    /// Admits a login attempt (or a step-up) while every failure count that applies is below
+    /// its limit, reserving it as a failure in the same locked transaction as the check, so
+    /// concurrent attempts cannot all slip through; `RateLimited` otherwise. Runs before the
+    /// email is looked up, so the answer is the same for unknown emails. A client address
+    /// the email logged in from within the known-address window is held only to the
+    /// email+IP limit, so a distributed guessing run cannot lock the owner out.
+    pub(super) async fn admit(&self, query: &FailureQuery, now: i64) -> Result<Admitted, Error> {
+        let config = &self.0.config;
+        let limits = config.rate_limits;
+        let max = FailureCounts {
+            email_ip: limits.login_email_ip.max,
+            email: limits.login_email.max,
+            ip: limits.login_ip.max,
         };
+        if max == FailureCounts::default() {
+            return Ok(Admitted { reserved: None });
+        }
+        let window = secs(config.known_address_window);
+        let attempt = LoginAttempt {
+            query: query.clone(),
+            max,
+            known_since: (window > 0).then(|| now - window),
+            now,
+        };
+        let (counts, known) = match self
+            .0
+            .store(move |store| store.reserve_login_attempt(&attempt))
+            .await?
+        {
+            Reservation::Reserved => {
+                return Ok(Admitted {
+                    reserved: Some((query.email_key.clone(), query.ip.clone(), now)),
+                });
+            }
+            Reservation::Refused { counts, known } => (counts, known),
+        };
+        let series = [
+            (
+                FailureSeries::EmailIp,
+                limits.login_email_ip,
+                counts.email_ip,
+            ),
+            (FailureSeries::Email, limits.login_email, counts.email),
+            (FailureSeries::Ip, limits.login_ip, counts.ip),
+        ];
         let mut free_at: Option<i64> = None;
-        for (which, limit) in series {
-            let count = match which {
-                FailureSeries::EmailIp => counts.email_ip,
-                FailureSeries::Email => counts.email,
-                FailureSeries::Ip => counts.ip,
-            };
-            if !limit.enabled() || count < limit.max {
+        for (which, limit, count) in series {
+            let applies = which == FailureSeries::EmailIp || !known;
+            if !applies || !limit.enabled() || count < limit.max {
                 continue;
             }
             // The window frees up when the failure that put the count at the limit leaves it.
@@ -108,24 +131,55 @@ impl Throttle<'_> {
             let at = at + secs(limit.window);
             free_at = Some(free_at.map_or(at, |current| current.max(at)));
         }
-        match free_at {
-            Some(at) => Err(Error::RateLimited(retry_after(at, now))),
-            None => Ok(()),
+        Err(Error::RateLimited(retry_after(
+            free_at.unwrap_or(now + 1),
+            now,
+        )))
+    }
+
+    /// The attempt failed: its reservation stays as the failure; now and then expired
+    /// counters are purged.
+    pub(super) async fn failed(&self, admitted: Admitted, now: i64) {
+        drop(admitted);
+        self.purge_now_and_then(now).await;
+    }
+
+    /// The attempt was not a failure (an inactive account with the right password, a right
+    /// current password, or the check could not run): its reservation goes.
+    pub(super) async fn release(&self, admitted: Admitted) {
+        let Some((key, ip, at)) = admitted.reserved else {
+            return;
+        };
+        if let Err(err) = self
+            .0
+            .store(move |store| store.release_login_attempt(&key, &ip, at))
+            .await
+        {
+            tracing::warn!(error = %err, "releasing a login reservation failed");
         }
     }
 
-    /// Records a failed login, and now and then purges expired counters.
-    pub(super) async fn record_failure(&self, query: &FailureQuery, now: i64) -> Result<(), Error> {
+    /// The attempt succeeded: the email's failures are forgotten (the contract; the
+    /// reservation with them) and the client's address becomes known for the email.
+    pub(super) async fn succeeded(
+        &self,
+        admitted: Admitted,
+        query: &FailureQuery,
+        now: i64,
+    ) -> Result<(), Error> {
+        drop(admitted);
+        self.clear_failures(&query.email_key).await?;
+        if self.0.config.known_address_window.is_zero() {
+            return Ok(());
+        }
         let (key, ip) = (query.email_key.clone(), query.ip.clone());
         self.0
-            .store(move |store| store.record_login_failure(&key, &ip, now))
-            .await?;
-        self.purge_now_and_then(now).await;
-        Ok(())
+            .store(move |store| store.remember_address(&key, &ip, now))
+            .await
     }
 
     /// Forgets the failures of an email after a successful login.
-    pub(super) async fn clear_failures(&self, email_key: &str) -> Result<(), Error> {
+    async fn clear_failures(&self, email_key: &str) -> Result<(), Error> {
         let key = email_key.to_owned();
         self.0
             .store(move |store| store.clear_login_failures(&key))
@@ -165,7 +219,23 @@ impl Throttle<'_> {
             Ok(removed) => tracing::debug!(removed, "expired rate-limit counters purged"),
             Err(err) => tracing::warn!(error = %err, "purging rate-limit counters failed"),
         }
+        let known_before = now - secs(self.0.config.known_address_window);
+        match self
+            .0
+            .store(move |store| store.purge_known_addresses(known_before))
+            .await
+        {
+            Ok(removed) => tracing::debug!(removed, "stale known addresses purged"),
+            Err(err) => tracing::warn!(error = %err, "purging known addresses failed"),
+        }
     }
+}
+
+/// A login attempt let through the limits, with its reservation (email key, client, time)
+/// when one was made; see [`Throttle::admit`]. It ends as failed, released or succeeded.
+#[must_use = "an admitted attempt ends as failed, released or succeeded"]
+pub(super) struct Admitted {
+    reserved: Option<(String, String, i64)>,
 }
 
 /// Seconds from `now` until `free_at`, at least one.

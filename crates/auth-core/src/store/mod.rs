@@ -139,6 +139,22 @@ pub trait RateLimitStore {
     fn record_login_failure(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()>;
     /// Forgets every failure of this email (a successful login).
     fn clear_login_failures(&self, email_key: &str) -> StoreResult<()>;
+    /// Checks an attempt against the failed-login limits and, when every limit that applies
+    /// is below its `max`, records it as a failure at `attempt.now` (the reservation), in
+    /// one transaction that excludes every other reservation for the same email or client:
+    /// of any number of concurrent attempts, at most the limit are ever let through. For a
+    /// known address only the email+IP series applies.
+    fn reserve_login_attempt(&self, attempt: &LoginAttempt) -> StoreResult<Reservation>;
+    /// Releases a reservation (the attempt turned out not to be a failure): deletes one
+    /// failure of `email_key` from `ip` recorded at `at`, if there is one. Failures are
+    /// indistinguishable beyond these, so any one of equal rows will do.
+    fn release_login_attempt(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()>;
+    /// Records that `email_key` logged in successfully from `ip` at `at`, which makes the
+    /// address known (see [`LoginAttempt::known_since`]).
+    fn remember_address(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()>;
+    /// Forgets addresses last used for a successful login before `before` (housekeeping);
+    /// how many went.
+    fn purge_known_addresses(&self, before: i64) -> StoreResult<u64>;
     /// Counts hits of `bucket`/`key` since `since`, and records one more at `now` when the
     /// count is below `limit`, atomically. Returns the count before this hit, and the oldest
     /// hit in the window (for `Retry-After`).
@@ -152,6 +168,14 @@ pub trait RateLimitStore {
     ) -> StoreResult<(u64, Option<i64>)>;
     /// Deletes failures and hits older than `before` (housekeeping); how many went.
     fn purge_rate_limits(&self, before: i64) -> StoreResult<u64>;
+}
+
+/// Whether an attempt with failure `counts` is refused under `max` (0: off): at a known
+/// address only the email+IP series applies. One rule for every store.
+pub fn limit_reached(counts: &FailureCounts, max: &FailureCounts, known: bool) -> bool {
+    let at = |count: u64, max: u64| max > 0 && count >= max;
+    at(counts.email_ip, max.email_ip)
+        || (!known && (at(counts.email, max.email) || at(counts.ip, max.ip)))
 }
 
 /// Signing keys and settings.

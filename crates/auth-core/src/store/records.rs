@@ -361,6 +361,36 @@ pub struct FailureCounts {
     pub ip: u64,
 }
 
+/// A login attempt (or a step-up) to check against the failed-login limits and reserve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAttempt {
+    /// The email, the client and the three windows.
+    pub query: FailureQuery,
+    /// The `max` of each series (0: that limit is off).
+    pub max: FailureCounts,
+    /// The client is a known address of the email when the email logged in successfully
+    /// from it at or after this time; a known address is held only to the email+IP limit.
+    /// `None`: no address counts as known.
+    pub known_since: Option<i64>,
+    /// The time of the attempt, recorded on the reservation.
+    pub now: i64,
+}
+
+/// What [`crate::store::RateLimitStore::reserve_login_attempt`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt may go ahead; it is recorded as a failure (of its email and client, at
+    /// its time) until released.
+    Reserved,
+    /// A limit is reached; nothing was written.
+    Refused {
+        /// The counts before this attempt.
+        counts: FailureCounts,
+        /// Whether the client is a known address (so only the email+IP count applied).
+        known: bool,
+    },
+}
+
 /// Which failures a count or an expiry question is about: `since` is `now - window`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureQuery {

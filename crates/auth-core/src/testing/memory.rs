@@ -68,6 +68,8 @@ struct State {
     refresh_tokens: HashMap<TokenHash, StoredRefresh>,
     personal_tokens: HashMap<Uuid, StoredPersonalToken>,
     login_failures: Vec<LoginFailure>,
+    /// (email key, IP) → last successful login.
+    known_addresses: HashMap<(String, String), i64>,
     rate_limit_hits: Vec<RateLimitHit>,
     signing_keys: Vec<SigningKeyRecord>,
 }

@@ -10,12 +10,12 @@
 pub(crate) use std::collections::HashMap;
 
 pub(crate) use auth_core::store::{
-    AccessRotation, FailureCounts, FailureQuery, FailureSeries, KeyStore, NewPersonalToken,
-    NewRefreshToken, NewSession, NewUser, OrganizationRecord, OrganizationStore,
+    AccessRotation, FailureCounts, FailureQuery, FailureSeries, KeyStore, LoginAttempt,
+    NewPersonalToken, NewRefreshToken, NewSession, NewUser, OrganizationRecord, OrganizationStore,
     PersonalTokenRecord, PersonalTokenStore, RateLimitStore, RefreshRecord, RefreshRotation,
-    Revocation, RoleRecord, SessionBounds, SessionRecord, SessionRevocation, SessionStore,
-    SigningKeyRecord, Store, StoreError, StoreResult, TokenHash, Use, UserPatch, UserQuery,
-    UserRecord, UserStore,
+    Reservation, Revocation, RoleRecord, SessionBounds, SessionRecord, SessionRevocation,
+    SessionStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenHash, Use, UserPatch,
+    UserQuery, UserRecord, UserStore, limit_reached,
 };
 pub(crate) use diesel::connection::SimpleConnection;
 pub(crate) use diesel::dsl::{count_star, min};
@@ -33,8 +33,8 @@ pub(crate) use crate::models::{
     SessionRow, SigningKeyRow, UserChanges, UserRoleRow, UserRow, id_text, parse_id,
 };
 pub(crate) use crate::schema::{
-    login_failures, organizations, personal_tokens, rate_limit_hits, refresh_tokens, roles,
-    sessions, settings, signing_keys, user_roles, users,
+    known_addresses, login_failures, organizations, personal_tokens, rate_limit_hits,
+    refresh_tokens, roles, sessions, settings, signing_keys, user_roles, users,
 };
 pub(crate) use crate::{DieselStore, Pools};
 
@@ -45,6 +45,10 @@ const ROLE_LOOKUP_CHUNK: usize = 500;
 /// First key of the PostgreSQL advisory locks serializing rate-limit hits of one
 /// bucket/key (the second key is a hash of the two).
 const RATE_LIMIT_LOCK_CLASS: i32 = 0x726c_6869; // "rlhi"
+
+/// First key of the PostgreSQL advisory locks serializing login reservations of one email
+/// or one client (the second key is a hash of which).
+const LOGIN_LOCK_CLASS: i32 = 0x6c6f_6769; // "logi"
 
 /// First key of the PostgreSQL advisory lock serializing signing-key changes.
 const SIGNING_KEYS_LOCK_CLASS: i32 = 0x736b_6579; // "skey"

@@ -2,37 +2,45 @@
 
 use super::*;
 
+/// `failure_counts!(conn, query)`: the three failure counts of `query` as
+/// `Result<FailureCounts, Fail>`, in one statement (three scalar subqueries), so one round
+/// trip and one snapshot. A macro so that it expands for either connection type, inside
+/// whatever transaction the caller holds.
+macro_rules! failure_counts {
+    ($conn:ident, $q:expr) => {{
+        let q: &FailureQuery = $q;
+        let email_ip = login_failures::table
+            .filter(login_failures::email_key.eq(q.email_key.as_str()))
+            .filter(login_failures::ip.eq(q.ip.as_str()))
+            .filter(login_failures::at.ge(q.email_ip_since))
+            .count()
+            .single_value();
+        let email = login_failures::table
+            .filter(login_failures::email_key.eq(q.email_key.as_str()))
+            .filter(login_failures::at.ge(q.email_since))
+            .count()
+            .single_value();
+        let ip = login_failures::table
+            .filter(login_failures::ip.eq(q.ip.as_str()))
+            .filter(login_failures::at.ge(q.ip_since))
+            .count()
+            .single_value();
+        let (email_ip, email, ip) =
+            diesel::select((email_ip, email, ip))
+                .get_result::<(Option<i64>, Option<i64>, Option<i64>)>($conn)?;
+        let n = |c: Option<i64>| count_u64(c.unwrap_or(0));
+        Ok::<_, Fail>(FailureCounts {
+            email_ip: n(email_ip),
+            email: n(email),
+            ip: n(ip),
+        })
+    }};
+}
+
 impl RateLimitStore for DieselStore {
     fn count_login_failures(&self, query: &FailureQuery) -> StoreResult<FailureCounts> {
         let q = query;
-        with_conn!(self, conn => {
-            // One statement (three scalar subqueries), so one round trip and one snapshot.
-            let email_ip = login_failures::table
-                .filter(login_failures::email_key.eq(q.email_key.as_str()))
-                .filter(login_failures::ip.eq(q.ip.as_str()))
-                .filter(login_failures::at.ge(q.email_ip_since))
-                .count()
-                .single_value();
-            let email = login_failures::table
-                .filter(login_failures::email_key.eq(q.email_key.as_str()))
-                .filter(login_failures::at.ge(q.email_since))
-                .count()
-                .single_value();
-            let ip = login_failures::table
-                .filter(login_failures::ip.eq(q.ip.as_str()))
-                .filter(login_failures::at.ge(q.ip_since))
-                .count()
-                .single_value();
-            let (email_ip, email, ip) = diesel::select((email_ip, email, ip))
-                .get_result::<(Option<i64>, Option<i64>, Option<i64>)>(conn)?;
-            let n = |c: Option<i64>| count_u64(c.unwrap_or(0));
-            Ok(FailureCounts {
-                email_ip: n(email_ip),
-                email: n(email),
-                ip: n(ip),
-            })
-        })
-        .map_err(Fail::into_store)
+        with_conn!(self, conn => { failure_counts!(conn, q) }).map_err(Fail::into_store)
     }
 
     fn nth_login_failure(
@@ -80,6 +88,87 @@ impl RateLimitStore for DieselStore {
             diesel::delete(login_failures::table.filter(login_failures::email_key.eq(email_key)))
                 .execute(conn)?;
             Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn reserve_login_attempt(&self, attempt: &LoginAttempt) -> StoreResult<Reservation> {
+        let q = &attempt.query;
+        let row = NewLoginFailureRow {
+            email_key: &q.email_key,
+            ip: &q.ip,
+            at: attempt.now,
+        };
+        write_tx!(self, conn => {
+            // Count and insert must not interleave with another reservation for this email
+            // or this client. Every reservation takes the email's lock before the client's,
+            // so two of them never wait for each other in a cycle.
+            conn.lock_for_write(LOGIN_LOCK_CLASS, &format!("email:{}", q.email_key))?;
+            conn.lock_for_write(LOGIN_LOCK_CLASS, &format!("ip:{}", q.ip))?;
+            let known = match attempt.known_since {
+                None => false,
+                Some(since) => diesel::select(diesel::dsl::exists(
+                    known_addresses::table
+                        .filter(known_addresses::email_key.eq(q.email_key.as_str()))
+                        .filter(known_addresses::ip.eq(q.ip.as_str()))
+                        .filter(known_addresses::last_login_at.ge(since)),
+                ))
+                .get_result::<bool>(conn)?,
+            };
+            let counts = failure_counts!(conn, q)?;
+            if limit_reached(&counts, &attempt.max, known) {
+                return Ok(Reservation::Refused { counts, known });
+            }
+            diesel::insert_into(login_failures::table).values(&row).execute(conn)?;
+            Ok(Reservation::Reserved)
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn release_login_attempt(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()> {
+        write_tx!(self, conn => {
+            // Under the email's reservation lock, so two releases of equal rows take two.
+            conn.lock_for_write(LOGIN_LOCK_CLASS, &format!("email:{email_key}"))?;
+            let one = login_failures::table
+                .filter(login_failures::email_key.eq(email_key))
+                .filter(login_failures::ip.eq(ip))
+                .filter(login_failures::at.eq(at))
+                .select(login_failures::id)
+                .first::<i64>(conn)
+                .optional()?;
+            if let Some(id) = one {
+                diesel::delete(login_failures::table.filter(login_failures::id.eq(id)))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn remember_address(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()> {
+        // Keeps the latest time when logins race (the same statement on both backends).
+        const UPSERT: &str = "INSERT INTO known_addresses (email_key, ip, last_login_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (email_key, ip) DO UPDATE \
+             SET last_login_at = excluded.last_login_at \
+             WHERE known_addresses.last_login_at < excluded.last_login_at";
+        with_conn!(self, conn => {
+            diesel::sql_query(UPSERT)
+                .bind::<Text, _>(email_key)
+                .bind::<Text, _>(ip)
+                .bind::<diesel::sql_types::BigInt, _>(at)
+                .execute(conn)?;
+            Ok(())
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn purge_known_addresses(&self, before: i64) -> StoreResult<u64> {
+        with_conn!(self, conn => {
+            let gone = diesel::delete(
+                known_addresses::table.filter(known_addresses::last_login_at.lt(before)),
+            )
+            .execute(conn)?;
+            Ok(u64::try_from(gone).unwrap_or(u64::MAX))
         })
         .map_err(Fail::into_store)
     }

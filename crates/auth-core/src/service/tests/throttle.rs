@@ -104,3 +104,21 @@ async fn registrations_per_ip_are_limited() {
         .await
         .expect("the window moved on");
 }
+
+#[test]
+fn ipv6_clients_are_keyed_by_their_network() {
+    use crate::service::Client;
+    let key = |ip: &str, len: u8| {
+        Client {
+            ip: ip.parse().ok(),
+            user_agent: None,
+        }
+        .ip_key(len)
+    };
+    assert_eq!(key("2001:db8:1:2:3:4:5:6", 64), "2001:db8:1:2::/64");
+    assert_eq!(key("2001:db8:1:2:ffff::1", 64), "2001:db8:1:2::/64");
+    assert_eq!(key("2001:db8:1:2:3:4:5:6", 48), "2001:db8:1::/48");
+    assert_eq!(key("::ffff:192.0.2.7", 64), "192.0.2.7");
+    assert_eq!(key("192.0.2.7", 64), "192.0.2.7");
+    assert_eq!(key("nonsense", 64), "unknown");
+}

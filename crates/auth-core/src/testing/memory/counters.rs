@@ -1,7 +1,10 @@
 //! [`RateLimitStore`] of the [`MemoryStore`]: failed logins and rate-limit hits.
 
-use super::{LoginFailure, MemoryStore, RateLimitHit};
-use crate::store::{FailureCounts, FailureQuery, FailureSeries, RateLimitStore, StoreResult};
+use super::{LoginFailure, MemoryStore, RateLimitHit, State};
+use crate::store::{
+    FailureCounts, FailureQuery, FailureSeries, LoginAttempt, RateLimitStore, Reservation,
+    StoreResult,
+};
 
 /// Whether `failure` belongs to `series` of `query` (inside its window, which includes its
 /// start).
@@ -19,23 +22,35 @@ fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-impl RateLimitStore for MemoryStore {
-    fn count_login_failures(&self, query: &FailureQuery) -> StoreResult<FailureCounts> {
-        let state = self.lock()?;
+impl State {
+    fn failure_counts(&self, query: &FailureQuery) -> FailureCounts {
         let of = |series| {
             count(
-                state
-                    .login_failures
+                self.login_failures
                     .iter()
                     .filter(|f| in_series(f, query, series))
                     .count(),
             )
         };
-        Ok(FailureCounts {
+        FailureCounts {
             email_ip: of(FailureSeries::EmailIp),
             email: of(FailureSeries::Email),
             ip: of(FailureSeries::Ip),
-        })
+        }
+    }
+
+    fn push_failure(&mut self, email_key: &str, ip: &str, at: i64) {
+        self.login_failures.push(LoginFailure {
+            email_key: email_key.to_owned(),
+            ip: ip.to_owned(),
+            at,
+        });
+    }
+}
+
+impl RateLimitStore for MemoryStore {
+    fn count_login_failures(&self, query: &FailureQuery) -> StoreResult<FailureCounts> {
+        Ok(self.lock()?.failure_counts(query))
     }
 
     fn nth_login_failure(
@@ -58,12 +73,54 @@ impl RateLimitStore for MemoryStore {
     }
 
     fn record_login_failure(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()> {
-        self.lock()?.login_failures.push(LoginFailure {
-            email_key: email_key.to_owned(),
-            ip: ip.to_owned(),
-            at,
-        });
+        self.lock()?.push_failure(email_key, ip, at);
         Ok(())
+    }
+
+    fn reserve_login_attempt(&self, attempt: &LoginAttempt) -> StoreResult<Reservation> {
+        let mut state = self.lock()?;
+        let q = &attempt.query;
+        let known = attempt.known_since.is_some_and(|since| {
+            state
+                .known_addresses
+                .get(&(q.email_key.clone(), q.ip.clone()))
+                .is_some_and(|at| *at >= since)
+        });
+        let counts = state.failure_counts(q);
+        if crate::store::limit_reached(&counts, &attempt.max, known) {
+            return Ok(Reservation::Refused { counts, known });
+        }
+        state.push_failure(&q.email_key, &q.ip, attempt.now);
+        Ok(Reservation::Reserved)
+    }
+
+    fn release_login_attempt(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()> {
+        let mut state = self.lock()?;
+        let found = state
+            .login_failures
+            .iter()
+            .position(|f| f.email_key == email_key && f.ip == ip && f.at == at);
+        if let Some(index) = found {
+            state.login_failures.swap_remove(index);
+        }
+        Ok(())
+    }
+
+    fn remember_address(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()> {
+        let mut state = self.lock()?;
+        let last = state
+            .known_addresses
+            .entry((email_key.to_owned(), ip.to_owned()))
+            .or_insert(at);
+        *last = (*last).max(at);
+        Ok(())
+    }
+
+    fn purge_known_addresses(&self, before: i64) -> StoreResult<u64> {
+        let mut state = self.lock()?;
+        let len = state.known_addresses.len();
+        state.known_addresses.retain(|_, at| *at >= before);
+        Ok(count(len - state.known_addresses.len()))
     }
 
     fn clear_login_failures(&self, email_key: &str) -> StoreResult<()> {

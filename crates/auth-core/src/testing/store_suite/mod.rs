@@ -35,6 +35,7 @@
 //! goes when the guard drops).
 
 mod keys;
+mod login_reservations;
 mod personal_tokens;
 mod rate_limits;
 mod refresh;
@@ -45,6 +46,10 @@ mod user_updates;
 mod users;
 
 pub use keys::{ping_and_settings, signing_keys_switch_the_active_one};
+pub use login_reservations::{
+    concurrent_login_reservations_respect_the_limit,
+    known_addresses_are_held_only_to_the_email_ip_limit, login_reservations_count_until_released,
+};
 pub use personal_tokens::{credential_lookups_carry_the_users_roles, personal_tokens};
 pub use rate_limits::{
     clear_login_failures_forgets_only_that_email, concurrent_rate_limit_hits_respect_the_limit,
@@ -137,6 +142,9 @@ macro_rules! __store_suite {
             rate_limit_hits_count_in_their_window
             concurrent_rate_limit_hits_respect_the_limit
             purge_rate_limits_removes_old_rows
+            concurrent_login_reservations_respect_the_limit
+            login_reservations_count_until_released
+            known_addresses_are_held_only_to_the_email_ip_limit
             signing_keys_switch_the_active_one
             credential_lookups_carry_the_users_roles
         ]);
