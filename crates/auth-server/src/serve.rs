@@ -8,6 +8,8 @@ use auth_core::App;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::limits::ConnectionLimits;
+
 /// The HTTP framework that serves the app. The variants are the one list of adapters:
 /// the command line, [`Adapter::all`], [`Adapter::name`] and the conformance suite all
 /// derive from it, so a new adapter is a variant here plus its arm in [`serve`].
@@ -45,14 +47,17 @@ pub const BENCH_HELLO_PATH: &str = "/bench/hello";
 const BENCH_HELLO_BODY: &str = "hello";
 
 /// Serves `app` on `listener` with `adapter` until `shutdown` resolves, then finishes the
-/// requests in flight. With `bench_hello`, also mounts [`BENCH_HELLO_PATH`].
+/// requests in flight. With `bench_hello`, also mounts [`BENCH_HELLO_PATH`]. Every
+/// connection is held to `limits`.
 pub async fn serve(
     adapter: Adapter,
     app: App,
     listener: std::net::TcpListener,
     bench_hello: bool,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    limits.check()?;
     listener.set_nonblocking(true)?;
     // One arm per adapter, each mounting the app the way that adapter's README snippet does.
     match adapter {
@@ -145,15 +150,34 @@ impl ServerHandle {
     }
 }
 
-/// Binds `bind` (use port 0 for a free port) and serves `app` in the background.
+/// Binds `bind` (use port 0 for a free port) and serves `app` in the background with the
+/// default [`ConnectionLimits`].
 pub async fn start(adapter: Adapter, app: App, bind: &str) -> anyhow::Result<ServerHandle> {
+    start_with(adapter, app, bind, ConnectionLimits::default()).await
+}
+
+/// Like [`start`], holding every connection to `limits`.
+pub async fn start_with(
+    adapter: Adapter,
+    app: App,
+    bind: &str,
+    limits: ConnectionLimits,
+) -> anyhow::Result<ServerHandle> {
     let listener =
         std::net::TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind}"))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(adapter, app.clone(), listener, false, async move {
+    let shutdown = async move {
         let _ = stopped.await;
-    }));
+    };
+    let task = tokio::spawn(serve(
+        adapter,
+        app.clone(),
+        listener,
+        false,
+        limits,
+        shutdown,
+    ));
     Ok(ServerHandle {
         addr,
         app,
