@@ -10,6 +10,11 @@ use tokio::task::JoinHandle;
 
 use crate::limits::ConnectionLimits;
 
+mod actix;
+mod body;
+mod clock;
+mod hyper_server;
+
 /// The HTTP framework that serves the app. The variants are the one list of adapters:
 /// the command line, [`Adapter::all`], [`Adapter::name`] and the conformance suite all
 /// derive from it, so a new adapter is a variant here plus its arm in [`serve`].
@@ -59,7 +64,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     limits.check()?;
     listener.set_nonblocking(true)?;
-    // One arm per adapter, each mounting the app the way that adapter's README snippet does.
+    // One arm per adapter, each mounting the app the way that adapter's README snippet does;
+    // axum's router and warp's filter run on the accept loop of `hyper_server`, because
+    // neither `axum::serve` nor `warp::serve` can bound slow clients.
     match adapter {
         Adapter::Axum => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -70,35 +77,9 @@ pub async fn serve(
                     axum::routing::get(|| async { BENCH_HELLO_BODY }),
                 );
             }
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await?;
+            hyper_server::serve(listener, limits, router, tag_axum_peer, shutdown).await;
         }
-        Adapter::Actix => {
-            let server = actix_web::HttpServer::new(move || {
-                let mut service = actix_web::App::new().configure(auth_actix::mount(app.clone()));
-                if bench_hello {
-                    service = service.route(
-                        BENCH_HELLO_PATH,
-                        actix_web::web::get().to(|| async { BENCH_HELLO_BODY }),
-                    );
-                }
-                service
-            })
-            .disable_signals()
-            .shutdown_timeout(10)
-            .listen(listener)?
-            .run();
-            let handle = server.handle();
-            tokio::spawn(async move {
-                shutdown.await;
-                handle.stop(true).await;
-            });
-            server.await?;
-        }
+        Adapter::Actix => actix::serve(app, listener, bench_hello, limits, shutdown).await?,
         Adapter::Warp => {
             use warp::Filter as _;
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -114,14 +95,21 @@ pub async fn serve(
                             Err(warp::reject::not_found())
                         }
                     });
-            warp::serve(auth_warp::mount(app, hello))
-                .incoming(listener)
-                .graceful(shutdown)
-                .run()
-                .await;
+            let service = warp::service(auth_warp::mount(app, hello));
+            hyper_server::serve(listener, limits, service, tag_warp_peer, shutdown).await;
         }
     }
     Ok(())
+}
+
+/// axum's form of the peer address (what `into_make_service_with_connect_info` would add).
+fn tag_axum_peer(extensions: &mut hyper::http::Extensions, peer: SocketAddr) {
+    extensions.insert(axum::extract::ConnectInfo(peer));
+}
+
+/// The peer address for warp, whose own form only `warp::serve` can fill.
+fn tag_warp_peer(extensions: &mut hyper::http::Extensions, peer: SocketAddr) {
+    extensions.insert(auth_core::http::PeerAddr(peer));
 }
 
 /// A server started in the background by [`start`].

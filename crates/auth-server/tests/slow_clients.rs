@@ -249,8 +249,9 @@ async fn unfinished_headers_after_keep_alive_are_cut_at_the_header_timeout() {
     .await;
 }
 
-/// (b) A body announced as 100 bytes that stalls, or that trickles a byte every 200 ms, gets
-/// 408 or a close at the body timeout.
+/// (b) A body announced as 100 bytes that stalls gets 408 at the body timeout; one that
+/// trickles a byte every 200 ms (so a timeout between chunks would never fire) gets 408 or a
+/// close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_are_cut_at_the_body_timeout() {
     on_every_adapter(limits(1, 2, 5, 16), |addr, limits| async move {
@@ -266,7 +267,8 @@ async fn stalled_body(addr: SocketAddr, limits: ConnectionLimits) -> Result<(), 
     send(&mut stream, LOGIN_HEAD).await?;
     let since = Instant::now();
     send(&mut stream, b"{\"email\"").await?;
-    let accepted = [Seen::Closed, Seen::Status(408)];
+    // The server has read all that came, so it answers before it closes.
+    let accepted = [Seen::Status(408)];
     ended_at_timeout(
         "a stalled body",
         &mut stream,
@@ -293,6 +295,7 @@ async fn trickled_body(addr: SocketAddr, limits: ConnectionLimits) -> Result<(),
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
+    // 408, or a reset if the bytes still coming in make the close discard it.
     let accepted = [Seen::Closed, Seen::Status(408)];
     let what = "a trickled body";
     let ended = ended_at_timeout(what, &mut reader, since, limits.body_timeout, &accepted).await;
