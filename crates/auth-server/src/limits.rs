@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::bail;
 
 /// The bounds every adapter enforces on its connections (docs/security.md, "Slow clients").
-/// Every duration must be above zero ([`ConnectionLimits::check`]): zero does not mean "off".
+/// Every duration must be above zero and at most [`ConnectionLimits::MAX_TIMEOUT`]
+/// ([`ConnectionLimits::check`]): zero does not mean "off".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// A request's headers must be complete within this long: counted from the accept for a
@@ -19,8 +20,8 @@ pub struct ConnectionLimits {
     /// A kept-alive connection with no request in progress is closed after this long.
     pub idle_timeout: Duration,
     /// Connections open at once. At the limit the server stops accepting: new connections wait
-    /// in the kernel's listen queue until one closes. On actix this is split evenly over its
-    /// worker threads, so the total can be up to one per worker less.
+    /// in the kernel's listen queue until one closes (on actix, one accepted in the instant
+    /// before accepting paused is closed at once).
     pub max_connections: usize,
 }
 
@@ -34,15 +35,23 @@ impl ConnectionLimits {
     /// The default connection limit: 10,000.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
-    /// Fails unless every timeout is above zero and at least one connection is allowed.
+    /// The longest timeout accepted: a day. Longer ones would hold connections as if there
+    /// were none (and deadlines that far would overflow the clock).
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+    /// Fails unless every timeout is above zero and at most [`Self::MAX_TIMEOUT`], and at
+    /// least one connection is allowed.
     pub fn check(&self) -> anyhow::Result<()> {
         for (name, value) in [
             ("header timeout", self.header_timeout),
             ("body timeout", self.body_timeout),
             ("idle timeout", self.idle_timeout),
         ] {
-            if value.is_zero() {
-                bail!("the {name} must be above zero");
+            if value.is_zero() || value > Self::MAX_TIMEOUT {
+                bail!(
+                    "the {name} must be above zero and at most {} s, not {value:?}",
+                    Self::MAX_TIMEOUT.as_secs()
+                );
             }
         }
         if self.max_connections == 0 {
@@ -60,6 +69,42 @@ impl Default for ConnectionLimits {
             body_timeout: Self::DEFAULT_BODY_TIMEOUT,
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_pass_the_check() {
+        assert!(ConnectionLimits::default().check().is_ok());
+    }
+
+    #[test]
+    fn zero_or_overlong_timeouts_and_no_connections_are_refused() {
+        let defaults = ConnectionLimits::default();
+        let refused = [
+            ConnectionLimits {
+                header_timeout: Duration::ZERO,
+                ..defaults
+            },
+            ConnectionLimits {
+                body_timeout: ConnectionLimits::MAX_TIMEOUT + Duration::from_secs(1),
+                ..defaults
+            },
+            ConnectionLimits {
+                idle_timeout: Duration::MAX,
+                ..defaults
+            },
+            ConnectionLimits {
+                max_connections: 0,
+                ..defaults
+            },
+        ];
+        for limits in refused {
+            assert!(limits.check().is_err(), "{limits:?} passed the check");
         }
     }
 }

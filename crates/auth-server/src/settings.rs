@@ -14,6 +14,9 @@ use clap::{Args, Subcommand};
 use crate::limits::ConnectionLimits;
 use crate::serve::Adapter;
 
+/// The longest connection timeout the settings take, in seconds.
+const MAX_TIMEOUT_SECS: u64 = ConnectionLimits::MAX_TIMEOUT.as_secs();
+
 /// Name of the setting that keeps the generated JWT secret.
 const JWT_SECRET_SETTING: &str = "jwt_secret";
 
@@ -120,15 +123,15 @@ pub struct ServeArgs {
     /// Seconds a client has to send a request's headers (from the accept, or from the first
     /// byte of a next request on a kept-alive connection); then the connection is closed.
     #[arg(long, env = "AUTH_HEADER_TIMEOUT", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub header_timeout: u64,
     /// Seconds a client has to send a request's body after its headers; then 408 and close.
     #[arg(long, env = "AUTH_BODY_TIMEOUT", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub body_timeout: u64,
     /// Seconds a kept-alive connection may sit with no request before it is closed.
     #[arg(long, env = "AUTH_IDLE_TIMEOUT", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub idle_timeout: u64,
     /// Connections open at once; at the limit the server stops accepting until one closes.
     #[arg(long, env = "AUTH_MAX_CONNECTIONS", default_value_t = 10_000,

@@ -38,6 +38,10 @@ use crate::limits::ConnectionLimits;
 /// Seconds actix gives requests in flight to finish once shutdown begins.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 
+/// How long a connection being closed may take to flush what it has left to write
+/// (`HttpServer`'s default).
+const CLIENT_DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in
 /// flight (for at most [`SHUTDOWN_TIMEOUT_SECS`]).
 pub(crate) async fn serve(
@@ -99,6 +103,8 @@ fn http_service(
     let http = HttpService::build()
         .client_request_timeout(limits.header_timeout)
         .keep_alive(KeepAlive::Timeout(limits.idle_timeout))
+        // `HttpServer`'s default: how long a closing connection may take to flush.
+        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
         .local_addr(addr)
         .on_connect_ext(|io: &TimedStream<Admitted>, data| {
             data.insert(Arc::clone(io.clock()));
@@ -120,6 +126,7 @@ fn admit(
     limits: &ConnectionLimits,
 ) -> Result<(TimedStream<Admitted>, Protocol, Option<SocketAddr>), DispatchError> {
     let Some(slot) = gate.admit() else {
+        tracing::debug!("connection limit reached: a connection is closed at once");
         return Err(DispatchError::Io(io::Error::other(
             "connection limit reached; closed at once",
         )));
@@ -191,6 +198,7 @@ impl Gate {
             return;
         }
         if let Some(server) = self.server.get() {
+            tracing::debug!(max = self.max, "connection limit reached: not accepting");
             state.paused = true;
             drop(server.pause());
         }
@@ -310,5 +318,25 @@ impl Stream for TimedPayload {
             Poll::Pending if this.deadline.poll_passed(cx) => late(),
             polled => polled,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_admits_up_to_its_limit_and_again_after_a_close() {
+        let gate = Arc::new(Gate::new(2));
+        let first = gate.admit().expect("first slot");
+        let _second = gate.admit().expect("second slot");
+        assert!(
+            gate.admit().is_none(),
+            "a third connection past a limit of 2"
+        );
+        drop(first);
+        let third = gate.admit();
+        assert!(third.is_some(), "a slot again once one closed");
+        assert!(gate.admit().is_none());
     }
 }

@@ -233,3 +233,63 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock() -> Arc<ConnectionClock> {
+        ConnectionClock::new(&ConnectionLimits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            ..ConnectionLimits::default()
+        })
+    }
+
+    /// The deadline, as seconds from now (rounded up).
+    fn due_in(clock: &ConnectionClock) -> Option<u64> {
+        let left = clock.deadline()?.saturating_duration_since(Instant::now());
+        Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+    }
+
+    #[test]
+    fn a_new_connection_owes_its_headers_then_idles_then_owes_the_next_headers() {
+        let clock = clock();
+        assert_eq!(due_in(&clock), Some(10));
+        clock.bytes_read();
+        assert_eq!(
+            due_in(&clock),
+            Some(10),
+            "bytes of a first request change nothing"
+        );
+        let in_flight = clock.request_started();
+        assert_eq!(
+            due_in(&clock),
+            None,
+            "no deadline while a request is in flight"
+        );
+        clock.bytes_read();
+        assert_eq!(due_in(&clock), None);
+        drop(in_flight);
+        assert_eq!(due_in(&clock), Some(60), "answered: idle");
+        clock.bytes_read();
+        assert_eq!(
+            due_in(&clock),
+            Some(10),
+            "a next request's first bytes: headers due"
+        );
+        clock.bytes_read();
+        assert_eq!(due_in(&clock), Some(10));
+    }
+
+    #[test]
+    fn the_connection_idles_only_once_every_request_is_answered() {
+        let clock = clock();
+        let first = clock.request_started();
+        let second = clock.request_started();
+        drop(first);
+        assert_eq!(due_in(&clock), None);
+        drop(second);
+        assert_eq!(due_in(&clock), Some(60));
+    }
+}

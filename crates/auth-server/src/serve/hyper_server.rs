@@ -88,6 +88,9 @@ async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
 ) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    if slots.available_permits() == 0 {
+        tracing::debug!("connection limit reached: not accepting until a connection closes");
+    }
     // The semaphore is never closed, so this only waits.
     let slot = Arc::clone(slots).acquire_owned().await.ok()?;
     match listener.accept().await {
