@@ -3,10 +3,12 @@
 //! The binary (`auth-server`) is a thin command line over this library; tests start servers
 //! in-process through [`start`].
 
+mod limits;
 mod serve;
 mod settings;
 
-pub use serve::{Adapter, ServerHandle, serve, start};
+pub use limits::ConnectionLimits;
+pub use serve::{Adapter, ServerHandle, serve, start, start_with};
 pub use settings::{
     AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, ServeArgs, SigningAlgorithm,
     build_app, connect, open_auth,

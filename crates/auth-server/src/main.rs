@@ -99,6 +99,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         app,
         listener,
         args.bench_hello,
+        args.connection_limits(),
         shutdown_signal(),
     )
     .await?;

@@ -8,6 +8,13 @@ use auth_core::App;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::limits::ConnectionLimits;
+
+mod actix;
+mod body;
+mod clock;
+mod hyper_server;
+
 /// The HTTP framework that serves the app. The variants are the one list of adapters:
 /// the command line, [`Adapter::all`], [`Adapter::name`] and the conformance suite all
 /// derive from it, so a new adapter is a variant here plus its arm in [`serve`].
@@ -45,16 +52,21 @@ pub const BENCH_HELLO_PATH: &str = "/bench/hello";
 const BENCH_HELLO_BODY: &str = "hello";
 
 /// Serves `app` on `listener` with `adapter` until `shutdown` resolves, then finishes the
-/// requests in flight. With `bench_hello`, also mounts [`BENCH_HELLO_PATH`].
+/// requests in flight. With `bench_hello`, also mounts [`BENCH_HELLO_PATH`]. Every
+/// connection is held to `limits`.
 pub async fn serve(
     adapter: Adapter,
     app: App,
     listener: std::net::TcpListener,
     bench_hello: bool,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    limits.check()?;
     listener.set_nonblocking(true)?;
-    // One arm per adapter, each mounting the app the way that adapter's README snippet does.
+    // One arm per adapter, each mounting the app the way that adapter's README snippet does;
+    // axum's router and warp's filter run on the accept loop of `hyper_server`, because
+    // neither `axum::serve` nor `warp::serve` can bound slow clients.
     match adapter {
         Adapter::Axum => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -65,35 +77,9 @@ pub async fn serve(
                     axum::routing::get(|| async { BENCH_HELLO_BODY }),
                 );
             }
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await?;
+            hyper_server::serve(listener, limits, router, tag_axum_peer, shutdown).await;
         }
-        Adapter::Actix => {
-            let server = actix_web::HttpServer::new(move || {
-                let mut service = actix_web::App::new().configure(auth_actix::mount(app.clone()));
-                if bench_hello {
-                    service = service.route(
-                        BENCH_HELLO_PATH,
-                        actix_web::web::get().to(|| async { BENCH_HELLO_BODY }),
-                    );
-                }
-                service
-            })
-            .disable_signals()
-            .shutdown_timeout(10)
-            .listen(listener)?
-            .run();
-            let handle = server.handle();
-            tokio::spawn(async move {
-                shutdown.await;
-                handle.stop(true).await;
-            });
-            server.await?;
-        }
+        Adapter::Actix => actix::serve(app, listener, bench_hello, limits, shutdown).await?,
         Adapter::Warp => {
             use warp::Filter as _;
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -109,14 +95,21 @@ pub async fn serve(
                             Err(warp::reject::not_found())
                         }
                     });
-            warp::serve(auth_warp::mount(app, hello))
-                .incoming(listener)
-                .graceful(shutdown)
-                .run()
-                .await;
+            let service = warp::service(auth_warp::mount(app, hello));
+            hyper_server::serve(listener, limits, service, tag_warp_peer, shutdown).await;
         }
     }
     Ok(())
+}
+
+/// axum's form of the peer address (what `into_make_service_with_connect_info` would add).
+fn tag_axum_peer(extensions: &mut hyper::http::Extensions, peer: SocketAddr) {
+    extensions.insert(axum::extract::ConnectInfo(peer));
+}
+
+/// The peer address for warp, whose own form only `warp::serve` can fill.
+fn tag_warp_peer(extensions: &mut hyper::http::Extensions, peer: SocketAddr) {
+    extensions.insert(auth_core::http::PeerAddr(peer));
 }
 
 /// A server started in the background by [`start`].
@@ -145,15 +138,34 @@ impl ServerHandle {
     }
 }
 
-/// Binds `bind` (use port 0 for a free port) and serves `app` in the background.
+/// Binds `bind` (use port 0 for a free port) and serves `app` in the background with the
+/// default [`ConnectionLimits`].
 pub async fn start(adapter: Adapter, app: App, bind: &str) -> anyhow::Result<ServerHandle> {
+    start_with(adapter, app, bind, ConnectionLimits::default()).await
+}
+
+/// Like [`start`], holding every connection to `limits`.
+pub async fn start_with(
+    adapter: Adapter,
+    app: App,
+    bind: &str,
+    limits: ConnectionLimits,
+) -> anyhow::Result<ServerHandle> {
     let listener =
         std::net::TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind}"))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(adapter, app.clone(), listener, false, async move {
+    let shutdown = async move {
         let _ = stopped.await;
-    }));
+    };
+    let task = tokio::spawn(serve(
+        adapter,
+        app.clone(),
+        listener,
+        false,
+        limits,
+        shutdown,
+    ));
     Ok(ServerHandle {
         addr,
         app,

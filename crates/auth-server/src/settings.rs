@@ -11,7 +11,11 @@ use auth_core::{App, Argon2Params, Auth, Config, MountSpec};
 use auth_diesel::DieselStore;
 use clap::{Args, Subcommand};
 
+use crate::limits::ConnectionLimits;
 use crate::serve::Adapter;
+
+/// The longest connection timeout the settings take, in seconds.
+const MAX_TIMEOUT_SECS: u64 = ConnectionLimits::MAX_TIMEOUT.as_secs();
 
 /// Name of the setting that keeps the generated JWT secret.
 const JWT_SECRET_SETTING: &str = "jwt_secret";
@@ -133,6 +137,23 @@ pub struct ServeArgs {
     /// Refuse the 10,000 most common passwords wherever a password is set.
     #[arg(long, env = "AUTH_REFUSE_COMMON_PASSWORDS")]
     pub refuse_common_passwords: bool,
+    /// Seconds a client has to send a request's headers (from the accept, or from the first
+    /// byte of a next request on a kept-alive connection); then the connection is closed.
+    #[arg(long, env = "AUTH_HEADER_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request's body after its headers; then 408 and close.
+    #[arg(long, env = "AUTH_BODY_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub body_timeout: u64,
+    /// Seconds a kept-alive connection may sit with no request before it is closed.
+    #[arg(long, env = "AUTH_IDLE_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    pub idle_timeout: u64,
+    /// Connections open at once; at the limit the server stops accepting until one closes.
+    #[arg(long, env = "AUTH_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
 }
 
 impl ServeArgs {
@@ -146,6 +167,17 @@ impl ServeArgs {
             args: ServeArgs,
         }
         Ok(Only::try_parse_from(["auth-server"])?.args)
+    }
+
+    /// The connection bounds these settings give, for [`crate::serve`].
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            // Beyond `usize` (32-bit targets) the limit could never be reached anyway.
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
     }
 
     /// How tokens are signed; `hs256_secret` is only read for HS256.

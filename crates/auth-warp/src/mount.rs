@@ -1,9 +1,10 @@
 //! The filter serving the auth routes in front of the user's own.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use auth_core::App;
-use auth_core::http::{Request as CoreRequest, RequestHeaders, collect_body};
+use auth_core::http::{PeerAddr, Request as CoreRequest, RequestHeaders, collect_body};
 use bytes::{Buf, Bytes};
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
@@ -62,7 +63,7 @@ fn auth_routes(
         .and(warp::method())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(peer_addr())
         .and(warp::body::stream().map(into_byte_stream))
         .then(
             move |path: FullPath,
@@ -91,6 +92,17 @@ fn auth_routes(
                 }
             },
         )
+}
+
+/// The connection's peer address: `warp::serve`'s, or, when the filter runs as a service on
+/// an accept loop of its own (`warp::service`, as auth-server does), the [`PeerAddr`] that
+/// loop put in the request's extensions.
+fn peer_addr() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Clone {
+    warp::addr::remote()
+        .and(warp::ext::optional::<PeerAddr>())
+        .map(|remote: Option<SocketAddr>, peer: Option<PeerAddr>| {
+            remote.or(peer.map(|PeerAddr(addr)| addr))
+        })
 }
 
 /// warp's body chunks as `Bytes`, boxed so the filter's types can be named.

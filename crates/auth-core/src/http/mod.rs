@@ -4,7 +4,7 @@
 //! [`BodyCollector`] so no more than the limit is ever buffered), calls [`App::handle`], and
 //! writes the [`Response`] back verbatim: status, headers, body. It adds nothing of its own.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
@@ -252,6 +252,13 @@ pub fn parse_trusted_proxy(text: &str) -> Result<TrustedProxy, String> {
         .map(|ip| ipnet::IpNet::from(ip.to_canonical()))
         .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR range"))
 }
+
+/// A connection's peer address, carried in a request's extensions by a server that accepts
+/// connections itself and hands the requests to an adapter's routes as a service
+/// (`auth-server` does so for warp, whose `warp::addr::remote()` only `warp::serve` fills).
+/// An adapter reads it when its framework knows no peer address of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// The client's IP: the peer address, unless the peer is a trusted proxy, in which case the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. `X-Forwarded-For`
