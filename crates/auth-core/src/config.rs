@@ -155,7 +155,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Peers whose `X-Forwarded-For` is believed (default: none, so the peer address counts).
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Refuse the 10,000 most common passwords wherever a password is set (default off).
+    /// Refuse the 10,000 most common passwords wherever a password is set (default on;
+    /// turning it off is an explicit choice).
     pub refuse_common_passwords: bool,
     /// How long an authenticated session or personal token is trusted without asking the
     /// database again (default 1 s; zero disables). Revocations on this instance apply at once,
@@ -179,7 +180,7 @@ impl Default for Config {
             body_limit: 64 * 1024,
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
-            refuse_common_passwords: false,
+            refuse_common_passwords: true,
             principal_cache_ttl: Duration::from_secs(1),
         }
     }

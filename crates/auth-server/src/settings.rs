@@ -113,8 +113,18 @@ pub struct ServeArgs {
     /// Proxies whose `X-Forwarded-For` is believed, comma-separated IPs.
     #[arg(long, env = "AUTH_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Refuse the 10,000 most common passwords wherever a password is set.
-    #[arg(long, env = "AUTH_REFUSE_COMMON_PASSWORDS")]
+    /// Refuse the 10,000 most common passwords wherever a password is set (default on).
+    /// Off only when said so: `--refuse-common-passwords false`
+    /// (`AUTH_REFUSE_COMMON_PASSWORDS=false`); the bare flag means on.
+    #[arg(
+        long,
+        env = "AUTH_REFUSE_COMMON_PASSWORDS",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub refuse_common_passwords: bool,
 }
 
@@ -328,4 +338,34 @@ pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
 fn random_secret() -> String {
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Only {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn refuses(flags: &[&str]) -> Result<bool, clap::Error> {
+        let argv = std::iter::once("auth-server").chain(flags.iter().copied());
+        Only::try_parse_from(argv).map(|only| only.args.refuse_common_passwords)
+    }
+
+    #[test]
+    fn common_passwords_are_refused_unless_turned_off_explicitly() {
+        // The environment is not the tests' to change; without the variable set:
+        if std::env::var_os("AUTH_REFUSE_COMMON_PASSWORDS").is_none() {
+            assert!(refuses(&[]).unwrap());
+        }
+        assert!(refuses(&["--refuse-common-passwords"]).unwrap());
+        assert!(refuses(&["--refuse-common-passwords", "true"]).unwrap());
+        assert!(!refuses(&["--refuse-common-passwords", "false"]).unwrap());
+        assert!(!refuses(&["--refuse-common-passwords=off"]).unwrap());
+        assert!(refuses(&["--refuse-common-passwords", "maybe"]).is_err());
+    }
 }

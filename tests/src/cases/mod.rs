@@ -9,6 +9,7 @@ mod common;
 mod concurrency;
 mod envelope;
 mod jwt_user;
+mod last_admin;
 mod login;
 mod logout;
 mod me;
@@ -42,6 +43,7 @@ const GROUPS: &[&[Case]] = &[
     rate_limits::CASES,
     accounts::CASES,
     admin::CASES,
+    last_admin::CASES,
     envelope::CASES,
     personal_token::CASES,
     rbac::CASES,

@@ -34,6 +34,7 @@
 //! [`StoreFixture`]: a store itself, or a guard owning one (and a temporary database that
 //! goes when the guard drops).
 
+mod guards;
 mod keys;
 mod personal_tokens;
 mod rate_limits;
@@ -44,6 +45,10 @@ mod support;
 mod user_updates;
 mod users;
 
+pub use guards::{
+    concurrent_guarded_demotions_keep_an_active_holder, guarded_changes_keep_an_active_holder,
+    password_hash_replacement_is_compare_and_set,
+};
 pub use keys::{ping_and_settings, signing_keys_switch_the_active_one};
 pub use personal_tokens::{credential_lookups_carry_the_users_roles, personal_tokens};
 pub use rate_limits::{
@@ -127,6 +132,9 @@ macro_rules! __store_suite {
             update_user_patches_each_field
             update_user_replaces_roles
             update_user_deactivation_deletes_sessions_and_tokens
+            guarded_changes_keep_an_active_holder
+            concurrent_guarded_demotions_keep_an_active_holder
+            password_hash_replacement_is_compare_and_set
             list_users_pages_and_counts
             delete_user_cascades
             organizations
