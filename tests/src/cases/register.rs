@@ -156,6 +156,22 @@ fn long_email(len: usize) -> String {
     format!("{local}@{}.com", labels.join("."))
 }
 
+/// Issue 10, rule 10: a default server refuses the most common passwords, in any letter
+/// case, and creates no account.
+async fn common_password_rejected(ctx: Ctx) -> CaseResult {
+    for password in COMMON_PASSWORDS {
+        let email = unique_email();
+        ctx.register_raw(&json!({"email": email, "password": password}))
+            .await?
+            .expect_validation("password")
+            .step(&format!("registering with {password:?}"))?;
+        ctx.expect_login_refused(&email, password)
+            .await
+            .step("logging in as the refused registration")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,20 +188,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Issue 10, rule 10: a default server refuses the most common passwords, in any letter
-/// case, and creates no account.
-async fn common_password_rejected(ctx: Ctx) -> CaseResult {
-    for password in COMMON_PASSWORDS {
-        let email = unique_email();
-        ctx.register_raw(&json!({"email": email, "password": password}))
-            .await?
-            .expect_validation("password")
-            .step(&format!("registering with {password:?}"))?;
-        ctx.expect_login_refused(&email, password)
-            .await
-            .step("logging in as the refused registration")?;
-    }
-    Ok(())
 }
