@@ -262,7 +262,8 @@ pub enum AdminCommand {
         /// Email address.
         #[arg(long)]
         email: String,
-        /// Password (or set AUTH_USER_PASSWORD).
+        /// Password (or set AUTH_USER_PASSWORD); a common one is refused unless
+        /// AUTH_REFUSE_COMMON_PASSWORDS=false.
         #[arg(
             long,
             env = "AUTH_USER_PASSWORD",
@@ -285,6 +286,7 @@ pub enum AdminCommand {
         inactive: bool,
     },
     /// Deactivate a user: they can no longer log in; every session and token is revoked.
+    /// Refused for the last active admin.
     Deactivate {
         /// Email address.
         email: String,
