@@ -204,6 +204,15 @@ pub trait Hooks: Send + Sync {
         full_name: Option<&str>,
         roles: &[String],
     ) -> BoxFuture<'static, Result<(), String>>;
+
+    /// Create an active user with this email whose credentials are an existing password
+    /// hash (argon2 PHC or bcrypt), as an operator migrating users from another system
+    /// does (`auth-server user create --password-hash`).
+    fn import_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+    ) -> BoxFuture<'static, Result<(), String>>;
 }
 
 /// Runs every case whose `"group/name"` contains `filter` (all cases when `None`) against

@@ -18,6 +18,10 @@ const INVALID_CREDENTIALS_DETAIL: &str = "Incorrect email or password";
 /// The full name given to users the suite registers.
 pub(crate) const FULL_NAME: &str = "Conformance Tester";
 
+/// Passwords among the 10,000 most common, at least 8 characters long: a default server
+/// refuses each wherever a password is set (issue 10, rule 10).
+pub(crate) const COMMON_PASSWORDS: &[&str] = &["password123", "qwertyuiop", "Sunshine"];
+
 /// A fresh address no other case (or earlier run) uses.
 pub(crate) fn unique_email() -> String {
     format!("c-{}@example.com", Uuid::new_v4().simple())

@@ -83,6 +83,7 @@ impl Profile {
                 ("GET", "/users/{id}"),
                 ("PATCH", "/users/{id}"),
                 ("DELETE", "/users/{id}"),
+                ("DELETE", "/users/{id}/sessions"),
                 ("POST", "/organizations"),
                 ("GET", "/organizations"),
             ],

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use tokio::sync::Semaphore;
+use tokio::sync::{RwLock, Semaphore};
 
 use crate::http::Ctx;
 use crate::profile::Profile;
@@ -41,6 +41,9 @@ pub(crate) struct Case {
     pub(crate) name: &'static str,
     /// Profiles that must be mounted for the case to run; Skipped otherwise.
     pub(crate) needs: &'static [Profile],
+    /// Whether the case must run alone: it changes state every other case relies on (who
+    /// the target's admins are), so no other case of the run overlaps it.
+    pub(crate) alone: bool,
     /// The case itself.
     pub(crate) run: fn(Ctx) -> BoxFuture<'static, CaseResult>,
 }
@@ -64,19 +67,23 @@ impl Case {
 /// Declares a group's `CASES` from `async fn name(ctx: Ctx) -> CaseResult` items; each
 /// case is named after its function. `needs [Native, Rbac]` after the group names the
 /// profiles ([`Profile`] variants) its cases need mounted; after a case, it replaces the
-/// group's list for that case.
+/// group's list for that case. `(alone)` after a case makes it run with no other case
+/// of the run overlapping it (see [`Case::alone`]).
 ///
 /// ```text
 /// cases!("rbac" needs [Rbac]: login_works, me_shows_admin_roles needs [Rbac, Native]);
+/// cases!("admin" needs [Native]: create_user, demote_the_last_admin (alone));
 /// ```
 macro_rules! cases {
-    ($group:literal needs $needs:tt: $($name:ident $(needs $own:tt)?),+ $(,)?) => {
+    ($group:literal needs $needs:tt:
+        $($name:ident $(needs $own:tt)? $(($flag:ident))?),+ $(,)?) => {
         /// This group's cases, in run order.
         pub(crate) const CASES: &[$crate::runner::Case] = &[$(
             $crate::runner::Case {
                 group: $group,
                 name: stringify!($name),
                 needs: $crate::runner::cases!(@needs $needs $($own)?),
+                alone: $crate::runner::cases!(@alone $($flag)?),
                 run: |ctx| ::futures_util::FutureExt::boxed($name(ctx)),
             },
         )+];
@@ -84,6 +91,8 @@ macro_rules! cases {
     (@needs $group:tt) => { $crate::runner::cases!(@list $group) };
     (@needs $group:tt $own:tt) => { $crate::runner::cases!(@list $own) };
     (@list [$($profile:ident),* $(,)?]) => { &[$($crate::profile::Profile::$profile),*] };
+    (@alone) => { false };
+    (@alone alone) => { true };
 }
 pub(crate) use cases;
 
@@ -98,9 +107,14 @@ fn unmet_needs(ctx: &Ctx, case: &Case) -> Option<String> {
 
 /// Runs `cases` against `ctx`, at most [`CONCURRENCY`] at a time, each within
 /// [`CASE_TIMEOUT`] and with a client IP of its own; outcomes come back in the order of
-/// `cases`. Cases whose profiles are not mounted are Skipped without running.
+/// `cases`. Cases whose profiles are not mounted are Skipped without running. A case that
+/// runs [`Case::alone`] waits until the cases running before it are done, and the cases
+/// after it wait for it (neither wait counts against the timeout).
 pub(crate) async fn run(ctx: Ctx, cases: &[&'static Case]) -> Vec<CaseOutcome> {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    // Every case holds it while running: shared by ordinary cases, exclusive for those
+    // that run alone. Fair, so an exclusive case queued is not starved by later ones.
+    let overlap = Arc::new(RwLock::new(()));
     let handles: Vec<_> = cases
         .iter()
         .map(|case| {
@@ -108,11 +122,18 @@ pub(crate) async fn run(ctx: Ctx, cases: &[&'static Case]) -> Vec<CaseOutcome> {
             // Every case comes from a client IP of its own (when the target believes
             // `X-Forwarded-For`), so per-IP rate limits never couple two cases.
             let ctx = ctx.clone().with_fresh_ip();
-            let (permits, run) = (Arc::clone(&permits), case.run);
+            let (permits, overlap, run) = (Arc::clone(&permits), Arc::clone(&overlap), case.run);
+            let alone = case.alone;
             tokio::spawn(async move {
                 if let Some(reason) = unmet {
                     return Outcome::Skipped(reason);
                 }
+                // Taken before a permit, so a case waiting for its turn holds no permit.
+                let (_shared, _exclusive) = if alone {
+                    (None, Some(overlap.write().await))
+                } else {
+                    (Some(overlap.read().await), None)
+                };
                 // The semaphore is never closed, so acquiring cannot fail; run anyway if it did.
                 let _permit = permits.acquire_owned().await;
                 match tokio::time::timeout(CASE_TIMEOUT, run(ctx)).await {
@@ -182,9 +203,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn outcomes_keep_registry_order_and_panics_become_failures() {
-        let ctx = Ctx::new(&Target {
+    /// A context for a target nobody is asked about.
+    fn nowhere() -> Ctx {
+        Ctx::new(&Target {
             base_url: "http://127.0.0.1:9".to_owned(),
             label: "t".to_owned(),
             hooks: None,
@@ -196,7 +217,12 @@ mod tests {
             limits: None,
             jwt_secret: None,
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn outcomes_keep_registry_order_and_panics_become_failures() {
+        let ctx = nowhere();
         let cases: Vec<&'static Case> = fixture::CASES.iter().collect();
         let outcomes = run(ctx, &cases).await;
         let names: Vec<&str> = outcomes.iter().map(|o| o.name).collect();
@@ -230,5 +256,59 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(outcomes.iter().all(|o| o.group == "fixture"));
+    }
+
+    /// The cases of [`lonely`] running now, and whether one ran beside a case that runs
+    /// alone.
+    static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static OVERLAPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    mod lonely {
+        use super::*;
+        use std::sync::atomic::Ordering;
+
+        cases!("lonely" needs []: one, two, alone_a (alone), three, alone_b (alone), four);
+
+        /// Counts itself running for a while; `alone` cases check nobody else is.
+        async fn busy(alone: bool) -> CaseResult {
+            let before = RUNNING.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let after = RUNNING.fetch_sub(1, Ordering::SeqCst);
+            if alone && (before != 0 || after != 1) {
+                OVERLAPPED.store(true, Ordering::SeqCst);
+            }
+            Ok(())
+        }
+
+        async fn one(_: Ctx) -> CaseResult {
+            busy(false).await
+        }
+        async fn two(_: Ctx) -> CaseResult {
+            busy(false).await
+        }
+        async fn three(_: Ctx) -> CaseResult {
+            busy(false).await
+        }
+        async fn four(_: Ctx) -> CaseResult {
+            busy(false).await
+        }
+        async fn alone_a(_: Ctx) -> CaseResult {
+            busy(true).await
+        }
+        async fn alone_b(_: Ctx) -> CaseResult {
+            busy(true).await
+        }
+    }
+
+    #[tokio::test]
+    async fn cases_that_run_alone_overlap_no_other_case() {
+        let cases: Vec<&'static Case> = lonely::CASES.iter().collect();
+        assert_eq!(
+            cases.iter().map(|c| c.alone).collect::<Vec<_>>(),
+            [false, false, true, false, true, false]
+        );
+        let outcomes = run(nowhere(), &cases).await;
+        assert!(outcomes.iter().all(|o| o.outcome == Outcome::Passed));
+        assert!(!OVERLAPPED.load(std::sync::atomic::Ordering::SeqCst));
     }
 }

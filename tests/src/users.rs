@@ -17,6 +17,9 @@ use crate::report::Failure;
 use crate::runner::{CaseError, CaseResult};
 use crate::shape::{AUTH, RBAC_ME, USER};
 
+/// The bcrypt cost of imported seed users: the cheapest.
+const SEED_HASH_COST: u32 = 4;
+
 /// A user a case created, with the password it knows.
 #[derive(Debug, Clone)]
 pub(crate) struct User {
@@ -105,6 +108,18 @@ impl Ctx {
         Ok(user)
     }
 
+    /// Creates an active user `email` whose credentials are `password_hash`, through the
+    /// `import_user` hook; Skipped without hooks.
+    pub(crate) async fn import_user(&self, email: &str, password_hash: &str) -> CaseResult {
+        let hooks = self.require_hooks()?;
+        hooks
+            .import_user(email, password_hash)
+            .await
+            .map_err(|error| {
+                Failure::new(format!("the import_user({email}) hook succeeds"), error).into()
+            })
+    }
+
     /// Creates a fresh user and deactivates them; Skipped without hooks.
     pub(crate) async fn new_inactive_user(&self) -> Result<User, CaseError> {
         let hooks = self.require_hooks()?;
@@ -119,6 +134,10 @@ impl Ctx {
     /// Makes sure a seed's example user exists with this password. A deployment the suite
     /// ran against before already has it, so a refusal is not an error yet: the reason comes
     /// back, for the case to show if logging in fails too.
+    ///
+    /// Some seeds' examples use a common password (`password123`), which a server refuses
+    /// to set by default: with hooks, the user is imported with a bcrypt hash of it, as a
+    /// deployment migrating the seed's users would have them.
     pub(crate) async fn ensure_seed_user(
         &self,
         email: &str,
@@ -129,7 +148,15 @@ impl Ctx {
             password: password.to_owned(),
             full_name: None,
         };
-        match self.create_user(&user).await {
+        let created = if self.hooks().is_some() {
+            let hash = bcrypt::hash(password, SEED_HASH_COST).map_err(|error| {
+                Failure::new("a bcrypt hash of the seed's password", error.to_string())
+            })?;
+            self.import_user(email, &hash).await
+        } else {
+            self.create_user(&user).await
+        };
+        match created {
             Ok(()) => Ok(None),
             Err(CaseError::Failed(failure)) => Ok(Some(failure.got)),
             Err(skip) => Err(skip),

@@ -395,6 +395,16 @@ impl Hooks for CliHooks {
             &[("AUTH_USER_PASSWORD", password)],
         )
     }
+
+    /// `user create --email E --password-hash H`.
+    fn import_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let args = ["create", "--email", email, "--password-hash", password_hash];
+        user_command(&self.binary, &self.database_url, &args, &[])
+    }
 }
 
 #[cfg(test)]

@@ -165,7 +165,8 @@ pub struct Config {
     /// IPv6 clients are counted per network of this prefix length (default 64: one
     /// customer's network; 48 counts whole sites together). IPv4 clients per address.
     pub ipv6_prefix_len: u8,
-    /// Refuse the 10,000 most common passwords wherever a password is set (default off).
+    /// Refuse the 10,000 most common passwords wherever a password is set (default on;
+    /// turning it off is an explicit choice).
     pub refuse_common_passwords: bool,
     /// How long an authenticated session or personal token is trusted without asking the
     /// database again (default 1 s; zero disables). Revocations on this instance apply at once,
@@ -192,7 +193,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             ipv6_prefix_len: 64,
             known_address_window: Duration::from_secs(30 * 24 * 3600),
-            refuse_common_passwords: false,
+            refuse_common_passwords: true,
             principal_cache_ttl: Duration::from_secs(1),
         }
     }

@@ -132,6 +132,10 @@ pub enum Error {
     /// No such resource (or not the caller's).
     #[error("not found")]
     NotFound,
+    /// The change would leave no active admin: the last one cannot be demoted,
+    /// deactivated or deleted, by themselves or anyone else.
+    #[error("the last active admin cannot be demoted, deactivated or deleted")]
+    LastAdmin,
     /// Known path, other method; the allowed methods.
     #[error("method not allowed")]
     MethodNotAllowed(Vec<&'static str>),
@@ -182,6 +186,7 @@ impl Error {
             Error::AccountInactive | Error::WrongCurrentPassword | Error::Forbidden => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed(_) => 405,
+            Error::LastAdmin => 409,
             Error::PayloadTooLarge => 413,
             Error::UnsupportedMediaType => 415,
             Error::Validation(_) | Error::Invalid(..) => 422,
@@ -200,6 +205,8 @@ impl Error {
 impl From<crate::store::StoreError> for Error {
     fn from(err: crate::store::StoreError) -> Self {
         match err {
+            // Only the admin role is ever protected (see `service::admin`).
+            crate::store::StoreError::LastActiveHolder => Error::LastAdmin,
             crate::store::StoreError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "database unavailable");
                 Error::Unavailable
@@ -223,6 +230,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
         413 => "Payload Too Large",
         415 => "Unsupported Media Type",
         422 => "Unprocessable Entity",

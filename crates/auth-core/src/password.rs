@@ -213,13 +213,26 @@ fn hash_with(params: &Params, password: &[u8], blocks: &mut Blocks) -> Result<St
     Ok(hash.to_string())
 }
 
+/// The longest password bcrypt tells apart: it ignores every byte after the 72nd.
+pub const BCRYPT_MAX_BYTES: usize = 72;
+
+/// Verifies `password` against an imported bcrypt hash, exactly: bcrypt only reads the
+/// first [`BCRYPT_MAX_BYTES`] bytes, so a longer password would match the hash of its
+/// prefix (and then be upgraded into the stored hash); it never matches. The hash is
+/// computed even then, so a long password takes the same time as any other.
+fn verify_bcrypt(password: &[u8], phc: &str) -> Verification {
+    let matched = bcrypt::verify(password, phc).unwrap_or(false);
+    if matched && password.len() <= BCRYPT_MAX_BYTES {
+        // Imported from a bcrypt backend: ask for an argon2id upgrade.
+        Verification::MatchNeedsRehash
+    } else {
+        Verification::Mismatch
+    }
+}
+
 fn verify_with(params: &Params, password: &[u8], phc: &str, blocks: &mut Blocks) -> Verification {
     if is_bcrypt(phc) {
-        // Imported from a bcrypt backend: verify it, and ask for an argon2id upgrade.
-        return match bcrypt::verify(password, phc) {
-            Ok(true) => Verification::MatchNeedsRehash,
-            _ => Verification::Mismatch,
-        };
+        return verify_bcrypt(password, phc);
     }
     let Some(stored) = StoredArgon2::parse(phc) else {
         tracing::warn!("stored password hash is not an argon2 PHC string");
@@ -418,6 +431,30 @@ mod tests {
         let bad = hasher.verify("password124".into(), Some(imported)).await;
         assert_eq!(bad.unwrap(), Verification::Mismatch);
         assert!(!is_supported_hash("$2b$nonsense"));
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_never_match_beyond_72_bytes() {
+        let hasher = PasswordHasher::new(cheap(), 1, 8, 0).unwrap();
+        let exact = "x".repeat(BCRYPT_MAX_BYTES);
+        let imported = bcrypt::hash(&exact, 4).unwrap();
+        let verify = |password: String| hasher.verify(password, Some(imported.clone()));
+        assert_eq!(
+            verify(exact.clone()).await.unwrap(),
+            Verification::MatchNeedsRehash
+        );
+        // bcrypt itself would say yes to both: it reads 72 bytes only.
+        assert!(bcrypt::verify(format!("{exact}y"), &imported).unwrap());
+        for longer in [format!("{exact}y"), format!("{exact}{exact}")] {
+            assert_eq!(verify(longer).await.unwrap(), Verification::Mismatch);
+        }
+        // 72 bytes of multi-byte characters are still 72 bytes.
+        let wide = "é".repeat(BCRYPT_MAX_BYTES / 2);
+        let imported = bcrypt::hash(&wide, 4).unwrap();
+        let result = hasher.verify(wide.clone(), Some(imported.clone())).await;
+        assert_eq!(result.unwrap(), Verification::MatchNeedsRehash);
+        let result = hasher.verify(format!("{wide}é"), Some(imported)).await;
+        assert_eq!(result.unwrap(), Verification::Mismatch);
     }
 
     #[tokio::test]

@@ -223,6 +223,9 @@ fn describe(err: auth_core::Error) -> anyhow::Error {
         }
         auth_core::Error::EmailTaken => anyhow::anyhow!("email already registered"),
         auth_core::Error::NotFound => anyhow::anyhow!("no user with that email"),
+        auth_core::Error::LastAdmin => anyhow::anyhow!(
+            "refused: this is the last active admin; make another user an admin first"
+        ),
         other => anyhow::anyhow!("{other}"),
     }
 }

@@ -134,8 +134,18 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTH_IPV6_PREFIX_LEN", default_value_t = 64,
           value_parser = clap::value_parser!(u8).range(32..=128))]
     pub ipv6_prefix_len: u8,
-    /// Refuse the 10,000 most common passwords wherever a password is set.
-    #[arg(long, env = "AUTH_REFUSE_COMMON_PASSWORDS")]
+    /// Refuse the 10,000 most common passwords wherever a password is set (default on).
+    /// Off only when said so: `--refuse-common-passwords false`
+    /// (`AUTH_REFUSE_COMMON_PASSWORDS=false`); the bare flag means on.
+    #[arg(
+        long,
+        env = "AUTH_REFUSE_COMMON_PASSWORDS",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub refuse_common_passwords: bool,
     /// Seconds a client has to send a request's headers (from the accept, or from the first
     /// byte of a next request on a kept-alive connection); then the connection is closed.
@@ -304,7 +314,8 @@ pub enum AdminCommand {
         /// Email address.
         #[arg(long)]
         email: String,
-        /// Password (or set AUTH_USER_PASSWORD).
+        /// Password (or set AUTH_USER_PASSWORD); a common one is refused unless
+        /// AUTH_REFUSE_COMMON_PASSWORDS=false.
         #[arg(
             long,
             env = "AUTH_USER_PASSWORD",
@@ -327,6 +338,7 @@ pub enum AdminCommand {
         inactive: bool,
     },
     /// Deactivate a user: they can no longer log in; every session and token is revoked.
+    /// Refused for the last active admin.
     Deactivate {
         /// Email address.
         email: String,
@@ -380,4 +392,34 @@ pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
 fn random_secret() -> String {
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Only {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn refuses(flags: &[&str]) -> Result<bool, clap::Error> {
+        let argv = std::iter::once("auth-server").chain(flags.iter().copied());
+        Only::try_parse_from(argv).map(|only| only.args.refuse_common_passwords)
+    }
+
+    #[test]
+    fn common_passwords_are_refused_unless_turned_off_explicitly() {
+        // The environment is not the tests' to change; without the variable set:
+        if std::env::var_os("AUTH_REFUSE_COMMON_PASSWORDS").is_none() {
+            assert!(refuses(&[]).unwrap());
+        }
+        assert!(refuses(&["--refuse-common-passwords"]).unwrap());
+        assert!(refuses(&["--refuse-common-passwords", "true"]).unwrap());
+        assert!(!refuses(&["--refuse-common-passwords", "false"]).unwrap());
+        assert!(!refuses(&["--refuse-common-passwords=off"]).unwrap());
+        assert!(refuses(&["--refuse-common-passwords", "maybe"]).is_err());
+    }
 }

@@ -68,6 +68,28 @@ impl Hooks for AppHooks {
                 .map_err(|err| err.to_string())
         })
     }
+
+    fn import_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let app = self.0.clone();
+        let account = NewAccount {
+            email: email.to_owned(),
+            password_hash: Some(password_hash.to_owned()),
+            is_active: true,
+            ..NewAccount::default()
+        };
+        Box::pin(async move {
+            app.auth()
+                .operator()
+                .create_user(account)
+                .await
+                .map(drop)
+                .map_err(|err| err.to_string())
+        })
+    }
 }
 
 /// `n` random bytes as lower-case hex.

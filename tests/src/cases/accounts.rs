@@ -11,7 +11,14 @@ cases!("accounts" needs [Native]:
     inactive_wrong_password_indistinguishable,
     deactivation_revokes_credentials,
     reactivation_allows_fresh_login,
+    imported_bcrypt_hash_verifies_exactly,
+    operator_refuses_common_password needs [],
 );
+
+/// The longest password bcrypt tells apart: it ignores every byte after the 72nd.
+const BCRYPT_MAX_BYTES: usize = 72;
+/// The cheapest bcrypt cost, enough for a hash to import.
+const BCRYPT_COST: u32 = 4;
 
 /// The target's hooks, or a skip when it has none.
 fn hooks(ctx: &Ctx) -> Result<Arc<dyn Hooks>, CaseError> {
@@ -90,5 +97,62 @@ async fn reactivation_allows_fresh_login(ctx: Ctx) -> CaseResult {
     ctx.expect_rejected(&account.pair.access)
         .await
         .step("a deactivated user's access token")?;
+    Ok(())
+}
+
+/// A fresh password of exactly [`BCRYPT_MAX_BYTES`] bytes.
+fn password_of_72_bytes() -> String {
+    let mut password = unique_password();
+    while password.len() < BCRYPT_MAX_BYTES {
+        password.push_str(&Uuid::new_v4().simple().to_string());
+    }
+    password.truncate(BCRYPT_MAX_BYTES);
+    password
+}
+
+/// A bcrypt hash of `password`, as another system would have stored it.
+fn bcrypt_hash(password: &str) -> Result<String, Failure> {
+    bcrypt::hash(password, BCRYPT_COST)
+        .map_err(|error| Failure::new("a bcrypt hash to import", error.to_string()))
+}
+
+/// Issue 10, rule 9: an imported bcrypt hash matches its password and nothing else, though
+/// bcrypt itself ignores what follows the 72nd byte; the upgrade to argon2id at the first
+/// login stores the password that was verified, so the longer one stays refused.
+async fn imported_bcrypt_hash_verifies_exactly(ctx: Ctx) -> CaseResult {
+    let (email, password) = (unique_email(), password_of_72_bytes());
+    let longer = format!("{password}-and-more");
+    ctx.import_user(&email, &bcrypt_hash(&password)?).await?;
+    ctx.expect_login_refused(&email, &longer)
+        .await
+        .step("the 72-byte password with more bytes after it")?;
+    for attempt in ["first", "second"] {
+        let resp = ctx
+            .login_raw(&json!({"email": email, "password": password}))
+            .await?;
+        resp.expect_shape(200, &crate::shape::AUTH)
+            .step(&format!("the exact password, {attempt} login"))?;
+        ctx.expect_login_refused(&email, &longer)
+            .await
+            .step(&format!("the longer password after the {attempt} login"))?;
+    }
+    Ok(())
+}
+
+/// Issue 10, rule 10: the operator's `user create` refuses common passwords too.
+async fn operator_refuses_common_password(ctx: Ctx) -> CaseResult {
+    let hooks = hooks(&ctx)?;
+    for password in crate::native::COMMON_PASSWORDS {
+        let created = hooks
+            .create_user(&unique_email(), password, None, &[])
+            .await;
+        if created.is_ok() {
+            return Err(Failure::new(
+                format!("the create_user hook refuses the common password {password:?}"),
+                "the user was created",
+            )
+            .into());
+        }
+    }
     Ok(())
 }

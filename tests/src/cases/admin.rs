@@ -3,7 +3,7 @@
 use super::prelude::*;
 use crate::check::VALIDATION_ERROR;
 use crate::http::Req;
-use crate::native::FULL_NAME;
+use crate::native::{COMMON_PASSWORDS, FULL_NAME};
 use crate::profile::Profile;
 use crate::shape::{AUTH, ORGANIZATION, RBAC_ME, USER, USER_PAGE};
 use crate::users::jwt_claims;
@@ -16,6 +16,7 @@ cases!("admin" needs [Native]:
     create_inactive_user,
     create_duplicate_email_rejected,
     create_invalid_fields_rejected,
+    create_with_common_password_rejected,
     unknown_organization_rejected,
     find_user_by_email,
     list_total_counts_all_matches,
@@ -26,6 +27,7 @@ cases!("admin" needs [Native]:
     patch_replaces_roles,
     patch_profile_fields,
     delete_user_revokes_everything,
+    revoke_sessions_keeps_the_account,
     organizations,
     organization_name_required,
     unknown_path_not_found,
@@ -41,7 +43,7 @@ const ROLE_B: &str = "conformance-b";
 const ROLE_C: &str = "conformance-c";
 
 /// A request to `route` under the admin prefix.
-fn admin(ctx: &Ctx, method: Method, route: &str) -> Req {
+pub(crate) fn admin(ctx: &Ctx, method: Method, route: &str) -> Req {
     ctx.at(Profile::Admin, method, route)
 }
 
@@ -81,7 +83,7 @@ async fn create(ctx: &Ctx, token: &str, mut body: Value) -> Result<(Value, Strin
 }
 
 /// `GET route` with the admin's `token`.
-async fn get(ctx: &Ctx, token: &str, route: &str) -> Result<Resp, Failure> {
+pub(crate) async fn get(ctx: &Ctx, token: &str, route: &str) -> Result<Resp, Failure> {
     admin(ctx, Method::GET, route).bearer(token).send().await
 }
 
@@ -111,6 +113,7 @@ fn every_route() -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"full_name": "x"})),
         ),
         (Method::DELETE, format!("/users/{id}"), None),
+        (Method::DELETE, format!("/users/{id}/sessions"), None),
         (
             Method::POST,
             "/organizations".to_owned(),
@@ -273,6 +276,24 @@ async fn create_invalid_fields_rejected(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
+/// Issue 10, rule 10: the admin API refuses common passwords like registration does.
+async fn create_with_common_password_rejected(ctx: Ctx) -> CaseResult {
+    let token = ctx.admin_token().await?;
+    for password in COMMON_PASSWORDS {
+        let email = unique_email();
+        create_raw(&ctx, &token, &json!({"email": email, "password": password}))
+            .await?
+            .expect_validation("password")
+            .step(&format!("creating a user with {password:?}"))?;
+        let found = get(&ctx, &token, &format!("/users?email={}", encode(&email))).await?;
+        found.expect_shape(200, &USER_PAGE)?;
+        found
+            .expect_at("/total", &json!(0))
+            .step("the refused user looked up")?;
+    }
+    Ok(())
+}
+
 async fn unknown_organization_rejected(ctx: Ctx) -> CaseResult {
     let token = ctx.admin_token().await?;
     let unknown = Uuid::new_v4().to_string();
@@ -404,6 +425,12 @@ async fn unknown_user_not_found(ctx: Ctx) -> CaseResult {
             .send()
             .await?
             .expect_problem(404, "NOT_FOUND")?;
+        admin(&ctx, Method::DELETE, &format!("{route}/sessions"))
+            .bearer(&token)
+            .send()
+            .await?
+            .expect_problem(404, "NOT_FOUND")
+            .step("revoking an unknown user's sessions")?;
     }
     Ok(())
 }
@@ -519,6 +546,62 @@ async fn delete_user_revokes_everything(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
+/// Issue 10, rule 12: an admin revokes every session, refresh token and personal token of
+/// a user at once, without deactivating them: every credential is refused at once (even
+/// one just used, which this instance would otherwise still trust for a moment), and the
+/// user logs in again.
+async fn revoke_sessions_keeps_the_account(ctx: Ctx) -> CaseResult {
+    let token = ctx.admin_token().await?;
+    let account = ctx.register().await?;
+    let other = ctx.login(&account, None).await?;
+    let personal = ctx.create_token(&account, None).await?;
+    for bearer in [&account.pair.access, &other.access, &personal.token] {
+        ctx.expect_accepted(bearer, &account)
+            .await
+            .step("a credential before the revocation")?;
+    }
+    admin(
+        &ctx,
+        Method::DELETE,
+        &format!("/users/{}/sessions", account.id),
+    )
+    .bearer(&token)
+    .send()
+    .await?
+    .expect_no_content()?;
+    for (what, bearer) in [
+        (
+            "the registration session's access token",
+            &account.pair.access,
+        ),
+        ("another session's access token", &other.access),
+        ("a personal token", &personal.token),
+    ] {
+        ctx.expect_rejected(bearer).await.step(what)?;
+    }
+    for (what, refresh) in [
+        (
+            "the registration session's refresh token",
+            &account.pair.refresh,
+        ),
+        ("another session's refresh token", &other.refresh),
+    ] {
+        ctx.refresh_raw(refresh)
+            .await?
+            .expect_problem(401, UNAUTHORIZED)
+            .step(what)?;
+    }
+    let resp = get(&ctx, &token, &format!("/users/{}", account.id)).await?;
+    resp.expect_shape(200, &USER)?;
+    resp.expect_at("", &account.user)
+        .step("the user read back, unchanged")?;
+    let fresh = ctx.login(&account, None).await.step("logging in again")?;
+    ctx.expect_accepted(&fresh.access, &account)
+        .await
+        .step("the new session's access token")?;
+    Ok(())
+}
+
 async fn organizations(ctx: Ctx) -> CaseResult {
     let token = ctx.admin_token().await?;
     let name = format!("Conformance Org {}", Uuid::new_v4().simple());
@@ -593,10 +676,12 @@ async fn unknown_path_not_found(ctx: Ctx) -> CaseResult {
 
 async fn wrong_method_lists_allowed(ctx: Ctx) -> CaseResult {
     let some_user = format!("/users/{}", Uuid::new_v4());
-    let probes: [(Method, &str, &[&str]); 3] = [
+    let sessions = format!("{some_user}/sessions");
+    let probes: [(Method, &str, &[&str]); 4] = [
         (Method::PUT, "/users", &["GET", "POST"]),
         (Method::POST, &some_user, &["GET", "PATCH", "DELETE"]),
         (Method::DELETE, "/organizations", &["GET", "POST"]),
+        (Method::GET, &sessions, &["DELETE"]),
     ];
     for (method, route, allowed) in probes {
         let resp = admin(&ctx, method, route).send().await?;

@@ -10,6 +10,7 @@ mod common;
 mod concurrency;
 mod envelope;
 mod jwt_user;
+mod last_admin;
 mod lockout;
 mod login;
 mod logout;
@@ -46,6 +47,7 @@ const GROUPS: &[&[Case]] = &[
     client_addresses::CASES,
     accounts::CASES,
     admin::CASES,
+    last_admin::CASES,
     envelope::CASES,
     personal_token::CASES,
     rbac::CASES,

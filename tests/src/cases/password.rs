@@ -1,7 +1,7 @@
 //! `POST /password`.
 
 use super::prelude::*;
-use crate::native::INVALID_CREDENTIALS;
+use crate::native::{COMMON_PASSWORDS, INVALID_CREDENTIALS};
 
 cases!("password" needs [Native]:
     wrong_current_password_forbidden,
@@ -9,6 +9,7 @@ cases!("password" needs [Native]:
     missing_fields_rejected,
     change_revokes_other_sessions,
     change_replaces_credentials,
+    common_new_password_rejected,
 );
 
 /// `POST /password` with `bearer` and `body`.
@@ -104,5 +105,22 @@ async fn change_replaces_credentials(ctx: Ctx) -> CaseResult {
         ..account
     };
     ctx.login(&changed, None).await?;
+    Ok(())
+}
+
+/// Issue 10, rule 10: a default server refuses a common new password, and the old one
+/// keeps working.
+async fn common_new_password_rejected(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    for password in COMMON_PASSWORDS {
+        let body = json!({"current_password": account.password, "new_password": password});
+        change_raw(&ctx, &account.pair.access, &body)
+            .await?
+            .expect_validation("new_password")
+            .step(&format!("changing to {password:?}"))?;
+    }
+    ctx.login(&account, None)
+        .await
+        .step("the old password after the refusals")?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `POST /register`.
 
 use super::prelude::*;
-use crate::native::FULL_NAME;
+use crate::native::{COMMON_PASSWORDS, FULL_NAME};
 use crate::shape::{AUTH, USER};
 
 cases!("register" needs [Native]:
@@ -15,6 +15,7 @@ cases!("register" needs [Native]:
     email_length_limit,
     missing_fields_rejected,
     duplicate_email_any_case_rejected,
+    common_password_rejected,
 );
 
 /// Longest accepted email.
@@ -153,6 +154,22 @@ fn long_email(len: usize) -> String {
         left -= take + usize::from(left > take);
     }
     format!("{local}@{}.com", labels.join("."))
+}
+
+/// Issue 10, rule 10: a default server refuses the most common passwords, in any letter
+/// case, and creates no account.
+async fn common_password_rejected(ctx: Ctx) -> CaseResult {
+    for password in COMMON_PASSWORDS {
+        let email = unique_email();
+        ctx.register_raw(&json!({"email": email, "password": password}))
+            .await?
+            .expect_validation("password")
+            .step(&format!("registering with {password:?}"))?;
+        ctx.expect_login_refused(&email, password)
+            .await
+            .step("logging in as the refused registration")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -57,10 +57,19 @@ static ROUTES: &[Route] = &[
     })
     .body(schema_of::<UpdateUserRequest>)
     .answers(200, Some(schema_of::<UserBody<'static>>))
-    .errors(&[403, 404, 422]),
+    .errors(&[403, 404, 409, 422]),
     route("DELETE", "/users/{id}", true, "Delete a user", |c| {
         delete_user(c).boxed()
     })
+    .answers(204, None)
+    .errors(&[403, 404, 409]),
+    route(
+        "DELETE",
+        "/users/{id}/sessions",
+        true,
+        "Revoke every session and token of a user",
+        |c| revoke_sessions(c).boxed(),
+    )
     .answers(204, None)
     .errors(&[403, 404]),
     route(
@@ -104,9 +113,11 @@ pub struct CreateUserRequest {
 pub struct UpdateUserRequest {
     /// Display name.
     full_name: Option<String>,
-    /// Whether the user may log in; `false` revokes every session and token.
+    /// Whether the user may log in; `false` revokes every session and token. The last
+    /// active admin cannot be deactivated (409 `LAST_ADMIN`).
     is_active: Option<bool>,
-    /// The complete set of role names.
+    /// The complete set of role names. The last active admin cannot lose `admin` (409
+    /// `LAST_ADMIN`).
     roles: Option<Vec<String>>,
     /// An existing organization.
     organization_id: Option<Uuid>,
@@ -236,6 +247,14 @@ async fn patch_user(call: Call<'_>) -> Result<Response, Error> {
 async fn delete_user(call: Call<'_>) -> Result<Response, Error> {
     let admin = admin(&call).await?;
     admin.delete_user(call.id_param("id")?).await?;
+    Ok(Response::empty(204))
+}
+
+/// Every session, refresh token and personal token of the user is revoked; the account
+/// stays as it is.
+async fn revoke_sessions(call: Call<'_>) -> Result<Response, Error> {
+    let admin = admin(&call).await?;
+    admin.revoke_credentials(call.id_param("id")?).await?;
     Ok(Response::empty(204))
 }
 

@@ -61,7 +61,7 @@ pub struct TokenLoginRequest {
     #[schema(format = Email, example = "user@example.com")]
     pub email: String,
     /// Password.
-    #[schema(format = Password, example = "password123")]
+    #[schema(format = Password, example = "securepassword")]
     pub password: String,
     /// Lifetime in seconds; the token never expires without it.
     #[schema(minimum = 1, example = 3600)]

@@ -142,8 +142,10 @@ impl Accounts<'_> {
         }
     }
 
-    /// Re-hashes a verified password with the configured parameters. A failure is logged and
-    /// the login goes on: the old hash still verifies.
+    /// Re-hashes a verified password with the configured parameters, replacing the hash it
+    /// was verified against and only that one: a password changed since (its new hash) is
+    /// never overwritten. A failure is logged and the login goes on: the old hash still
+    /// verifies. Same password, so nothing to revoke.
     async fn upgrade_hash(&self, user: &UserRecord, password: String) {
         let hash = match self.0.hasher.hash(password).await {
             Ok(hash) => hash,
@@ -153,17 +155,16 @@ impl Accounts<'_> {
             }
         };
         let (user_id, now) = (user.id, self.0.now());
-        let patch = UserPatch {
-            password_hash: Some(hash),
-            ..UserPatch::default()
-        };
-        // Same password, so nothing to revoke.
+        let verified = user.password_hash.clone();
         let upgraded = self
             .0
-            .store(move |store| store.update_user(user_id, &patch, Revocation::NOTHING, now))
+            .store(move |store| store.replace_password_hash(user_id, &verified, &hash, now))
             .await;
         match upgraded {
-            Ok(_) => tracing::info!(user = %user_id, "password hash upgraded"),
+            Ok(true) => tracing::info!(user = %user_id, "password hash upgraded"),
+            Ok(false) => {
+                tracing::info!(user = %user_id, "password changed meanwhile; hash upgrade dropped")
+            }
             Err(err) => tracing::warn!(error = %err, "password hash upgrade not stored"),
         }
     }
@@ -197,7 +198,7 @@ impl Accounts<'_> {
         let now = self.0.now();
         self.0
             .revoking(Stale::User(user_id), move |store| {
-                store.update_user(user_id, &patch, revoke, now)
+                store.update_user(user_id, &patch, revoke, now, None)
             })
             .await?;
         Ok(())

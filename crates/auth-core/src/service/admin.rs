@@ -1,6 +1,10 @@
 //! Account administration. An [`Admin`] exists only once the caller passed the role check
 //! ([`crate::Auth::admin`]) or is a trusted in-process caller ([`crate::Auth::operator`]),
 //! so no handler can forget the check.
+//!
+//! Every change here that could take the admin role from its last active holder (roles,
+//! deactivation, deletion) is guarded in the store, [`ADMIN_ROLE`] protected: the check and
+//! the change are one locked transaction, and `LastAdmin` is the answer whoever asks.
 
 use uuid::Uuid;
 
@@ -8,6 +12,7 @@ use super::accounts::{create, require_organization, role_set};
 use super::{Context, NewAccount};
 use crate::cache::Stale;
 use crate::error::Error;
+use crate::principal::ADMIN_ROLE;
 use crate::store::{OrganizationRecord, Revocation, UserPatch, UserQuery, UserRecord};
 use crate::validate::email_key;
 
@@ -54,7 +59,8 @@ impl Admin<'_> {
     }
 
     /// Applies a patch; deactivation revokes every session and token of the user, in the
-    /// same transaction.
+    /// same transaction. `LastAdmin`, changing nothing, when the patch would leave no active
+    /// admin; `NotFound` for an unknown id.
     pub async fn update_user(&self, id: Uuid, mut patch: UserPatch) -> Result<UserRecord, Error> {
         if let Some(Some(organization_id)) = patch.organization_id {
             require_organization(self.0, organization_id).await?;
@@ -64,17 +70,36 @@ impl Admin<'_> {
         let now = self.0.now();
         self.0
             .revoking(Stale::User(id), move |store| {
-                store.update_user(id, &patch, revoke, now)
+                store.update_user(id, &patch, revoke, now, Some(ADMIN_ROLE))
             })
             .await?
             .ok_or(Error::NotFound)
     }
 
-    /// Deletes a user and everything of theirs.
+    /// Revokes every session (with its refresh tokens) and every personal token of the
+    /// user, leaving the account as it is: they can log in again. `NotFound` for an
+    /// unknown id.
+    pub async fn revoke_credentials(&self, id: Uuid) -> Result<(), Error> {
+        let now = self.0.now();
+        let patch = UserPatch::default();
+        self.0
+            .revoking(Stale::User(id), move |store| {
+                // Nothing changes but the credentials, so no admin can be lost: unguarded.
+                store.update_user(id, &patch, Revocation::EVERYTHING, now, None)
+            })
+            .await?
+            .map(drop)
+            .ok_or(Error::NotFound)
+    }
+
+    /// Deletes a user and everything of theirs. `LastAdmin`, deleting nothing, for the last
+    /// active admin; `NotFound` for an unknown id.
     pub async fn delete_user(&self, id: Uuid) -> Result<(), Error> {
         let deleted = self
             .0
-            .revoking(Stale::User(id), move |store| store.delete_user(id))
+            .revoking(Stale::User(id), move |store| {
+                store.delete_user(id, Some(ADMIN_ROLE))
+            })
             .await?;
         if deleted {
             Ok(())
@@ -84,7 +109,8 @@ impl Admin<'_> {
     }
 
     /// Activates or deactivates the account with this email (deactivation revokes every
-    /// session and personal token). `NotFound` for an unknown email.
+    /// session and personal token). `NotFound` for an unknown email; `LastAdmin` for the
+    /// last active admin's deactivation.
     pub async fn set_active_by_email(
         &self,
         email: &str,

@@ -28,6 +28,10 @@ pub enum StoreError {
     /// A uniqueness constraint refused the write (e.g. the email is taken).
     #[error("conflict with an existing record")]
     Conflict,
+    /// A guarded change to a user was refused, writing nothing: it would have left the
+    /// protected role without an active holder (see [`UserStore::update_user`]).
+    #[error("the change would leave the role without an active holder")]
+    LastActiveHolder,
     /// The database could not be reached or did not answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -50,16 +54,37 @@ pub trait UserStore {
     /// Applies a patch (setting `updated_at = now`) and carries out `revoke`, in one
     /// transaction. `None`, writing nothing, for an unknown user. An unknown organization is
     /// `StoreError::Other` (callers check first).
+    ///
+    /// With `protect: Some(role)`, a patch that changes the roles or deactivates is refused
+    /// with [`StoreError::LastActiveHolder`], writing nothing, when the user is an active
+    /// holder of `role`, would not be one afterwards, and no other active user holds it. The
+    /// check and the write are one transaction that excludes every other guarded change of
+    /// `role` (across connections and instances), so concurrent guarded changes cannot
+    /// together remove the last holder. Every change that may remove a holder must be
+    /// guarded for that to hold.
     fn update_user(
         &self,
         id: Uuid,
         patch: &UserPatch,
         revoke: Revocation,
         now: i64,
+        protect: Option<&str>,
     ) -> StoreResult<Option<UserRecord>>;
+    /// Replaces the user's password hash with `new` (setting `updated_at = now`) only if the
+    /// stored hash is still `expected`: a compare-and-set, so a hash upgrade never
+    /// overwrites a password changed meanwhile. False, writing nothing, when the stored hash
+    /// differs or the user is unknown. Revokes nothing.
+    fn replace_password_hash(
+        &self,
+        id: Uuid,
+        expected: &str,
+        new: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Deletes a user and everything of theirs (sessions, refresh and personal tokens, role
-    /// assignments). False for an unknown user.
-    fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
+    /// assignments). False for an unknown user. With `protect: Some(role)`, refused with
+    /// [`StoreError::LastActiveHolder`] as [`UserStore::update_user`] refuses a demotion.
+    fn delete_user(&self, id: Uuid, protect: Option<&str>) -> StoreResult<bool>;
     /// A page of users ordered by creation time then id, and the total matching the filter.
     fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<UserRecord>, u64)>;
     /// The user's roles with ids and descriptions, sorted by name.

@@ -268,6 +268,25 @@ pub struct UserPatch {
     pub attributes: Option<Value>,
 }
 
+impl UserPatch {
+    /// Whether applying the patch could take a role away from the user or deactivate them,
+    /// which is what a guard (see [`super::UserStore::update_user`]) has to check.
+    pub fn may_demote(&self) -> bool {
+        self.roles.is_some() || self.is_active == Some(false)
+    }
+
+    /// Whether the user, now `is_active` with roles `roles`, would be an active holder of
+    /// `role` after the patch.
+    pub fn keeps_active_holder(&self, is_active: bool, roles: &[String], role: &str) -> bool {
+        let active = self.is_active.unwrap_or(is_active);
+        let holds = match &self.roles {
+            Some(new) => new.iter().any(|r| r == role),
+            None => roles.iter().any(|r| r == role),
+        };
+        active && holds
+    }
+}
+
 impl std::fmt::Debug for UserPatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserPatch")

@@ -186,6 +186,27 @@ impl State {
     fn user(&self, id: Uuid) -> Option<&UserRecord> {
         self.users.get(&id).map(|u| &u.record)
     }
+
+    /// `LastActiveHolder` when user `id` is an active holder of `role`, would not be one
+    /// after the change (`stays` false), and no other active user holds it.
+    fn guard_last_holder(&self, id: Uuid, role: &str, stays: bool) -> StoreResult<()> {
+        let holds = |user: &UserRecord| user.is_active && user.roles.iter().any(|r| r == role);
+        let Some(user) = self.user(id) else {
+            return Ok(());
+        };
+        if stays || !holds(user) {
+            return Ok(());
+        }
+        let others = self
+            .users
+            .values()
+            .any(|other| other.record.id != id && holds(&other.record));
+        if others {
+            Ok(())
+        } else {
+            Err(StoreError::LastActiveHolder)
+        }
+    }
 }
 
 impl UserStore for MemoryStore {
@@ -241,6 +262,7 @@ impl UserStore for MemoryStore {
         patch: &UserPatch,
         revoke: Revocation,
         now: i64,
+        protect: Option<&str>,
     ) -> StoreResult<Option<UserRecord>> {
         if matches!(&patch.attributes, Some(value) if !value.is_object()) {
             return Err(StoreError::Other(
@@ -248,8 +270,12 @@ impl UserStore for MemoryStore {
             ));
         }
         let mut state = self.lock()?;
-        if !state.users.contains_key(&id) {
+        let Some(current) = state.user(id) else {
             return Ok(None);
+        };
+        if let Some(role) = protect.filter(|_| patch.may_demote()) {
+            let stays = patch.keeps_active_holder(current.is_active, &current.roles, role);
+            state.guard_last_holder(id, role, stays)?;
         }
         if let Some(organization) = patch.organization_id {
             state.check_organization(organization)?;
@@ -290,8 +316,29 @@ impl UserStore for MemoryStore {
         Ok(Some(updated))
     }
 
-    fn delete_user(&self, id: Uuid) -> StoreResult<bool> {
+    fn replace_password_hash(
+        &self,
+        id: Uuid,
+        expected: &str,
+        new: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
         let mut state = self.lock()?;
+        match state.users.get_mut(&id) {
+            Some(user) if user.record.password_hash == expected => {
+                user.record.password_hash = new.to_owned();
+                user.record.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn delete_user(&self, id: Uuid, protect: Option<&str>) -> StoreResult<bool> {
+        let mut state = self.lock()?;
+        if let Some(role) = protect {
+            state.guard_last_holder(id, role, false)?;
+        }
         if state.users.remove(&id).is_none() {
             return Ok(false);
         }

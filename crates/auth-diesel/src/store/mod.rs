@@ -53,6 +53,10 @@ const LOGIN_LOCK_CLASS: i32 = 0x6c6f_6769; // "logi"
 /// First key of the PostgreSQL advisory lock serializing signing-key changes.
 const SIGNING_KEYS_LOCK_CLASS: i32 = 0x736b_6579; // "skey"
 
+/// First key of the PostgreSQL advisory locks serializing guarded changes of one protected
+/// role (the second key is a hash of its name): see [`guard_last_holder!`].
+const PROTECTED_ROLE_LOCK_CLASS: i32 = 0x726f_6c65; // "role"
+
 /// Serializes conflicting writers for the rest of the current write transaction (see
 /// [`write_tx!`]), across connections and instances.
 trait WriteLock {
@@ -226,6 +230,37 @@ macro_rules! find_user {
         match row {
             None => Ok(None),
             Some(row) => user_record!($conn, row).map(Some),
+        }
+    }};
+}
+
+/// `guard_last_holder!(conn, user_id, role, stays)`: inside the caller's write transaction,
+/// takes the write lock of `role` (held until commit, so guarded changes of the role run one
+/// at a time) and fails with [`StoreError::LastActiveHolder`] when the user `user_id` (a
+/// `&str`) is an active holder of `role`, `stays` (a `Fn(&UserRecord) -> bool` given the
+/// user as stored) says they would not be afterwards, and no other active user holds it.
+/// After the lock every read sees every guarded change committed before, on both backends.
+macro_rules! guard_last_holder {
+    ($conn:ident, $user_id:expr, $role:expr, $stays:expr) => {{
+        let (user_id, role): (&str, &str) = ($user_id, $role);
+        $conn.lock_for_write(PROTECTED_ROLE_LOCK_CLASS, role)?;
+        let current: Option<UserRecord> = find_user!($conn, users::id.eq(user_id))?;
+        let holds = |user: &UserRecord| user.is_active && user.roles.iter().any(|r| r == role);
+        if current
+            .filter(|user| holds(user) && !$stays(user))
+            .is_some()
+        {
+            let others = user_roles::table
+                .inner_join(roles::table)
+                .inner_join(users::table)
+                .filter(roles::name.eq(role))
+                .filter(users::is_active.eq(true))
+                .filter(users::id.ne(user_id))
+                .count()
+                .get_result::<i64>($conn)?;
+            if others == 0 {
+                return Err(Fail::Store(StoreError::LastActiveHolder));
+            }
         }
     }};
 }

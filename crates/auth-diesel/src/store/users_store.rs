@@ -44,6 +44,7 @@ impl UserStore for DieselStore {
         patch: &UserPatch,
         revoke: Revocation,
         now: i64,
+        protect: Option<&str>,
     ) -> StoreResult<Option<UserRecord>> {
         let id = id_text(id);
         let attributes = match &patch.attributes {
@@ -65,7 +66,14 @@ impl UserStore for DieselStore {
             updated_at: now,
         };
         let role_names = patch.roles.as_deref().map(role_set);
+        let guard = protect.filter(|_| patch.may_demote());
+        let stays = |user: &UserRecord| {
+            patch.keeps_active_holder(user.is_active, &user.roles, guard.unwrap_or_default())
+        };
         write_tx!(self, conn => {
+            if let Some(role) = guard {
+                guard_last_holder!(conn, id.as_str(), role, stays);
+            }
             let updated = diesel::update(users::table.filter(users::id.eq(id.as_str())))
                 .set(&changes)
                 .execute(conn)?;
@@ -84,9 +92,33 @@ impl UserStore for DieselStore {
         .map_err(Fail::into_store)
     }
 
-    fn delete_user(&self, id: Uuid) -> StoreResult<bool> {
+    fn replace_password_hash(
+        &self,
+        id: Uuid,
+        expected: &str,
+        new: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
         let id = id_text(id);
         with_conn!(self, conn => {
+            // One conditional statement: atomic on both backends.
+            let still_expected = users::table
+                .filter(users::id.eq(id.as_str()))
+                .filter(users::password_hash.eq(expected));
+            let updated = diesel::update(still_expected)
+                .set((users::password_hash.eq(new), users::updated_at.eq(now)))
+                .execute(conn)?;
+            Ok(updated > 0)
+        })
+        .map_err(Fail::into_store)
+    }
+
+    fn delete_user(&self, id: Uuid, protect: Option<&str>) -> StoreResult<bool> {
+        let id = id_text(id);
+        write_tx!(self, conn => {
+            if let Some(role) = protect {
+                guard_last_holder!(conn, id.as_str(), role, |_: &UserRecord| false);
+            }
             // Sessions (and their refresh tokens), personal tokens and role assignments go
             // along by ON DELETE CASCADE.
             let deleted = diesel::delete(users::table.filter(users::id.eq(id.as_str())))

@@ -34,6 +34,7 @@
 //! [`StoreFixture`]: a store itself, or a guard owning one (and a temporary database that
 //! goes when the guard drops).
 
+mod guards;
 mod keys;
 mod login_reservations;
 mod personal_tokens;
@@ -45,6 +46,10 @@ mod support;
 mod user_updates;
 mod users;
 
+pub use guards::{
+    concurrent_guarded_demotions_keep_an_active_holder, guarded_changes_keep_an_active_holder,
+    password_hash_replacement_is_compare_and_set,
+};
 pub use keys::{ping_and_settings, signing_keys_switch_the_active_one};
 pub use login_reservations::{
     concurrent_login_reservations_respect_the_limit,
@@ -132,6 +137,9 @@ macro_rules! __store_suite {
             update_user_patches_each_field
             update_user_replaces_roles
             update_user_deactivation_deletes_sessions_and_tokens
+            guarded_changes_keep_an_active_holder
+            concurrent_guarded_demotions_keep_an_active_holder
+            password_hash_replacement_is_compare_and_set
             list_users_pages_and_counts
             delete_user_cascades
             organizations

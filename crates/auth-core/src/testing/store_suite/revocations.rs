@@ -33,7 +33,7 @@ pub fn deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
         ..UserPatch::default()
     };
     let updated = store
-        .update_user(user.id, &deactivate, Revocation::EVERYTHING, t + 5)
+        .update_user(user.id, &deactivate, Revocation::EVERYTHING, t + 5, None)
         .expect("deactivate")
         .expect("exists");
     let found = store.find_user(user.id).expect("find").expect("exists");
@@ -74,7 +74,7 @@ pub fn deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
         ..UserPatch::default()
     };
     store
-        .update_user(user.id, &activate, Revocation::NOTHING, t + 6)
+        .update_user(user.id, &activate, Revocation::NOTHING, t + 6, None)
         .expect("activate")
         .expect("exists");
     assert!(
@@ -86,7 +86,7 @@ pub fn deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .update_user(Uuid::new_v4(), &deactivate, Revocation::EVERYTHING, t)
+            .update_user(Uuid::new_v4(), &deactivate, Revocation::EVERYTHING, t, None)
             .expect("unknown"),
         None
     );
@@ -108,7 +108,7 @@ pub fn change_password_keeps_only_given_session(store: &dyn Store) {
         personal_tokens: false,
     };
     store
-        .update_user(user.id, &password("$argon2id$new"), keep_s2, t + 10)
+        .update_user(user.id, &password("$argon2id$new"), keep_s2, t + 10, None)
         .expect("change")
         .expect("exists");
     let found = store.find_user(user.id).expect("find").expect("exists");
@@ -132,7 +132,13 @@ pub fn change_password_keeps_only_given_session(store: &dyn Store) {
         personal_tokens: false,
     };
     store
-        .update_user(user.id, &password("$argon2id$newer"), all_sessions, t + 20)
+        .update_user(
+            user.id,
+            &password("$argon2id$newer"),
+            all_sessions,
+            t + 20,
+            None,
+        )
         .expect("change again")
         .expect("exists");
     assert!(store.list_sessions(user.id, t).expect("list").is_empty());
@@ -160,7 +166,7 @@ pub fn update_user_deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::EVERYTHING, t + 5)
+        .update_user(user.id, &patch, Revocation::EVERYTHING, t + 5, None)
         .expect("deactivate")
         .expect("exists");
     assert!(!u.is_active);
@@ -202,7 +208,7 @@ pub fn update_user_deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 6)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 6, None)
         .expect("activate")
         .expect("exists");
     assert!(u.is_active);
@@ -233,7 +239,7 @@ pub fn revocation_is_carried_out_as_given(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &deactivate, Revocation::NOTHING, t + 1)
+        .update_user(user.id, &deactivate, Revocation::NOTHING, t + 1, None)
         .expect("deactivate")
         .expect("exists");
     assert!(!u.is_active);
@@ -248,7 +254,7 @@ pub fn revocation_is_carried_out_as_given(store: &dyn Store) {
         personal_tokens: true,
     };
     store
-        .update_user(user.id, &UserPatch::default(), tokens_only, t + 2)
+        .update_user(user.id, &UserPatch::default(), tokens_only, t + 2, None)
         .expect("tokens")
         .expect("exists");
     assert!(live(s1.id) && !has_pat());
@@ -258,7 +264,7 @@ pub fn revocation_is_carried_out_as_given(store: &dyn Store) {
         personal_tokens: false,
     };
     store
-        .update_user(user.id, &UserPatch::default(), not_mine, t + 3)
+        .update_user(user.id, &UserPatch::default(), not_mine, t + 3, None)
         .expect("sessions")
         .expect("exists");
     assert!(!live(s1.id));

@@ -20,7 +20,13 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
 
     // An empty patch only moves updated_at.
     let same = store
-        .update_user(user.id, &UserPatch::default(), Revocation::NOTHING, t + 1)
+        .update_user(
+            user.id,
+            &UserPatch::default(),
+            Revocation::NOTHING,
+            t + 1,
+            None,
+        )
         .expect("empty patch")
         .expect("exists");
     assert_eq!(
@@ -36,7 +42,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 2)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 2, None)
         .expect("name")
         .expect("exists");
     assert_eq!(u.full_name.as_deref(), Some("Patched Name"));
@@ -47,7 +53,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 3)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 3, None)
         .expect("phone")
         .expect("exists");
     assert_eq!(u.phone.as_deref(), Some("+1 555 0100"));
@@ -58,7 +64,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 4)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 4, None)
         .expect("org")
         .expect("exists");
     assert_eq!(u.organization_id, Some(org.id));
@@ -69,7 +75,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 5)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 5, None)
         .expect("attrs")
         .expect("exists");
     assert_eq!(u.attributes, attributes);
@@ -78,7 +84,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 6)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 6, None)
         .expect("attrs")
         .expect("exists");
     assert_eq!(
@@ -94,7 +100,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 7)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 7, None)
         .expect("active")
         .expect("exists");
     assert!(u.is_active);
@@ -108,7 +114,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 8)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 8, None)
         .expect("clear")
         .expect("exists");
     assert_eq!(
@@ -135,7 +141,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         attributes: Some(serde_json::json!({"x": null})),
     };
     let all = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 9)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 9, None)
         .expect("all")
         .expect("exists");
     assert_eq!(all.password_hash, "$argon2id$all");
@@ -153,7 +159,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         organization_id: Some(Some(Uuid::new_v4())),
         ..UserPatch::default()
     };
-    match store.update_user(user.id, &patch, Revocation::NOTHING, t + 10) {
+    match store.update_user(user.id, &patch, Revocation::NOTHING, t + 10, None) {
         Err(StoreError::Other(_)) => {}
         other => panic!("expected Other, got {other:?}"),
     }
@@ -165,7 +171,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         ..UserPatch::default()
     };
     assert!(matches!(
-        store.update_user(user.id, &patch, Revocation::NOTHING, t + 11),
+        store.update_user(user.id, &patch, Revocation::NOTHING, t + 11, None),
         Err(StoreError::Other(_))
     ));
 
@@ -179,7 +185,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
     let ghost = Uuid::new_v4();
     assert_eq!(
         store
-            .update_user(ghost, &patch, Revocation::EVERYTHING, t)
+            .update_user(ghost, &patch, Revocation::EVERYTHING, t, None)
             .expect("unknown"),
         None
     );
@@ -208,7 +214,7 @@ pub fn update_user_replaces_roles(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 1)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 1, None)
         .expect("roles")
         .expect("exists");
     assert_eq!(u.roles, strings(&["admin", "editor", "viewer"]));
@@ -247,7 +253,7 @@ pub fn update_user_replaces_roles(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 2)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 2, None)
         .expect("name")
         .expect("exists");
     assert_eq!(u.roles, strings(&["admin", "editor", "viewer"]));
@@ -256,7 +262,7 @@ pub fn update_user_replaces_roles(store: &dyn Store) {
         ..UserPatch::default()
     };
     let u = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 3)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 3, None)
         .expect("clear")
         .expect("exists");
     assert!(u.roles.is_empty());
@@ -282,7 +288,7 @@ pub fn update_password_hash_keeps_sessions(store: &dyn Store) {
         ..UserPatch::default()
     };
     let updated = store
-        .update_user(user.id, &patch, Revocation::NOTHING, t + 3)
+        .update_user(user.id, &patch, Revocation::NOTHING, t + 3, None)
         .expect("update hash")
         .expect("exists");
     let found = store.find_user(user.id).expect("find").expect("exists");
@@ -294,7 +300,7 @@ pub fn update_password_hash_keeps_sessions(store: &dyn Store) {
     // An unknown user is not an error.
     assert_eq!(
         store
-            .update_user(Uuid::new_v4(), &patch, Revocation::NOTHING, t)
+            .update_user(Uuid::new_v4(), &patch, Revocation::NOTHING, t, None)
             .expect("unknown user"),
         None
     );

@@ -206,7 +206,7 @@ pub fn delete_user_cascades(store: &dyn Store) {
     let bpat = personal_token(bystander.id, "ci", t);
     store.create_personal_token(&bpat).expect("pat");
 
-    assert!(store.delete_user(user.id).expect("delete"));
+    assert!(store.delete_user(user.id, None).expect("delete"));
     assert!(store.find_user(user.id).expect("find").is_none());
     assert!(
         store
@@ -233,8 +233,8 @@ pub fn delete_user_cascades(store: &dyn Store) {
             .is_empty()
     );
     assert!(store.user_roles(user.id).expect("roles").is_empty());
-    assert!(!store.delete_user(user.id).expect("again"));
-    assert!(!store.delete_user(Uuid::new_v4()).expect("unknown"));
+    assert!(!store.delete_user(user.id, None).expect("again"));
+    assert!(!store.delete_user(Uuid::new_v4(), None).expect("unknown"));
 
     // The organization, the roles and other users' things stay.
     assert_eq!(store.find_organization(org.id).expect("org"), Some(org));
