@@ -13,8 +13,9 @@ pub(crate) use auth_core::store::{
     AccessRotation, FailureCounts, FailureQuery, FailureSeries, KeyStore, NewPersonalToken,
     NewRefreshToken, NewSession, NewUser, OrganizationRecord, OrganizationStore,
     PersonalTokenRecord, PersonalTokenStore, RateLimitStore, RefreshRecord, RefreshRotation,
-    Revocation, RoleRecord, SessionRecord, SessionRevocation, SessionStore, SigningKeyRecord,
-    Store, StoreError, StoreResult, TokenHash, Use, UserPatch, UserQuery, UserRecord, UserStore,
+    Reseal, Revocation, RoleRecord, SessionRecord, SessionRevocation, SessionStore,
+    SigningKeyRecord, Store, StoreError, StoreResult, TokenHash, Use, UserPatch, UserQuery,
+    UserRecord, UserStore,
 };
 pub(crate) use diesel::connection::SimpleConnection;
 pub(crate) use diesel::dsl::{count_star, min};

@@ -44,7 +44,10 @@ mod support;
 mod user_updates;
 mod users;
 
-pub use keys::{ping_and_settings, signing_keys_switch_the_active_one};
+pub use keys::{
+    only_inactive_signing_keys_are_deleted, ping_and_settings, reseal_is_all_or_nothing,
+    settings_are_read_and_deleted, signing_keys_switch_the_active_one,
+};
 pub use personal_tokens::{credential_lookups_carry_the_users_roles, personal_tokens};
 pub use rate_limits::{
     clear_login_failures_forgets_only_that_email, concurrent_rate_limit_hits_respect_the_limit,
@@ -138,6 +141,9 @@ macro_rules! __store_suite {
             concurrent_rate_limit_hits_respect_the_limit
             purge_rate_limits_removes_old_rows
             signing_keys_switch_the_active_one
+            settings_are_read_and_deleted
+            only_inactive_signing_keys_are_deleted
+            reseal_is_all_or_nothing
             credential_lookups_carry_the_users_roles
         ]);
     };
