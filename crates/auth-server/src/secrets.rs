@@ -59,7 +59,8 @@ pub enum KekSource {
 pub(crate) enum WhenMissing {
     /// Create it (first start).
     Create,
-    /// Fail: something sealed must exist already (`keys rewrap`).
+    /// Fail: the database holds something sealed under a key already, so the file was lost
+    /// and a new key would open nothing.
     Refuse,
 }
 
@@ -222,8 +223,9 @@ pub(crate) fn default_kek(
         (true, _) => read_key_file(&path)?,
         (false, WhenMissing::Create) => create_key_file(&path)?,
         (false, WhenMissing::Refuse) => bail!(
-            "no key-encryption key for {need}: none is configured and there is no key file \
-             {} beside the database",
+            "no key-encryption key for {need}: none is configured and the key file {} beside \
+             the database is missing, while the database holds secrets sealed under a key: \
+             restore the file, or configure the key they were sealed with",
             path.display()
         ),
     };

@@ -452,9 +452,13 @@ pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Res
 
 /// How tokens are signed, with the keys resolved (and the stored secret loaded).
 async fn signing(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Result<Signing> {
+    let missing = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || when_key_file_missing(&store)).await??
+    };
     let kek = |need: &str| {
         args.key_encryption
-            .resolve(&args.database, store.backend(), WhenMissing::Create, need)
+            .resolve(&args.database, store.backend(), missing, need)
     };
     match (args.signing_algorithm, &args.jwt_secret) {
         (SigningAlgorithm::Hs256, Some(secret)) => Ok(Signing::Hs256 {
@@ -476,6 +480,22 @@ async fn signing(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Result<Si
             key_encryption_key: kek("the EdDSA signing keys")?.key,
         }),
     }
+}
+
+/// What to do when the key file beside a SQLite database is missing: create it on a
+/// database with nothing sealed yet; refuse when something is (the file was lost, and a new
+/// key would open nothing).
+fn when_key_file_missing(store: &DieselStore) -> anyhow::Result<WhenMissing> {
+    use auth_core::store::KeyStore as _;
+    let sealed = store
+        .setting(auth_core::token::SEALED_JWT_SECRET_SETTING)?
+        .is_some()
+        || !store.signing_keys()?.is_empty();
+    Ok(if sealed {
+        WhenMissing::Refuse
+    } else {
+        WhenMissing::Create
+    })
 }
 
 /// Builds the app: database, core, mounted profiles.

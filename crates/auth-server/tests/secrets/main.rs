@@ -278,6 +278,17 @@ async fn sqlite_key_file_is_private_and_never_replaced() {
         message.contains(&key_file.display().to_string()),
         "{message}"
     );
+
+    // Gone while the database holds a secret sealed under it: refused, not replaced by a
+    // new key that would open nothing.
+    std::fs::remove_file(&key_file).expect("remove");
+    let message = refusal(&args(&db, None, Hs256)).await;
+    assert!(
+        message.contains(&key_file.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("restore"), "{message}");
+    assert!(!key_file.exists(), "a new key file was created");
 }
 
 #[tokio::test]
