@@ -22,7 +22,10 @@ use auth_conformance::{
 };
 use futures_util::future::BoxFuture;
 
-use crate::server::{self, Adapter, Database, FreshDatabase, Launch, Profile, ServerProcess};
+use crate::server::{
+    self, Adapter, Database, FreshDatabase, Launch, Profile, ServerProcess, rand_seed,
+    random_hex_32,
+};
 
 /// Arguments of `cargo xtask conformance`.
 #[derive(Debug, clap::Args)]
@@ -322,19 +325,11 @@ fn serve_args(config: &ServerConfig<'_>) -> Vec<String> {
 fn secrets(signing: Signing, jwt_secret: Option<&str>) -> Vec<(&'static str, String)> {
     match (signing, jwt_secret) {
         (Signing::Hs256, Some(secret)) => vec![("AUTH_JWT_SECRET", secret.to_owned())],
-        (Signing::Hs256, None) => Vec::new(),
+        // The generated secret is kept sealed under the key-encryption key, which PostgreSQL
+        // deployments must be given.
+        (Signing::Hs256, None) => vec![("AUTH_KEY_ENCRYPTION_KEY", random_hex_32())],
         (Signing::Eddsa, _) => vec![("AUTH_KEY_ENCRYPTION_KEY", random_hex_32())],
     }
-}
-
-fn rand_seed() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
-}
-
-/// 32 random bytes as 64 hex characters: an HS256 secret or a key-encryption key.
-fn random_hex_32() -> String {
-    (0..4).map(|_| format!("{:016x}", rand_seed())).collect()
 }
 
 /// Runs `auth-server user --database-url URL <args>`, with `env`.

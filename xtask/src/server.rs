@@ -93,6 +93,17 @@ impl fmt::Display for Database {
     }
 }
 
+/// A random 64-bit number (std only: the xtask needs no `rand`).
+pub fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// 32 random bytes as 64 hex characters: an HS256 secret or a key-encryption key.
+pub fn random_hex_32() -> String {
+    (0..4).map(|_| format!("{:016x}", rand_seed())).collect()
+}
+
 /// The Postgres admin URL of a run: `--postgres-url`, else `AUTH_TEST_POSTGRES_URL`, else
 /// [`DEFAULT_POSTGRES_URL`].
 pub fn postgres_admin_url(flag: Option<&str>) -> String {

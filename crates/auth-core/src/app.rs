@@ -138,7 +138,7 @@ impl App {
             return self.health(request).await;
         }
         if request.path == JWKS_PATH
-            && let Some(jwks) = self.auth().jwks()
+            && let Some(jwks) = self.auth().current_jwks().await
         {
             return if method_matches("GET", &request.method) {
                 Response::json(200, &jwks).with_header("cache-control", "public, max-age=60")

@@ -111,6 +111,35 @@ fn parse_url(url: &str) -> StoreResult<Target> {
     Ok(Target::Sqlite(path.to_owned()))
 }
 
+/// Whether a SQLite path names an in-memory database (each connection its own).
+fn is_memory(path: &str) -> bool {
+    path == ":memory:" || path.contains("mode=memory")
+}
+
+/// The file a SQLite database URL opens, as [`DieselStore::connect`] reads the URL: `None`
+/// for PostgreSQL, in-memory SQLite and URLs `connect` refuses. A `file:` URI gives its path
+/// without the query. Lets a caller keep files beside the database (e.g. a key file).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let Ok(Target::Sqlite(path)) = parse_url(url) else {
+        return None;
+    };
+    if is_memory(&path) {
+        return None;
+    }
+    let path = match path.strip_prefix("file:") {
+        Some(uri) => {
+            let uri = uri.split(['?', '#']).next().unwrap_or_default();
+            // `file://localhost/p` and `file:///p` are `/p`; `file:p` is `p`.
+            uri.strip_prefix("//localhost")
+                .or_else(|| uri.strip_prefix("//"))
+                .unwrap_or(uri)
+                .to_owned()
+        }
+        None => path,
+    };
+    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+}
+
 /// Adds libpq's `connect_timeout` to a URL that does not set one, so that a host that
 /// never answers cannot hold a connection attempt forever.
 fn with_connect_timeout(url: &str) -> String {
@@ -143,7 +172,7 @@ impl DieselStore {
     }
 
     fn sqlite_pool(path: &str, pool_size: u32) -> StoreResult<SqlitePool> {
-        let memory = path == ":memory:" || path.contains("mode=memory");
+        let memory = is_memory(path);
         // Open once outside the pool so a bad path fails at once with a clear message
         // rather than after the pool's retries.
         SqliteConnection::establish(path).map_err(map_connection)?;
@@ -291,6 +320,32 @@ mod tests {
         assert_eq!(parse_url("data/auth.db").ok(), Some(lite("data/auth.db")));
         assert!(parse_url("mysql://h/db").is_err());
         assert!(parse_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn sqlite_files_are_found() {
+        let file = |u: &str| sqlite_file(u).map(|p| p.display().to_string());
+        assert_eq!(file("sqlite://auth.db").as_deref(), Some("auth.db"));
+        assert_eq!(
+            file("sqlite:///var/lib/a.db").as_deref(),
+            Some("/var/lib/a.db")
+        );
+        assert_eq!(file("data/auth.db").as_deref(), Some("data/auth.db"));
+        assert_eq!(file("sqlite://file:x.db?mode=rwc").as_deref(), Some("x.db"));
+        assert_eq!(
+            file("sqlite:file:///srv/x.db").as_deref(),
+            Some("/srv/x.db")
+        );
+        for none in [
+            "postgres://u:p@h/db",
+            ":memory:",
+            "sqlite::memory:",
+            "sqlite://file:m?mode=memory&cache=shared",
+            "mysql://h/db",
+            "file:///srv/x.db",
+        ] {
+            assert_eq!(file(none), None, "{none}");
+        }
     }
 
     #[test]

@@ -3,13 +3,17 @@
 //! The binary (`auth-server`) is a thin command line over this library; tests start servers
 //! in-process through [`start`].
 
+mod keys;
 mod limits;
+mod secrets;
 mod serve;
 mod settings;
 
+pub use keys::run_keys_command;
 pub use limits::ConnectionLimits;
+pub use secrets::{KekSource, Secret, key_file_beside};
 pub use serve::{Adapter, ServerHandle, serve, start, start_with};
 pub use settings::{
-    AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, ServeArgs, SigningAlgorithm,
-    build_app, connect, open_auth,
+    AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, NewKeyEncryptionArgs, ServeArgs,
+    SigningAlgorithm, build_app, connect, open_auth,
 };

@@ -1,10 +1,10 @@
 //! `auth-server`: serve the API, or manage users.
 
 use anyhow::Context;
-use auth_core::clock::{Clock as _, SystemClock};
 use auth_core::service::NewAccount;
-use auth_core::store::KeyStore as _;
-use auth_server::{AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, ServeArgs};
+use auth_server::{
+    AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, Secret, ServeArgs, SigningAlgorithm,
+};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -27,7 +27,7 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Manage the EdDSA signing keys.
+    /// Manage the EdDSA signing keys and the key-encryption key.
     Keys {
         #[command(flatten)]
         database: DatabaseArgs,
@@ -68,7 +68,7 @@ async fn main() -> std::process::ExitCode {
             database,
             key_encryption,
             command,
-        } => keys(database, key_encryption, command).await,
+        } => auth_server::run_keys_command(database, key_encryption, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -134,8 +134,17 @@ async fn shutdown_signal() {
 async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<()> {
     let store = tokio::task::spawn_blocking(move || auth_server::connect(&database)).await??;
     let mut args = ServeArgs::defaults()?;
-    // Admin commands hash with the configured cost like the server does.
-    args.jwt_secret = None;
+    // Admin commands hash with the configured cost like the server does, but sign no
+    // token: a throwaway secret, so they never read (or create) the stored one and need no
+    // key-encryption key.
+    args.signing_algorithm = SigningAlgorithm::Hs256;
+    let throwaway: [u8; 32] = rand::random();
+    args.jwt_secret = Some(Secret::from(
+        throwaway
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    ));
     let auth = auth_server::open_auth(&args, store).await?;
     match command {
         AdminCommand::Create {
@@ -150,7 +159,7 @@ async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<(
                 .operator()
                 .create_user(NewAccount {
                     email,
-                    password: password.unwrap_or_default(),
+                    password: password.map(|p| p.expose().to_owned()).unwrap_or_default(),
                     password_hash,
                     full_name,
                     roles,
@@ -176,36 +185,6 @@ async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<(
                 .await
                 .map_err(describe)?;
             println!("activated {}", user.email);
-        }
-    }
-    Ok(())
-}
-
-async fn keys(
-    database: DatabaseArgs,
-    key_encryption: KeyEncryptionArgs,
-    command: KeysCommand,
-) -> anyhow::Result<()> {
-    let store = tokio::task::spawn_blocking(move || auth_server::connect(&database)).await??;
-    match command {
-        KeysCommand::Rotate => {
-            let kek = key_encryption.key()?;
-            let now = SystemClock::new().now();
-            let key = auth_core::token::generate_signing_key(&kek, now, true)
-                .map_err(|err| anyhow::anyhow!("{err}"))?;
-            let kid = key.kid.clone();
-            tokio::task::spawn_blocking(move || store.add_signing_key(&key)).await??;
-            println!("active signing key is now {kid}; running servers pick it up within a minute");
-        }
-        KeysCommand::List => {
-            let keys = tokio::task::spawn_blocking(move || store.signing_keys()).await??;
-            for key in keys {
-                let state = if key.active { "active" } else { "verifying" };
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    key.kid, key.algorithm, key.created_at, state
-                );
-            }
         }
     }
     Ok(())

@@ -1,137 +1,216 @@
 //! Settings from the command line and the environment, and building the app from them.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use auth_core::Signing;
 use auth_core::config::{Limit, RateLimits};
-use auth_core::store::KeyStore;
 use auth_core::{App, Argon2Params, Auth, Config, MountSpec};
 use auth_diesel::DieselStore;
 use clap::{Args, Subcommand};
 
 use crate::limits::ConnectionLimits;
+use crate::secrets::{Kek, KekSource, Secret, WhenMissing, default_kek, parse_kek, read_key_file};
 use crate::serve::Adapter;
 
 /// The longest connection timeout the settings take, in seconds.
 const MAX_TIMEOUT_SECS: u64 = ConnectionLimits::MAX_TIMEOUT.as_secs();
 
-/// Name of the setting that keeps the generated JWT secret.
-const JWT_SECRET_SETTING: &str = "jwt_secret";
-
-/// Where the data lives.
-#[derive(Debug, Clone, Args)]
+/// Where the data lives. `Debug` leaves a PostgreSQL URL out (it may carry a password).
+#[derive(Clone, Args)]
 pub struct DatabaseArgs {
     /// `sqlite://path` (or a plain path) or `postgres://...`.
-    #[arg(long, env = "AUTH_DATABASE_URL", default_value = "sqlite://auth.db")]
+    #[arg(
+        long,
+        env = "AUTH_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://auth.db"
+    )]
     pub database_url: String,
     /// Connections in the pool.
-    #[arg(long, env = "AUTH_DB_POOL_SIZE", default_value_t = 8)]
+    #[arg(
+        long,
+        env = "AUTH_DB_POOL_SIZE",
+        hide_env_values = true,
+        default_value_t = 8
+    )]
     pub db_pool_size: u32,
+}
+
+impl std::fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = if auth_diesel::sqlite_file(&self.database_url).is_some() {
+            self.database_url.as_str()
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("DatabaseArgs")
+            .field("database_url", &url)
+            .field("db_pool_size", &self.db_pool_size)
+            .finish()
+    }
 }
 
 /// `auth-server serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// HTTP framework to serve with.
-    #[arg(long, env = "AUTH_ADAPTER", value_enum, default_value_t = Adapter::Axum)]
+    #[arg(long, env = "AUTH_ADAPTER", hide_env_values = true, value_enum, default_value_t = Adapter::Axum)]
     pub adapter: Adapter,
     /// Address to listen on.
-    #[arg(long, env = "AUTH_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "AUTH_BIND",
+        hide_env_values = true,
+        default_value = "127.0.0.1:8080"
+    )]
     pub bind: String,
     /// Database.
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Profiles to mount: `name` or `name=/prefix`, comma-separated.
-    #[arg(long, env = "AUTH_PROFILES", default_value = "native,envelope,rbac")]
+    #[arg(
+        long,
+        env = "AUTH_PROFILES",
+        hide_env_values = true,
+        default_value = "native,envelope,rbac"
+    )]
     pub profiles: String,
     /// Access-token lifetimes per profile in seconds, e.g. `native=3600`, comma-separated.
-    #[arg(long, env = "AUTH_ACCESS_TTL", default_value = "")]
+    #[arg(
+        long,
+        env = "AUTH_ACCESS_TTL",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub access_ttl: String,
-    /// HS256 secret (at least 32 bytes). Generated once and kept in the database when absent.
+    /// HS256 secret (at least 32 bytes); pass it by environment, not on the command line.
+    /// Without it one is generated once and kept in the database, encrypted under the
+    /// key-encryption key.
     #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
     /// `iss` claim of access tokens.
-    #[arg(long, env = "AUTH_ISSUER", default_value = "auth-server")]
+    #[arg(
+        long,
+        env = "AUTH_ISSUER",
+        hide_env_values = true,
+        default_value = "auth-server"
+    )]
     pub issuer: String,
     /// Leeway in seconds for `exp`/`nbf` (at most 30).
-    #[arg(long, env = "AUTH_JWT_LEEWAY", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "AUTH_JWT_LEEWAY",
+        hide_env_values = true,
+        default_value_t = 5
+    )]
     pub jwt_leeway: u64,
     /// argon2id memory in KiB.
-    #[arg(long, env = "AUTH_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    #[arg(
+        long,
+        env = "AUTH_ARGON2_MEMORY_KIB",
+        hide_env_values = true,
+        default_value_t = 19_456
+    )]
     pub argon2_memory_kib: u32,
     /// argon2id iterations.
-    #[arg(long, env = "AUTH_ARGON2_ITERATIONS", default_value_t = 2)]
+    #[arg(
+        long,
+        env = "AUTH_ARGON2_ITERATIONS",
+        hide_env_values = true,
+        default_value_t = 2
+    )]
     pub argon2_iterations: u32,
     /// argon2id parallelism.
-    #[arg(long, env = "AUTH_ARGON2_PARALLELISM", default_value_t = 1)]
+    #[arg(
+        long,
+        env = "AUTH_ARGON2_PARALLELISM",
+        hide_env_values = true,
+        default_value_t = 1
+    )]
     pub argon2_parallelism: u32,
     /// Hashes that may run at once (default: one per core).
-    #[arg(long, env = "AUTH_HASHING_SLOTS")]
+    #[arg(long, env = "AUTH_HASHING_SLOTS", hide_env_values = true)]
     pub hashing_slots: Option<usize>,
     /// Hash requests that may wait for a slot before new ones get 503.
-    #[arg(long, env = "AUTH_HASHING_QUEUE", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "AUTH_HASHING_QUEUE",
+        hide_env_values = true,
+        default_value_t = 256
+    )]
     pub hashing_queue: usize,
     /// Niceness the hashing threads add to the server's own (0 to 19; at most 19 in all). Logins
     /// still use every idle cycle, but other requests win a core when they need one (Linux).
-    #[arg(long, env = "AUTH_HASHING_NICENESS", default_value_t = 10,
+    #[arg(long, env = "AUTH_HASHING_NICENESS", hide_env_values = true, default_value_t = 10,
           value_parser = clap::value_parser!(i32).range(0..=19))]
     pub hashing_niceness: i32,
     /// Refresh-token (and session) lifetime in seconds.
-    #[arg(long, env = "AUTH_REFRESH_TTL", default_value_t = 30 * 24 * 3600)]
+    #[arg(long, env = "AUTH_REFRESH_TTL", hide_env_values = true, default_value_t = 30 * 24 * 3600)]
     pub refresh_ttl: u64,
     /// Absolute lifetime of a session in seconds, counted from its login: no refresh extends
     /// it, and no access or refresh token outlives it.
-    #[arg(long, env = "AUTH_SESSION_LIFETIME", default_value_t = 90 * 24 * 3600,
+    #[arg(long, env = "AUTH_SESSION_LIFETIME", hide_env_values = true, default_value_t = 90 * 24 * 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub session_lifetime: u64,
     /// Seconds during which a used refresh token may be replayed for the same answer.
-    #[arg(long, env = "AUTH_REFRESH_REUSE_INTERVAL", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "AUTH_REFRESH_REUSE_INTERVAL",
+        hide_env_values = true,
+        default_value_t = 10
+    )]
     pub refresh_reuse_interval: u64,
     /// Also mount `GET /bench/hello` (a plain-text route served by the framework itself, the
     /// baseline of `cargo xtask bench`). Hidden: not for production.
-    #[arg(long, env = "AUTH_BENCH_HELLO", hide = true)]
+    #[arg(long, env = "AUTH_BENCH_HELLO", hide_env_values = true, hide = true)]
     pub bench_hello: bool,
     /// Milliseconds an authenticated session or personal token is trusted without asking the
     /// database again (revocations on other instances apply within this; 0 disables).
-    #[arg(long, env = "AUTH_PRINCIPAL_CACHE_MS", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "AUTH_PRINCIPAL_CACHE_MS",
+        hide_env_values = true,
+        default_value_t = 1000
+    )]
     pub principal_cache_ms: u64,
     /// How access tokens are signed: `hs256` (a shared secret) or `eddsa` (Ed25519 keys kept
     /// in the database, published at `/.well-known/jwks.json`, rotated with `keys rotate`).
-    #[arg(long, env = "AUTH_SIGNING_ALGORITHM", value_enum, default_value_t = SigningAlgorithm::Hs256)]
+    #[arg(long, env = "AUTH_SIGNING_ALGORITHM", hide_env_values = true, value_enum, default_value_t = SigningAlgorithm::Hs256)]
     pub signing_algorithm: SigningAlgorithm,
-    /// The key that encrypts private signing keys at rest (EdDSA only).
+    /// The key that encrypts private signing keys and the generated HS256 secret at rest.
     #[command(flatten)]
     pub key_encryption: KeyEncryptionArgs,
     /// Failed logins allowed per email and client IP, `MAX/SECONDS` or `off`.
-    #[arg(long, env = "AUTH_RATE_LOGIN_EMAIL_IP", default_value = "10/900", value_parser = Limit::parse)]
+    #[arg(long, env = "AUTH_RATE_LOGIN_EMAIL_IP", hide_env_values = true, default_value = "10/900", value_parser = Limit::parse)]
     pub rate_login_email_ip: Limit,
     /// Failed logins allowed per email from anywhere.
-    #[arg(long, env = "AUTH_RATE_LOGIN_EMAIL", default_value = "100/3600", value_parser = Limit::parse)]
+    #[arg(long, env = "AUTH_RATE_LOGIN_EMAIL", hide_env_values = true, default_value = "100/3600", value_parser = Limit::parse)]
     pub rate_login_email: Limit,
     /// Failed logins allowed per client IP.
-    #[arg(long, env = "AUTH_RATE_LOGIN_IP", default_value = "100/900", value_parser = Limit::parse)]
+    #[arg(long, env = "AUTH_RATE_LOGIN_IP", hide_env_values = true, default_value = "100/900", value_parser = Limit::parse)]
     pub rate_login_ip: Limit,
     /// Seconds during which an address an account logged in from stays known: a known
     /// address is held only to the email+IP login limit, so a distributed guessing run
     /// cannot lock the owner out (0: no address is known).
-    #[arg(long, env = "AUTH_KNOWN_ADDRESS_WINDOW", default_value_t = 30 * 24 * 3600)]
+    #[arg(long, env = "AUTH_KNOWN_ADDRESS_WINDOW", hide_env_values = true, default_value_t = 30 * 24 * 3600)]
     pub known_address_window: u64,
     /// Registrations allowed per client IP.
-    #[arg(long, env = "AUTH_RATE_REGISTER_IP", default_value = "30/3600", value_parser = Limit::parse)]
+    #[arg(long, env = "AUTH_RATE_REGISTER_IP", hide_env_values = true, default_value = "30/3600", value_parser = Limit::parse)]
     pub rate_register_ip: Limit,
     /// Refreshes allowed per client IP.
-    #[arg(long, env = "AUTH_RATE_REFRESH_IP", default_value = "300/900", value_parser = Limit::parse)]
+    #[arg(long, env = "AUTH_RATE_REFRESH_IP", hide_env_values = true, default_value = "300/900", value_parser = Limit::parse)]
     pub rate_refresh_ip: Limit,
     /// Proxies whose `X-Forwarded-For` is believed, comma-separated addresses or CIDR ranges
     /// (`10.0.0.1,10.8.0.0/16,fd00::/8`).
-    #[arg(long, env = "AUTH_TRUSTED_PROXIES", value_delimiter = ',',
+    #[arg(long, env = "AUTH_TRUSTED_PROXIES", hide_env_values = true, value_delimiter = ',',
           value_parser = auth_core::http::parse_trusted_proxy)]
     pub trusted_proxies: Vec<auth_core::http::TrustedProxy>,
     /// IPv6 clients are counted per network of this many leading bits (64: one customer's
     /// network; 48: a whole site), for every per-IP limit.
-    #[arg(long, env = "AUTH_IPV6_PREFIX_LEN", default_value_t = 64,
+    #[arg(long, env = "AUTH_IPV6_PREFIX_LEN", hide_env_values = true, default_value_t = 64,
           value_parser = clap::value_parser!(u8).range(32..=128))]
     pub ipv6_prefix_len: u8,
     /// Refuse the 10,000 most common passwords wherever a password is set (default on).
@@ -140,6 +219,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "AUTH_REFUSE_COMMON_PASSWORDS",
+        hide_env_values = true,
         default_value_t = true,
         num_args = 0..=1,
         default_missing_value = "true",
@@ -149,19 +229,19 @@ pub struct ServeArgs {
     pub refuse_common_passwords: bool,
     /// Seconds a client has to send a request's headers (from the accept, or from the first
     /// byte of a next request on a kept-alive connection); then the connection is closed.
-    #[arg(long, env = "AUTH_HEADER_TIMEOUT", default_value_t = 10,
+    #[arg(long, env = "AUTH_HEADER_TIMEOUT", hide_env_values = true, default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub header_timeout: u64,
     /// Seconds a client has to send a request's body after its headers; then 408 and close.
-    #[arg(long, env = "AUTH_BODY_TIMEOUT", default_value_t = 30,
+    #[arg(long, env = "AUTH_BODY_TIMEOUT", hide_env_values = true, default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub body_timeout: u64,
     /// Seconds a kept-alive connection may sit with no request before it is closed.
-    #[arg(long, env = "AUTH_IDLE_TIMEOUT", default_value_t = 60,
+    #[arg(long, env = "AUTH_IDLE_TIMEOUT", hide_env_values = true, default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub idle_timeout: u64,
     /// Connections open at once; at the limit the server stops accepting until one closes.
-    #[arg(long, env = "AUTH_MAX_CONNECTIONS", default_value_t = 10_000,
+    #[arg(long, env = "AUTH_MAX_CONNECTIONS", hide_env_values = true, default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
 }
@@ -190,22 +270,10 @@ impl ServeArgs {
         }
     }
 
-    /// How tokens are signed; `hs256_secret` is only read for HS256.
-    fn signing(&self, hs256_secret: Vec<u8>) -> anyhow::Result<Signing> {
-        Ok(match self.signing_algorithm {
-            SigningAlgorithm::Hs256 => Signing::Hs256 {
-                secret: hs256_secret,
-            },
-            SigningAlgorithm::Eddsa => Signing::EdDsa {
-                key_encryption_key: self.key_encryption.key()?,
-            },
-        })
-    }
-
-    fn core_config(&self, jwt_secret: Vec<u8>) -> anyhow::Result<Config> {
+    fn core_config(&self, signing: Signing) -> Config {
         let defaults = Config::default();
-        Ok(Config {
-            signing: self.signing(jwt_secret)?,
+        Config {
+            signing,
             issuer: self.issuer.clone(),
             leeway: Duration::from_secs(self.jwt_leeway),
             argon2: Argon2Params {
@@ -234,7 +302,7 @@ impl ServeArgs {
             refuse_common_passwords: self.refuse_common_passwords,
             principal_cache_ttl: Duration::from_millis(self.principal_cache_ms),
             ..defaults
-        })
+        }
     }
 
     fn mounts(&self) -> anyhow::Result<Vec<MountSpec>> {
@@ -270,30 +338,90 @@ pub enum SigningAlgorithm {
     Eddsa,
 }
 
-/// The key that encrypts private signing keys at rest.
+/// The key-encryption key (KEK): it seals the private signing keys and the generated HS256
+/// secret in the database, so a copy of the database alone opens neither. Without one, a
+/// SQLite database keeps it in a key file beside itself (`<database>.key`, mode 0600);
+/// PostgreSQL deployments must configure it, the same on every instance.
 #[derive(Debug, Clone, Args)]
 pub struct KeyEncryptionArgs {
-    /// 32 bytes as 64 hex characters; required with `--signing-algorithm eddsa`.
+    /// 32 bytes as 64 hex characters; pass it by environment, not on the command line.
     #[arg(long, env = "AUTH_KEY_ENCRYPTION_KEY", hide_env_values = true)]
-    pub key_encryption_key: Option<String>,
+    pub key_encryption_key: Option<Secret>,
+    /// A file holding the key (64 hex characters, readable by its owner only).
+    #[arg(
+        long,
+        env = "AUTH_KEY_ENCRYPTION_KEY_FILE",
+        hide_env_values = true,
+        conflicts_with = "key_encryption_key"
+    )]
+    pub key_encryption_key_file: Option<PathBuf>,
 }
 
 impl KeyEncryptionArgs {
-    /// The key, parsed.
-    pub fn key(&self) -> anyhow::Result<[u8; 32]> {
-        let Some(text) = &self.key_encryption_key else {
-            bail!("EdDSA signing needs AUTH_KEY_ENCRYPTION_KEY (64 hex characters)");
+    /// The configured key (given, or read from the given file); `None` when neither is.
+    pub(crate) fn configured(&self) -> anyhow::Result<Option<Kek>> {
+        if let Some(key) = &self.key_encryption_key {
+            let key = parse_kek(key.expose()).context("AUTH_KEY_ENCRYPTION_KEY")?;
+            return Ok(Some(Kek {
+                key,
+                source: KekSource::Configured,
+            }));
+        }
+        let Some(path) = &self.key_encryption_key_file else {
+            return Ok(None);
         };
-        let text = text.trim();
-        if text.len() != 64 || !text.is_ascii() {
-            bail!("the key-encryption key must be 64 hex characters");
+        Ok(Some(Kek {
+            key: read_key_file(path)?,
+            source: KekSource::File(path.clone()),
+        }))
+    }
+
+    /// The key for `database`: the configured one, else the default of [`default_kek`]
+    /// (the key file beside a SQLite database, created per `missing`). `need` says what it
+    /// is for, in the error when there is none.
+    pub(crate) fn resolve(
+        &self,
+        database: &DatabaseArgs,
+        backend: &str,
+        missing: WhenMissing,
+        need: &str,
+    ) -> anyhow::Result<Kek> {
+        match self.configured()? {
+            Some(kek) => Ok(kek),
+            None => default_kek(&database.database_url, backend, missing, need),
         }
-        let mut key = [0u8; 32];
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
-                .context("the key-encryption key must be 64 hex characters")?;
+    }
+}
+
+/// The new key-encryption key of `keys rewrap`.
+#[derive(Debug, Clone, Args)]
+pub struct NewKeyEncryptionArgs {
+    /// 64 hex characters; pass it by environment, not on the command line.
+    #[arg(long, env = "AUTH_NEW_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub new_key_encryption_key: Option<Secret>,
+    /// A file holding the new key (64 hex characters, readable by its owner only).
+    #[arg(
+        long,
+        env = "AUTH_NEW_KEY_ENCRYPTION_KEY_FILE",
+        hide_env_values = true,
+        conflicts_with = "new_key_encryption_key"
+    )]
+    pub new_key_encryption_key_file: Option<PathBuf>,
+}
+
+impl NewKeyEncryptionArgs {
+    /// The new key, given or read from the given file.
+    pub fn key(&self) -> anyhow::Result<[u8; 32]> {
+        if let Some(key) = &self.new_key_encryption_key {
+            return parse_kek(key.expose()).context("AUTH_NEW_KEY_ENCRYPTION_KEY");
         }
-        Ok(key)
+        match &self.new_key_encryption_key_file {
+            Some(path) => read_key_file(path),
+            None => bail!(
+                "the new key-encryption key is missing: set AUTH_NEW_KEY_ENCRYPTION_KEY or \
+                 AUTH_NEW_KEY_ENCRYPTION_KEY_FILE"
+            ),
+        }
     }
 }
 
@@ -304,6 +432,19 @@ pub enum KeysCommand {
     Rotate,
     /// List the signing keys (public information only).
     List,
+    /// Retire an older signing key: running servers stop accepting the tokens it signed and
+    /// stop publishing it within a minute. The active key cannot be retired: rotate first.
+    Retire {
+        /// The key's `kid` (see `keys list`).
+        kid: String,
+    },
+    /// Re-seal every private signing key and the generated HS256 secret under a new
+    /// key-encryption key, in one transaction; then start every instance with the new key.
+    Rewrap {
+        /// The new key-encryption key.
+        #[command(flatten)]
+        new: NewKeyEncryptionArgs,
+    },
 }
 
 /// `auth-server user ...`.
@@ -314,15 +455,15 @@ pub enum AdminCommand {
         /// Email address.
         #[arg(long)]
         email: String,
-        /// Password (or set AUTH_USER_PASSWORD); a common one is refused unless
-        /// AUTH_REFUSE_COMMON_PASSWORDS=false.
+        /// Password; pass it by environment (AUTH_USER_PASSWORD), not on the command line.
+        /// A common one is refused unless AUTH_REFUSE_COMMON_PASSWORDS=false.
         #[arg(
             long,
             env = "AUTH_USER_PASSWORD",
             hide_env_values = true,
             required_unless_present = "password_hash"
         )]
-        password: Option<String>,
+        password: Option<Secret>,
         /// An existing hash to import instead of a password: argon2 PHC or bcrypt (`$2b$...`);
         /// bcrypt hashes are upgraded to argon2id at the user's next login.
         #[arg(long, conflicts_with = "password")]
@@ -357,28 +498,64 @@ pub fn connect(database: &DatabaseArgs) -> anyhow::Result<Arc<DieselStore>> {
     Ok(Arc::new(store))
 }
 
-/// Builds the core service: the configured secret, or the one kept in the database
-/// (generated on first start, so restarts keep tokens valid).
+/// Builds the core service. HS256 signs with the configured secret, or with the one
+/// generated once and kept in the database sealed under the key-encryption key (so restarts
+/// keep tokens valid, and a copy of the database alone cannot mint one); EdDSA with the
+/// stored keys, opened with the key-encryption key.
 pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Result<Arc<Auth>> {
-    let secret = match &args.jwt_secret {
-        Some(secret) => secret.clone().into_bytes(),
-        // EdDSA keys live in the database; no shared secret to keep.
-        None if args.signing_algorithm == SigningAlgorithm::Eddsa => Vec::new(),
-        None => {
-            let candidate = random_secret();
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || {
-                store.get_or_init_setting(JWT_SECRET_SETTING, &candidate)
-            })
-            .await?
-            .context("cannot read the JWT secret from the database")?
-            .into_bytes()
-        }
-    };
-    let config = args.core_config(secret)?;
+    let signing = signing(args, store.clone()).await?;
+    let config = args.core_config(signing);
     // Building the hasher computes one dummy hash: keep it off the executor.
     let auth = tokio::task::spawn_blocking(move || Auth::new(store, config)).await??;
     Ok(Arc::new(auth))
+}
+
+/// How tokens are signed, with the keys resolved (and the stored secret loaded).
+async fn signing(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Result<Signing> {
+    let missing = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || when_key_file_missing(&store)).await??
+    };
+    let kek = |need: &str| {
+        args.key_encryption
+            .resolve(&args.database, store.backend(), missing, need)
+    };
+    match (args.signing_algorithm, &args.jwt_secret) {
+        (SigningAlgorithm::Hs256, Some(secret)) => Ok(Signing::Hs256 {
+            secret: secret.expose().as_bytes().to_vec(),
+        }),
+        (SigningAlgorithm::Hs256, None) => {
+            let kek = kek(
+                "the generated JWT secret, kept encrypted in the database (or give the secret \
+                 itself with AUTH_JWT_SECRET)",
+            )?;
+            let secret = tokio::task::spawn_blocking(move || {
+                auth_core::token::stored_hs256_secret(store.as_ref(), &kek.key)
+            })
+            .await?
+            .context("cannot load the JWT secret kept in the database")?;
+            Ok(Signing::Hs256 { secret })
+        }
+        (SigningAlgorithm::Eddsa, _) => Ok(Signing::EdDsa {
+            key_encryption_key: kek("the EdDSA signing keys")?.key,
+        }),
+    }
+}
+
+/// What to do when the key file beside a SQLite database is missing: create it on a
+/// database with nothing sealed yet; refuse when something is (the file was lost, and a new
+/// key would open nothing).
+fn when_key_file_missing(store: &DieselStore) -> anyhow::Result<WhenMissing> {
+    use auth_core::store::KeyStore as _;
+    let sealed = store
+        .setting(auth_core::token::SEALED_JWT_SECRET_SETTING)?
+        .is_some()
+        || !store.signing_keys()?.is_empty();
+    Ok(if sealed {
+        WhenMissing::Refuse
+    } else {
+        WhenMissing::Create
+    })
 }
 
 /// Builds the app: database, core, mounted profiles.
@@ -389,13 +566,57 @@ pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
     Ok(App::new(auth, &args.mounts()?)?)
 }
 
-fn random_secret() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+#[cfg(test)]
+mod tests {
+    use clap::{Args as _, Subcommand as _};
+
+    use super::*;
+
+    /// The names of arguments of `command` (and its subcommands) that read the environment
+    /// but would show its value in `--help`.
+    fn showing_env_values(command: &clap::Command) -> Vec<String> {
+        let mut names: Vec<String> = command
+            .get_arguments()
+            .filter(|arg| arg.get_env().is_some() && !arg.is_hide_env_values_set())
+            .map(|arg| format!("{} {}", command.get_name(), arg.get_id()))
+            .collect();
+        for sub in command.get_subcommands() {
+            names.extend(showing_env_values(sub));
+        }
+        names
+    }
+
+    #[test]
+    fn no_argument_shows_its_environment_value_in_help() {
+        let commands = [
+            ServeArgs::augment_args(clap::Command::new("serve")),
+            DatabaseArgs::augment_args(clap::Command::new("database")),
+            KeyEncryptionArgs::augment_args(clap::Command::new("key-encryption")),
+            AdminCommand::augment_subcommands(clap::Command::new("user")),
+            KeysCommand::augment_subcommands(clap::Command::new("keys")),
+        ];
+        for command in &commands {
+            assert_eq!(showing_env_values(command), Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let mut args = ServeArgs::defaults().expect("defaults");
+        args.database.database_url = "postgres://u:s3cretpw@db/auth".to_owned();
+        args.jwt_secret = Some(Secret::from("jwt-secret-value-0123456789abcdef"));
+        args.key_encryption.key_encryption_key = Some(Secret::from("ab".repeat(32)));
+        let shown = format!("{args:?}");
+        for secret in ["s3cretpw", "jwt-secret-value", &"ab".repeat(32)] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        args.database.database_url = "sqlite://data/auth.db".to_owned();
+        assert!(format!("{:?}", args.database).contains("data/auth.db"));
+    }
 }
 
 #[cfg(test)]
-mod tests {
+mod common_password_flag {
     use super::*;
     use clap::Parser as _;
 

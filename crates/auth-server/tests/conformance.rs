@@ -124,11 +124,11 @@ fn settings(database_url: &str, config: ServerConfig<'_>) -> (ServeArgs, Option<
         }
         Signing::Eddsa => {
             args.signing_algorithm = SigningAlgorithm::Eddsa;
-            args.key_encryption.key_encryption_key = Some(random_hex(32));
+            args.key_encryption.key_encryption_key = Some(random_hex(32).into());
             None
         }
     };
-    args.jwt_secret = secret.clone();
+    args.jwt_secret = secret.clone().map(Into::into);
     // The suite's requests come from 127.0.0.1 with a client IP per case in
     // `X-Forwarded-For`, so the contract's limits apply per case.
     args.trusted_proxies = TRUSTED_PROXIES

@@ -149,7 +149,9 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 adapter,
                 database_url: fresh.url(),
                 args: serve_args(&args),
-                env: Vec::new(),
+                // The generated HS256 secret is kept sealed under the key-encryption key,
+                // which PostgreSQL deployments must be given (by environment).
+                env: vec![("AUTH_KEY_ENCRYPTION_KEY", server::random_hex_32())],
                 log_filter: &args.server_log,
                 log_path: scratch.path().join(format!("{adapter}-{database}.log")),
             };

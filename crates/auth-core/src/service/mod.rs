@@ -268,6 +268,13 @@ impl Auth {
         self.ctx.signer.jwks()
     }
 
+    /// [`Auth::jwks`] after reloading the keys when the last load is over a minute old, so
+    /// keys rotated or retired elsewhere show (or go) within a minute.
+    pub async fn current_jwks(&self) -> Option<serde_json::Value> {
+        keys::reload(&self.ctx, false).await;
+        self.jwks()
+    }
+
     /// Whether the database answers.
     pub async fn healthy(&self) -> bool {
         self.ctx.store(|store| store.ping()).await.is_ok()

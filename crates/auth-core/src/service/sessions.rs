@@ -92,6 +92,9 @@ impl Sessions<'_> {
         if token.starts_with(REFRESH_PREFIX) {
             return Err(Error::InvalidToken);
         }
+        // Keys rotated or retired elsewhere apply within the reload interval, also on an
+        // instance that only verifies (a no-op unless the last load is over a minute old).
+        keys::reload(self.0, false).await;
         let claims = match self.0.signer.verify(token) {
             Ok(claims) => claims,
             Err(VerifyError::UnknownKid) => {

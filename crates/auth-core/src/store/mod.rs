@@ -203,15 +203,28 @@ pub fn limit_reached(counts: &FailureCounts, max: &FailureCounts, known: bool) -
         || (!known && (at(counts.email, max.email) || at(counts.ip, max.ip)))
 }
 
-/// Signing keys and settings.
+/// Signing keys and settings. Secrets among them arrive sealed (encrypted by the core under
+/// the key-encryption key, which no store ever sees).
 pub trait KeyStore {
     /// Returns the stored value for `key`, storing `value` first if there was none.
     /// Atomic: two instances racing on a fresh database agree on one value.
     fn get_or_init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+    /// The stored value for `key`, if any.
+    fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Deletes the setting `key`. False when there was none.
+    fn delete_setting(&self, key: &str) -> StoreResult<bool>;
     /// Every signing key, newest first.
     fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Adds a key; when it is active, every other key becomes inactive in the same transaction.
     fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Deletes the signing key `kid` unless it is the active one. False, deleting nothing,
+    /// when there is no inactive key `kid`.
+    fn delete_signing_key(&self, kid: &str) -> StoreResult<bool>;
+    /// Replaces every private key and setting listed in `reseal` by its new form, in one
+    /// transaction, provided each still holds its old form and the stored signing keys are
+    /// exactly those listed (serialized with [`KeyStore::add_signing_key`]). Returns false,
+    /// writing nothing, otherwise: something changed since the caller read them.
+    fn reseal(&self, reseal: &Reseal) -> StoreResult<bool>;
 }
 
 /// The storage a deployment runs on: every part, plus a health probe. Implementations must be

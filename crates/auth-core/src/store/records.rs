@@ -452,3 +452,47 @@ pub struct SigningKeyRecord {
     /// Whether new tokens are signed with it (exactly one key is active).
     pub active: bool,
 }
+
+/// Everything sealed under the key-encryption key, each with its new sealed form: what
+/// [`KeyStore::reseal`](super::KeyStore::reseal) writes when that key changes. `Debug` shows
+/// names only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Reseal {
+    /// Every stored signing key (all of them: a key left out makes the write refused).
+    pub signing_keys: Vec<ResealedKey>,
+    /// The sealed settings.
+    pub settings: Vec<ResealedSetting>,
+}
+
+impl std::fmt::Debug for Reseal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.signing_keys.iter().map(|k| k.kid.as_str()).collect();
+        let settings: Vec<&str> = self.settings.iter().map(|s| s.key.as_str()).collect();
+        f.debug_struct("Reseal")
+            .field("signing_keys", &kids)
+            .field("settings", &settings)
+            .finish()
+    }
+}
+
+/// One signing key's private part, sealed under the old key and under the new one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResealedKey {
+    /// Key id.
+    pub kid: String,
+    /// The stored private part it replaces.
+    pub old_private_key: Vec<u8>,
+    /// Its new sealed form.
+    pub new_private_key: Vec<u8>,
+}
+
+/// One sealed setting, sealed under the old key and under the new one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResealedSetting {
+    /// The setting's name.
+    pub key: String,
+    /// The stored value it replaces.
+    pub old_value: String,
+    /// Its new sealed form.
+    pub new_value: String,
+}

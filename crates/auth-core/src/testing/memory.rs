@@ -17,9 +17,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::store::{
-    KeyStore, NewUser, OrganizationRecord, OrganizationStore, PersonalTokenRecord, Revocation,
-    RoleRecord, SessionRecord, SessionRevocation, SigningKeyRecord, Store, StoreError, StoreResult,
-    TokenHash, UserPatch, UserQuery, UserRecord, UserStore,
+    KeyStore, NewUser, OrganizationRecord, OrganizationStore, PersonalTokenRecord, Reseal,
+    Revocation, RoleRecord, SessionRecord, SessionRevocation, SigningKeyRecord, Store, StoreError,
+    StoreResult, TokenHash, UserPatch, UserQuery, UserRecord, UserStore,
 };
 
 /// A [`Store`] in memory: nothing is persisted, everything is lost on drop. Cheap to
@@ -420,6 +420,14 @@ impl KeyStore for MemoryStore {
             .clone())
     }
 
+    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self.lock()?.settings.get(key).cloned())
+    }
+
+    fn delete_setting(&self, key: &str) -> StoreResult<bool> {
+        Ok(self.lock()?.settings.remove(key).is_some())
+    }
+
     fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         let state = self.lock()?;
         let mut keys = state.signing_keys.clone();
@@ -439,6 +447,43 @@ impl KeyStore for MemoryStore {
         }
         state.signing_keys.push(key.clone());
         Ok(())
+    }
+
+    fn delete_signing_key(&self, kid: &str) -> StoreResult<bool> {
+        let mut state = self.lock()?;
+        let before = state.signing_keys.len();
+        state.signing_keys.retain(|k| k.kid != kid || k.active);
+        Ok(state.signing_keys.len() < before)
+    }
+
+    fn reseal(&self, reseal: &Reseal) -> StoreResult<bool> {
+        let mut state = self.lock()?;
+        // Check everything before writing anything.
+        let keys_match = state.signing_keys.len() == reseal.signing_keys.len()
+            && state.signing_keys.iter().all(|key| {
+                reseal
+                    .signing_keys
+                    .iter()
+                    .any(|new| new.kid == key.kid && new.old_private_key == key.private_key)
+            });
+        let settings_match = reseal
+            .settings
+            .iter()
+            .all(|new| state.settings.get(&new.key) == Some(&new.old_value));
+        if !keys_match || !settings_match {
+            return Ok(false);
+        }
+        for key in &mut state.signing_keys {
+            if let Some(new) = reseal.signing_keys.iter().find(|new| new.kid == key.kid) {
+                key.private_key = new.new_private_key.clone();
+            }
+        }
+        for new in &reseal.settings {
+            state
+                .settings
+                .insert(new.key.clone(), new.new_value.clone());
+        }
+        Ok(true)
     }
 }
 

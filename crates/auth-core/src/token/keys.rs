@@ -5,6 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
+use super::sealed::{NONCE_LEN, open, seal};
 use super::{KeyError, new_jti};
 use crate::store::SigningKeyRecord;
 
@@ -88,51 +89,27 @@ pub(super) fn pkcs8_ed25519(seed: &[u8; 32]) -> Vec<u8> {
     der
 }
 
-fn key_cipher(key_encryption_key: &[u8; 32]) -> chacha20poly1305::ChaCha20Poly1305 {
-    use chacha20poly1305::KeyInit as _;
-    chacha20poly1305::ChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(key_encryption_key))
-}
-
-fn encrypt_private_key(
+/// Seals an Ed25519 seed under `kek`, bound to its `kid`.
+pub(super) fn encrypt_private_key(
     kek: &[u8; 32],
     kid: &str,
     seed: &[u8; 32],
 ) -> Result<Vec<u8>, crate::error::Error> {
-    use chacha20poly1305::aead::{Aead as _, Payload};
-    let nonce: [u8; 12] = rand::random();
-    let sealed = key_cipher(kek)
-        .encrypt(
-            chacha20poly1305::Nonce::from_slice(&nonce),
-            Payload {
-                msg: seed,
-                aad: kid.as_bytes(),
-            },
-        )
-        .map_err(|_| crate::error::Error::Internal)?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&sealed);
-    Ok(out)
+    seal(kek, kid.as_bytes(), seed)
 }
 
+/// Opens the private part of key `kid`: `Undecryptable` under another key-encryption key (or
+/// when it was tampered with), `Malformed` when it is not a sealed seed.
 pub(super) fn decrypt_private_key(
     kek: &[u8; 32],
     kid: &str,
     sealed: &[u8],
 ) -> Result<[u8; 32], KeyError> {
-    use chacha20poly1305::aead::{Aead as _, Payload};
-    if sealed.len() < 12 {
+    if sealed.len() < NONCE_LEN {
         return Err(KeyError::Malformed(kid.to_owned()));
     }
-    let (nonce, ciphertext) = sealed.split_at(12);
-    let plain = key_cipher(kek)
-        .decrypt(
-            chacha20poly1305::Nonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad: kid.as_bytes(),
-            },
-        )
-        .map_err(|_| KeyError::Undecryptable(kid.to_owned()))?;
+    let plain =
+        open(kek, kid.as_bytes(), sealed).ok_or_else(|| KeyError::Undecryptable(kid.to_owned()))?;
     plain
         .as_slice()
         .try_into()

@@ -4,11 +4,18 @@
 //! looked up by hash in their own table; a JWT is only ever verified as an access token.
 
 mod keys;
+mod maintenance;
+mod sealed;
 mod signer;
 #[cfg(test)]
 mod tests;
 
 pub use keys::generate_signing_key;
+pub use maintenance::{Rewrapped, retire_signing_key, rewrap};
+pub use sealed::{
+    PLAIN_JWT_SECRET_SETTING, SEALED_JWT_SECRET_SETTING, open_setting, seal_setting,
+    stored_hs256_secret,
+};
 pub use signer::TokenSigner;
 
 use base64::Engine as _;
@@ -18,7 +25,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::MIN_SECRET_LEN;
-use crate::store::TokenHash;
+use crate::store::{StoreError, TokenHash};
 
 /// Prefix of every refresh token.
 pub const REFRESH_PREFIX: &str = "authrt_";
@@ -78,6 +85,28 @@ pub enum KeyError {
     /// EdDSA is configured but no key is active.
     #[error("no active signing key")]
     NoActiveKey,
+    /// A sealed setting (e.g. the generated JWT secret) could not be opened with the
+    /// configured key-encryption key: another key sealed it, or it was altered.
+    #[error(
+        "the stored secret `{0}` cannot be decrypted with the configured key-encryption key \
+         (is it the key this database was started with?)"
+    )]
+    SettingUndecryptable(String),
+    /// Sealing a secret under the key-encryption key failed.
+    #[error("sealing a secret under the key-encryption key failed")]
+    Sealing,
+    /// No signing key has this `kid`.
+    #[error("no signing key `{0}`")]
+    UnknownKey(String),
+    /// The key is the active one, which signs new tokens: it cannot be retired.
+    #[error("signing key `{0}` is the active one; rotate first (`keys rotate`), then retire it")]
+    ActiveKey(String),
+    /// The stored keys changed while they were being re-sealed; nothing was written.
+    #[error("the stored keys changed while being re-sealed; nothing was written, run it again")]
+    Changed,
+    /// The store failed.
+    #[error("cannot read or write the stored keys: {0}")]
+    Store(StoreError),
 }
 
 /// Why a token was refused.

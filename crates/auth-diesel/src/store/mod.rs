@@ -13,7 +13,7 @@ pub(crate) use auth_core::store::{
     AccessRotation, FailureCounts, FailureQuery, FailureSeries, KeyStore, LoginAttempt,
     NewPersonalToken, NewRefreshToken, NewSession, NewUser, OrganizationRecord, OrganizationStore,
     PersonalTokenRecord, PersonalTokenStore, RateLimitStore, RefreshRecord, RefreshRotation,
-    Reservation, Revocation, RoleRecord, SessionBounds, SessionRecord, SessionRevocation,
+    Reseal, Reservation, Revocation, RoleRecord, SessionBounds, SessionRecord, SessionRevocation,
     SessionStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenHash, Use, UserPatch,
     UserQuery, UserRecord, UserStore, limit_reached,
 };

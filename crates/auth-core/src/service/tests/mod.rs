@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bounds;
+mod keys;
 mod refresh;
 mod sessions;
 mod throttle;
@@ -55,11 +56,15 @@ impl World {
     }
 
     fn with(config: Config) -> Self {
+        Self::on(Arc::new(MemoryStore::new()), config)
+    }
+
+    /// A service on `store`, which the test keeps to change behind the service's back.
+    fn on(store: Arc<MemoryStore>, config: Config) -> Self {
         // Real time as the start, so tokens look like ordinary ones; then only the tests
         // move the clock.
         let clock = Arc::new(FixedClock::at(chrono::Utc::now().timestamp()));
-        let auth = Auth::with_clock(Arc::new(MemoryStore::new()), config, clock.clone())
-            .expect("service starts");
+        let auth = Auth::with_clock(store, config, clock.clone()).expect("service starts");
         Self { auth, clock }
     }
 

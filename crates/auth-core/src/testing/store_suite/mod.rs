@@ -50,7 +50,10 @@ pub use guards::{
     concurrent_guarded_demotions_keep_an_active_holder, guarded_changes_keep_an_active_holder,
     password_hash_replacement_is_compare_and_set,
 };
-pub use keys::{ping_and_settings, signing_keys_switch_the_active_one};
+pub use keys::{
+    only_inactive_signing_keys_are_deleted, ping_and_settings, reseal_is_all_or_nothing,
+    settings_are_read_and_deleted, signing_keys_switch_the_active_one,
+};
 pub use login_reservations::{
     concurrent_login_reservations_respect_the_limit,
     known_addresses_are_held_only_to_the_email_ip_limit, login_reservations_count_until_released,
@@ -154,6 +157,9 @@ macro_rules! __store_suite {
             login_reservations_count_until_released
             known_addresses_are_held_only_to_the_email_ip_limit
             signing_keys_switch_the_active_one
+            settings_are_read_and_deleted
+            only_inactive_signing_keys_are_deleted
+            reseal_is_all_or_nothing
             credential_lookups_carry_the_users_roles
         ]);
     };
