@@ -145,6 +145,9 @@ pub struct Config {
     /// Dedicated threads that run store (database) calls (default 8; match the store's
     /// connection pool, since a thread without a connection only waits).
     pub store_threads: usize,
+    /// Store calls that may be pending at once, queued or running (default 1024); past it a
+    /// request gets 503 with `Retry-After` at once instead of queueing without bound.
+    pub store_queue: usize,
     /// Lifetime of refresh tokens and of the sessions they keep alive (default 30 days).
     pub refresh_ttl: Duration,
     /// How long a used refresh token may be replayed for the same answer (default 10 s).
@@ -185,6 +188,7 @@ impl Default for Config {
             hashing_queue: 256,
             hashing_niceness: 10,
             store_threads: 8,
+            store_queue: 1024,
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_reuse_interval: Duration::from_secs(10),
             session_lifetime: Duration::from_secs(90 * 24 * 3600),

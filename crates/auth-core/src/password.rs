@@ -78,7 +78,8 @@ impl PasswordHasher {
         let dummy_hash = hash_with(&params, &dummy_secret, &mut Blocks::new(&params))?;
         let slots = slots.max(1);
         let block_params = params.clone();
-        let threads = Workers::start("auth-hash", slots, niceness, move || {
+        // The semaphore above already bounds the jobs handed over to one per slot.
+        let threads = Workers::start("auth-hash", slots, slots, niceness, move || {
             Blocks::new(&block_params)
         })
         .map_err(|err| {

@@ -7,34 +7,55 @@
 //! piece of state (`S`) that its jobs borrow mutably: the hashing pool keeps its argon2 block
 //! array there, so no hash allocates.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::error::Error;
 
 /// A job for a worker: runs once with the worker's state.
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 
+/// How long a caller refused by a full queue is told to wait before trying again.
+const RETRY_AFTER_FULL: Duration = Duration::from_secs(1);
+
 /// `threads` dedicated threads, each with its own `S`. Dropping the pool lets the threads
 /// finish the queued jobs and exit.
 pub(crate) struct Workers<S> {
     jobs: Sender<Job<S>>,
+    /// Jobs handed over and not finished (queued or running).
+    pending: Arc<AtomicUsize>,
+    /// Most jobs pending at once; past it, [`Workers::run`] refuses at once.
+    capacity: usize,
+}
+
+/// One pending job's place; given back when the job has run (or was dropped unrun).
+struct Place(Arc<AtomicUsize>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<S: 'static> Workers<S> {
     /// Starts `threads` (at least one) threads named `{name}-{index}`, each with the state
     /// `make_state()` gives it, `niceness` nicer than the process (0: unchanged; Linux only,
-    /// elsewhere ignored).
+    /// elsewhere ignored). At most `capacity` jobs (at least one per thread) may be pending
+    /// at once, queued or running.
     pub(crate) fn start(
         name: &str,
         threads: usize,
+        capacity: usize,
         niceness: i32,
         make_state: impl Fn() -> S + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
+        let threads = threads.max(1);
         let (jobs, queue) = channel::<Job<S>>();
         let queue = Arc::new(Mutex::new(queue));
         let make_state = Arc::new(make_state);
-        for index in 0..threads.max(1) {
+        for index in 0..threads {
             let queue = queue.clone();
             let make_state = make_state.clone();
             std::thread::Builder::new()
@@ -44,17 +65,29 @@ impl<S: 'static> Workers<S> {
                     work(&queue, make_state())
                 })?;
         }
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            pending: Arc::new(AtomicUsize::new(0)),
+            capacity: capacity.max(threads),
+        })
     }
 
     /// Runs `job` on a worker and waits for its result without blocking the executor.
-    /// A job that panics yields [`Error::Internal`]; the worker survives it.
+    /// A job that panics yields [`Error::Internal`]; the worker survives it. When `capacity`
+    /// jobs are already pending, refuses at once with [`Error::Overloaded`] (a 503 with
+    /// `Retry-After`): a burst waits in a bounded queue, never in an unbounded one.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut S) -> T + Send + 'static,
     ) -> Result<T, Error> {
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::Overloaded(RETRY_AFTER_FULL));
+        }
+        let place = Place(self.pending.clone());
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job<S> = Box::new(move |state| {
+            let _place = place;
             let _ = done.send(job(state));
         });
         self.jobs.send(job).map_err(|_| {
@@ -110,7 +143,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_with_their_workers_state() {
-        let workers = Workers::start("test", 2, 0, || 0u32).unwrap();
+        let workers = Workers::start("test", 2, 64, 0, || 0u32).unwrap();
         let mut seen = 0;
         for _ in 0..10 {
             seen += workers
@@ -126,7 +159,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_job_is_an_internal_error_and_the_worker_lives_on() {
-        let workers = Workers::start("test", 1, 0, || ()).unwrap();
+        let workers = Workers::start("test", 1, 64, 0, || ()).unwrap();
         let failed = workers.run(|_| -> u8 { panic!("boom") }).await;
         assert!(matches!(failed, Err(Error::Internal)));
         assert_eq!(workers.run(|_| 7).await.unwrap(), 7);
@@ -135,7 +168,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn workers_run_at_the_given_niceness() {
-        let workers = Workers::start("test", 1, 7, || ()).unwrap();
+        let workers = Workers::start("test", 1, 64, 7, || ()).unwrap();
         let niceness = workers
             .run(|_| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
             .await
@@ -146,11 +179,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn past_its_capacity_the_queue_refuses_at_once_and_recovers() {
+        let workers = Arc::new(Workers::start("test", 1, 3, 0, || ()).unwrap());
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        // One job blocks the only thread, two more wait: the queue is full.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let (workers, gate) = (workers.clone(), gate.clone());
+            held.push(tokio::spawn(async move {
+                workers
+                    .run(move |_| {
+                        let _ = gate.lock().unwrap().recv();
+                    })
+                    .await
+            }));
+        }
+        while workers.pending.load(Ordering::Acquire) < 3 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            workers.run(|_| ()).await,
+            Err(Error::Overloaded(after)) if after == RETRY_AFTER_FULL
+        ));
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        for job in held {
+            job.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            workers.run(|_| 5).await.unwrap(),
+            5,
+            "places were given back"
+        );
+        assert_eq!(workers.pending.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
     async fn at_most_the_given_number_of_jobs_run_at_once() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
-        let workers = Arc::new(Workers::start("test", 3, 0, || ()).unwrap());
+        let workers = Arc::new(Workers::start("test", 3, 64, 0, || ()).unwrap());
         let mut tasks = Vec::new();
         for _ in 0..24 {
             let (workers, running, peak) = (workers.clone(), running.clone(), peak.clone());

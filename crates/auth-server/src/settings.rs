@@ -142,6 +142,11 @@ pub struct ServeArgs {
         default_value_t = 256
     )]
     pub hashing_queue: usize,
+    /// Database calls that may wait for a connection (or run) at once; past it a request gets
+    /// 503 with `Retry-After` at once, like the hashing queue.
+    #[arg(long, env = "AUTH_STORE_QUEUE", hide_env_values = true, default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub store_queue: u64,
     /// Niceness the hashing threads add to the server's own (0 to 19; at most 19 in all). Logins
     /// still use every idle cycle, but other requests win a core when they need one (Linux).
     #[arg(long, env = "AUTH_HASHING_NICENESS", hide_env_values = true, default_value_t = 10,
@@ -286,6 +291,7 @@ impl ServeArgs {
             hashing_niceness: self.hashing_niceness,
             // One store thread per pooled connection: more would only wait for a connection.
             store_threads: self.database.db_pool_size.max(1) as usize,
+            store_queue: usize::try_from(self.store_queue).unwrap_or(usize::MAX),
             refresh_ttl: Duration::from_secs(self.refresh_ttl),
             refresh_reuse_interval: Duration::from_secs(self.refresh_reuse_interval),
             session_lifetime: Duration::from_secs(self.session_lifetime),

@@ -37,8 +37,13 @@ impl Context {
         clock: Arc<dyn Clock>,
         config: Config,
     ) -> std::io::Result<Self> {
-        let store_threads =
-            Workers::start("auth-db", config.store_threads, 0, move || store.clone())?;
+        let store_threads = Workers::start(
+            "auth-db",
+            config.store_threads,
+            config.store_queue,
+            0,
+            move || store.clone(),
+        )?;
         let now = clock.now();
         Ok(Self {
             store_threads,
