@@ -78,8 +78,9 @@ impl PasswordHasher {
         let dummy_hash = hash_with(&params, &dummy_secret, &mut Blocks::new(&params))?;
         let slots = slots.max(1);
         let block_params = params.clone();
-        // The semaphore above already bounds the jobs handed over to one per slot.
-        let threads = Workers::start("auth-hash", slots, slots, niceness, move || {
+        // The slots semaphore and the `queue` count bound the hashes handed over; the
+        // workers' own bound would only race with them.
+        let threads = Workers::start("auth-hash", slots, usize::MAX, niceness, move || {
             Blocks::new(&block_params)
         })
         .map_err(|err| {

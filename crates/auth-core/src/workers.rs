@@ -87,8 +87,11 @@ impl<S: 'static> Workers<S> {
         let place = Place(self.pending.clone());
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job<S> = Box::new(move |state| {
-            let _place = place;
-            let _ = done.send(job(state));
+            let result = job(state);
+            // The place is given back before the caller wakes, so a caller that submits its
+            // next job as soon as it has this result never finds its own place still taken.
+            drop(place);
+            let _ = done.send(result);
         });
         self.jobs.send(job).map_err(|_| {
             tracing::error!("worker threads are gone");
