@@ -151,6 +151,70 @@ impl Listener {
 mod tests {
     use super::*;
 
+    use crate::cache::CacheKey;
+    use crate::principal::{Credential, Principal};
+    use crate::store::UserRecord;
+    use crate::testing::FixedClock;
+
+    fn principal(user: Uuid) -> Principal {
+        Principal {
+            user: Arc::new(UserRecord {
+                id: user,
+                email: "a@b.co".into(),
+                password_hash: String::new(),
+                full_name: None,
+                phone: None,
+                is_active: true,
+                roles: vec![],
+                organization_id: None,
+                attributes: serde_json::json!({}),
+                created_at: 0,
+                updated_at: 0,
+            }),
+            credential: Credential::PersonalToken {
+                token_id: Uuid::new_v4(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_listener_evicts_what_it_hears_and_everything_when_it_missed_some() {
+        let clock = Arc::new(FixedClock::at(1_000));
+        let cache = Arc::new(PrincipalCache::new(
+            std::time::Duration::from_secs(60),
+            clock,
+        ));
+        let keys_loaded_at = Arc::new(AtomicI64::new(1_000));
+        let listener = Listener::new(cache.clone(), keys_loaded_at.clone());
+        let (one, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let put = |session: Uuid| {
+            let key = CacheKey::Session(session);
+            cache.put(key, principal(Uuid::new_v4()), None, cache.generation());
+            key
+        };
+        let (one_key, other_key) = (put(one), put(other));
+        listener.heard_text(&Notice::Stale(Stale::Session(one)).encode());
+        assert!(
+            cache.get(&one_key).is_none(),
+            "the session heard of is evicted"
+        );
+        assert!(cache.get(&other_key).is_some(), "the others stay");
+        listener.heard_text("k");
+        assert_eq!(
+            keys_loaded_at.load(Ordering::Acquire),
+            0,
+            "keys reload at next use"
+        );
+        listener.heard_text("something newer");
+        assert!(
+            cache.get(&other_key).is_none(),
+            "unreadable: everything goes"
+        );
+        let key = put(one);
+        listener.missed();
+        assert!(cache.get(&key).is_none(), "missed: everything goes");
+    }
+
     #[test]
     fn encodings_round_trip_and_stay_small() {
         let id = Uuid::new_v4();

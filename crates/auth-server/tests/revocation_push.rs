@@ -195,7 +195,23 @@ enum Scenario {
     PasswordChange,
     AdminRevokesSessions,
     Refresh,
+    SessionDelete,
+    Deactivation,
+    UserDelete,
+    ReuseDetection,
 }
+
+/// Every scenario.
+const SCENARIOS: [Scenario; 8] = [
+    Scenario::Logout,
+    Scenario::PasswordChange,
+    Scenario::AdminRevokesSessions,
+    Scenario::Refresh,
+    Scenario::SessionDelete,
+    Scenario::Deactivation,
+    Scenario::UserDelete,
+    Scenario::ReuseDetection,
+];
 
 /// One run: revoke on server `a`, measure until server `b` refuses.
 async fn measure(cluster: &Cluster, scenario: Scenario, a: usize, b: usize) -> Duration {
@@ -246,6 +262,72 @@ async fn measure(cluster: &Cluster, scenario: Scenario, a: usize, b: usize) -> D
             assert_eq!(status, 200, "refresh: {body}");
             cluster.refused_after(b, &access).await
         }
+        Scenario::SessionDelete => {
+            let email = cluster.email(a, &access).await;
+            let other = cluster.login(a, &email, PASSWORD).await;
+            let (status, list) = cluster
+                .call(a, "GET", "/auth/sessions", &other, Value::Null)
+                .await;
+            assert_eq!(status, 200, "sessions: {list}");
+            let id = list
+                .as_array()
+                .and_then(|all| all.iter().find(|s| s["current"] == json!(true)))
+                .and_then(|s| s["id"].as_str())
+                .unwrap_or_else(|| panic!("no current session in {list}"))
+                .to_owned();
+            cluster.warm(b, &other).await;
+            let path = format!("/auth/sessions/{id}");
+            let (status, body) = cluster.call(a, "DELETE", &path, &access, Value::Null).await;
+            assert_eq!(status, 204, "session delete: {body}");
+            cluster.refused_after(b, &other).await
+        }
+        Scenario::Deactivation | Scenario::UserDelete => {
+            let admin = cluster.login(a, ADMIN_EMAIL, PASSWORD).await;
+            cluster.warm(b, &access).await;
+            let path = format!("/admin/users/{user_id}");
+            let (status, body) = if matches!(scenario, Scenario::Deactivation) {
+                let patch = json!({"is_active": false});
+                cluster.call(a, "PATCH", &path, &admin, patch).await
+            } else {
+                cluster.call(a, "DELETE", &path, &admin, Value::Null).await
+            };
+            assert!(
+                status == 200 || status == 204,
+                "{scenario:?}: {status} {body}"
+            );
+            cluster.refused_after(b, &access).await
+        }
+        Scenario::ReuseDetection => {
+            let refresh_with = |token: String| async move {
+                let (status, body) = cluster
+                    .call(
+                        a,
+                        "POST",
+                        "/auth/refresh",
+                        "",
+                        json!({"refresh_token": token}),
+                    )
+                    .await;
+                (status, body)
+            };
+            let (status, second) = refresh_with(refresh.clone()).await;
+            assert_eq!(status, 200, "refresh: {second}");
+            let next = second["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned();
+            let (status, third) = refresh_with(next).await;
+            assert_eq!(status, 200, "refresh: {third}");
+            let current = third["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned();
+            cluster.warm(b, &current).await;
+            // The first token again, its successor used: reuse, the session is revoked.
+            let (status, body) = refresh_with(refresh).await;
+            assert_eq!(status, 401, "reuse: {body}");
+            cluster.refused_after(b, &current).await
+        }
     }
 }
 
@@ -259,12 +341,7 @@ fn summary(times: &mut [Duration]) -> (Duration, Duration) {
 async fn revocations_reach_every_instance_within_100_ms() {
     let cluster = Cluster::start("auth_revocation_push").await;
     let mut failures = Vec::new();
-    for scenario in [
-        Scenario::Logout,
-        Scenario::PasswordChange,
-        Scenario::AdminRevokesSessions,
-        Scenario::Refresh,
-    ] {
+    for scenario in SCENARIOS {
         let mut times = Vec::new();
         for run in 0..RUNS {
             // Every ordered pair of adapters, in turn.
@@ -378,4 +455,69 @@ async fn a_killed_listening_connection_comes_back() {
         "after reconnecting, a logout took {max:?} to reach another instance"
     );
     assert!(idle < 20, "idle listeners used {idle} ticks in 2 s");
+}
+
+/// The kids server `base` publishes now.
+async fn kids(client: &reqwest::Client, base: &str) -> Vec<String> {
+    let jwks: Value = client
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("a JWKS");
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|key| key["kid"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[cfg_attr(not(auth_test_postgres), ignore = "set AUTH_TEST_POSTGRES_URL to run")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_reaches_every_instance() {
+    let admin = TestDatabase::admin_url_from_env().expect("AUTH_TEST_POSTGRES_URL");
+    let database = TestDatabase::create(&admin, "auth_revocation_keys").expect("database");
+    let mut args = args(database.url());
+    args.jwt_secret = None;
+    args.signing_algorithm = auth_server::SigningAlgorithm::Eddsa;
+    args.key_encryption.key_encryption_key =
+        Some(format!("{:064x}", rand::random::<u128>()).into());
+    let mut servers = Vec::new();
+    for &adapter in Adapter::all() {
+        let app = auth_server::build_app(&args).await.expect("app");
+        servers.push(
+            auth_server::start(adapter, app, "127.0.0.1:0")
+                .await
+                .expect("start"),
+        );
+    }
+    let client = reqwest::Client::new();
+    let before = kids(&client, &servers[1].base_url()).await;
+    assert_eq!(before.len(), 1, "one key at first: {before:?}");
+    auth_server::run_keys_command(
+        args.database.clone(),
+        args.key_encryption.clone(),
+        auth_server::KeysCommand::Rotate,
+    )
+    .await
+    .expect("rotate");
+    let rotated = Instant::now();
+    let mut seen = Vec::new();
+    for server in &servers {
+        while kids(&client, &server.base_url()).await.len() < 2 && rotated.elapsed() < GIVE_UP {
+            tokio::time::sleep(POLL).await;
+        }
+        seen.push(rotated.elapsed());
+    }
+    println!("key rotation: every instance published the new key {seen:?} after the command");
+    for server in servers {
+        server.stop().await.expect("stop");
+    }
+    assert!(
+        seen.iter().all(|t| *t < WITHIN),
+        "a rotation reached the instances after {seen:?}"
+    );
 }
