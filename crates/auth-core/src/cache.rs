@@ -5,7 +5,8 @@
 //! revocation goes through the services' one revocation path, which evicts before it
 //! answers), and one revoked on another instance sharing the database stops working within
 //! the cache's lifetime (one second by default), because entries are never served older than
-//! that.
+//! that; with a [`crate::broadcast::Broadcast`] that carries revocations between instances
+//! (PostgreSQL), within the time a message takes to arrive.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,6 +117,12 @@ impl PrincipalCache {
                 .entries
                 .retain(|_, entry| entry.principal.user.id != user_id),
         }
+    }
+
+    /// Forgets everything, as if every principal were revoked (revocations may have been
+    /// missed). Reads in flight are not cached either.
+    pub fn clear(&self) {
+        self.entries.clear();
     }
 }
 

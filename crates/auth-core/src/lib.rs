@@ -15,6 +15,7 @@
 //! contract suite, for tests only.
 
 pub mod app;
+pub mod broadcast;
 pub mod cache;
 pub mod clock;
 pub mod config;

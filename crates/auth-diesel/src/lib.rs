@@ -25,12 +25,14 @@ use diesel::r2d2::ConnectionManager;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+mod broadcast;
 mod error;
 mod models;
 mod schema;
 mod store;
 mod test_database;
 
+pub use broadcast::{CHANNEL, LISTENER_APPLICATION_NAME};
 use error::{Fail, map_connection, map_pool};
 pub use test_database::{TEST_POSTGRES_URL_ENV, TestDatabase};
 

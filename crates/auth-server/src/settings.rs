@@ -37,6 +37,11 @@ pub struct DatabaseArgs {
         default_value_t = 8
     )]
     pub db_pool_size: u32,
+    /// PostgreSQL only: where the connection that hears other instances' revocations
+    /// (`LISTEN`) goes, when the database URL points at a transaction-mode pooler
+    /// (PgBouncer), which cannot keep a `LISTEN`. Defaults to the database URL.
+    #[arg(long, env = "AUTH_DATABASE_LISTEN_URL", hide_env_values = true)]
+    pub database_listen_url: Option<String>,
 }
 
 impl std::fmt::Debug for DatabaseArgs {
@@ -49,6 +54,10 @@ impl std::fmt::Debug for DatabaseArgs {
         f.debug_struct("DatabaseArgs")
             .field("database_url", &url)
             .field("db_pool_size", &self.db_pool_size)
+            .field(
+                "database_listen_url",
+                &self.database_listen_url.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -511,8 +520,18 @@ pub fn connect(database: &DatabaseArgs) -> anyhow::Result<Arc<DieselStore>> {
 pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Result<Arc<Auth>> {
     let signing = signing(args, store.clone()).await?;
     let config = args.core_config(signing);
-    // Building the hasher computes one dummy hash: keep it off the executor.
-    let auth = tokio::task::spawn_blocking(move || Auth::new(store, config)).await??;
+    let listen_url = args
+        .database
+        .database_listen_url
+        .clone()
+        .unwrap_or_else(|| args.database.database_url.clone());
+    // Building the hasher computes one dummy hash, and the revocation listener connects
+    // once: keep both off the executor.
+    let auth = tokio::task::spawn_blocking(move || {
+        let broadcast = store.broadcast(&listen_url);
+        Auth::new(store, config)?.broadcasting(broadcast)
+    })
+    .await??;
     Ok(Arc::new(auth))
 }
 

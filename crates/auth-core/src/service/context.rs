@@ -4,12 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
+use crate::broadcast::{Alone, Broadcast, Listener, Notice, Subscription};
 use crate::cache::{PrincipalCache, Stale};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::password::PasswordHasher;
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 use crate::token::TokenSigner;
 use crate::workers::Workers;
 
@@ -19,13 +20,18 @@ pub(crate) struct Context {
     store_threads: Workers<Arc<dyn Store>>,
     pub(crate) hasher: PasswordHasher,
     pub(crate) signer: TokenSigner,
-    pub(crate) cache: PrincipalCache,
+    pub(crate) cache: Arc<PrincipalCache>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
     /// When expired rate-limit counters were last purged (Unix seconds).
     pub(crate) last_purge: AtomicI64,
-    /// When the signing keys were last loaded from the store (Unix seconds).
-    pub(crate) keys_loaded_at: AtomicI64,
+    /// When the signing keys were last loaded from the store (Unix seconds); shared with the
+    /// broadcast's listener, which zeroes it when another instance changed the keys.
+    pub(crate) keys_loaded_at: Arc<AtomicI64>,
+    /// Tells the other instances what this one revoked.
+    broadcast: Arc<dyn Broadcast>,
+    /// Keeps this instance hearing theirs; `None` until [`Context::broadcast_on`].
+    subscription: Option<Subscription>,
 }
 
 impl Context {
@@ -49,12 +55,26 @@ impl Context {
             store_threads,
             hasher,
             signer,
-            cache: PrincipalCache::new(config.principal_cache_ttl, clock.clone()),
+            cache: Arc::new(PrincipalCache::new(
+                config.principal_cache_ttl,
+                clock.clone(),
+            )),
             clock,
             config,
             last_purge: AtomicI64::new(0),
-            keys_loaded_at: AtomicI64::new(now),
+            keys_loaded_at: Arc::new(AtomicI64::new(now)),
+            broadcast: Arc::new(Alone),
+            subscription: None,
         })
+    }
+
+    /// Publishes this instance's revocations on `broadcast` and hears the others' from it
+    /// (replacing any earlier one).
+    pub(crate) fn broadcast_on(&mut self, broadcast: Arc<dyn Broadcast>) -> std::io::Result<()> {
+        let listener = Listener::new(self.cache.clone(), self.keys_loaded_at.clone());
+        self.subscription = Some(broadcast.subscribe(listener)?);
+        self.broadcast = broadcast;
+        Ok(())
     }
 
     /// The current time, Unix seconds.
@@ -82,15 +102,29 @@ impl Context {
         self.store_raw(call).await?.map_err(Error::from)
     }
 
-    /// The one revocation path: runs a store call that revokes credentials, then evicts
-    /// what it made stale from the principal cache, whatever the call's outcome (an eviction
-    /// too many costs one database read; one too few would honour a revoked token).
+    /// The one revocation path: runs a store call that revokes credentials, tells the other
+    /// instances (on the same store thread, right after the call, so before this answers),
+    /// then evicts what it made stale from the principal cache, whatever the call's outcome
+    /// (an eviction too many costs one database read; one too few would honour a revoked
+    /// token). Only an unreachable database skips the publishing: nothing was revoked, and
+    /// the message could not go either.
     pub(crate) async fn revoking<T, F>(&self, stale: Stale, call: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
     {
-        let result = self.store(call).await;
+        let broadcast = self.broadcast.clone();
+        let result = self
+            .store(move |store| {
+                let result = call(store);
+                if !matches!(result, Err(StoreError::Unavailable(_)))
+                    && let Err(err) = broadcast.publish(Notice::Stale(stale))
+                {
+                    tracing::warn!(error = %err, "publishing a revocation failed");
+                }
+                result
+            })
+            .await;
         self.cache.evict(stale);
         result
     }

@@ -216,6 +216,21 @@ impl Auth {
         Ok(Self { ctx })
     }
 
+    /// Tells the other instances sharing the database what this one revokes, and evicts what
+    /// they revoke as soon as it is heard, through `broadcast` (see [`crate::broadcast`]);
+    /// without it an instance is [`crate::broadcast::Alone`] and a revocation elsewhere
+    /// applies here within the principal cache's lifetime. Fails only when the listening
+    /// cannot start (no thread).
+    pub fn broadcasting(
+        mut self,
+        broadcast: Arc<dyn crate::broadcast::Broadcast>,
+    ) -> Result<Self, StartError> {
+        self.ctx
+            .broadcast_on(broadcast)
+            .map_err(StartError::Threads)?;
+        Ok(self)
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.ctx.config
