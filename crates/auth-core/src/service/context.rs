@@ -2,7 +2,7 @@
 //! the clock and the configuration. Also the one revocation path.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicBool, AtomicI64};
 
 use crate::cache::{PrincipalCache, Stale};
 use crate::clock::Clock;
@@ -22,8 +22,10 @@ pub(crate) struct Context {
     pub(crate) cache: PrincipalCache,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
-    /// When expired rate-limit counters were last purged (Unix seconds).
+    /// When expired rate-limit counters were last purged by a request (Unix seconds).
     pub(crate) last_purge: AtomicI64,
+    /// Whether the background purger runs (then requests purge nothing themselves).
+    pub(crate) purger_running: AtomicBool,
     /// When the signing keys were last loaded from the store (Unix seconds).
     pub(crate) keys_loaded_at: AtomicI64,
 }
@@ -53,6 +55,7 @@ impl Context {
             clock,
             config,
             last_purge: AtomicI64::new(0),
+            purger_running: AtomicBool::new(false),
             keys_loaded_at: AtomicI64::new(now),
         })
     }

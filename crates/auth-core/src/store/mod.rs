@@ -187,9 +187,9 @@ pub trait RateLimitStore {
     /// Records that `email_key` logged in successfully from `ip` at `at`, which makes the
     /// address known (see [`LoginAttempt::known_since`]).
     fn remember_address(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()>;
-    /// Forgets addresses last used for a successful login before `before` (housekeeping);
-    /// how many went.
-    fn purge_known_addresses(&self, before: i64) -> StoreResult<u64>;
+    /// Forgets at most `limit` addresses last used for a successful login before `before`
+    /// (housekeeping); how many went. Safe to run concurrently from several instances.
+    fn purge_known_addresses(&self, before: i64, limit: u32) -> StoreResult<u64>;
     /// Counts hits of `bucket`/`key` since `since`, and records one more at `now` when the
     /// count is below `limit`, atomically. Returns the count before this hit, and the oldest
     /// hit in the window (for `Retry-After`).
@@ -201,8 +201,9 @@ pub trait RateLimitStore {
         limit: u64,
         now: i64,
     ) -> StoreResult<(u64, Option<i64>)>;
-    /// Deletes failures and hits older than `before` (housekeeping); how many went.
-    fn purge_rate_limits(&self, before: i64) -> StoreResult<u64>;
+    /// Deletes failures and hits older than `before`, at most `limit` of each (housekeeping);
+    /// how many went. Safe to run concurrently from several instances.
+    fn purge_rate_limits(&self, before: i64, limit: u32) -> StoreResult<u64>;
 }
 
 /// Whether an attempt with failure `counts` is refused under `max` (0: off): at a known

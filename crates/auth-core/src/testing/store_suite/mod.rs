@@ -62,6 +62,7 @@ pub use login_reservations::{
 pub use personal_tokens::{credential_lookups_carry_the_users_roles, personal_tokens};
 pub use purges::{
     expired_personal_tokens_are_purged_in_batches, expired_sessions_are_purged_in_batches,
+    known_addresses_are_purged_in_batches,
 };
 pub use rate_limits::{
     clear_login_failures_forgets_only_that_email, concurrent_rate_limit_hits_respect_the_limit,
@@ -160,6 +161,7 @@ macro_rules! __store_suite {
             purge_rate_limits_removes_old_rows
             expired_sessions_are_purged_in_batches
             expired_personal_tokens_are_purged_in_batches
+            known_addresses_are_purged_in_batches
             concurrent_login_reservations_respect_the_limit
             login_reservations_count_until_released
             known_addresses_are_held_only_to_the_email_ip_limit

@@ -4,6 +4,7 @@
 
 use super::support::{T0, make_session, make_user, personal_token, seen, session_of};
 use crate::store::Store;
+use crate::store::{FailureCounts, FailureQuery, LoginAttempt, Reservation};
 
 /// Expired sessions (expiry at or before `before`) go, at most `limit` per call, with their
 /// refresh state; live ones and their refresh state stay.
@@ -75,4 +76,45 @@ pub fn expired_personal_tokens_are_purged_in_batches(store: &dyn Store) {
         .collect();
     assert_eq!(names.len(), 2);
     assert!(names.contains(&"live".to_owned()) && names.contains(&"forever".to_owned()));
+}
+
+/// Known addresses last used before `before` go, at most `limit` per call; a newer one stays.
+pub fn known_addresses_are_purged_in_batches(store: &dyn Store) {
+    let t = T0;
+    for i in 0..3 {
+        store
+            .remember_address("k@example.com", &format!("10.0.0.{i}"), t - 100 - i)
+            .expect("remember");
+    }
+    store
+        .remember_address("k@example.com", "10.0.0.9", t)
+        .expect("remember");
+    assert_eq!(store.purge_known_addresses(t, 2).expect("batch"), 2);
+    assert_eq!(store.purge_known_addresses(t, 2).expect("batch"), 1);
+    assert_eq!(store.purge_known_addresses(t, 2).expect("done"), 0);
+    // The newer address is still known: with one failure of the email from elsewhere, the
+    // email limit (1) would refuse it; as a known address only the email+IP limit applies.
+    let attempt = LoginAttempt {
+        query: FailureQuery {
+            email_key: "k@example.com".to_owned(),
+            ip: "10.0.0.9".to_owned(),
+            email_ip_since: t - 1000,
+            email_since: t - 1000,
+            ip_since: t - 1000,
+        },
+        now: t + 1,
+        max: FailureCounts {
+            email_ip: 5,
+            email: 1,
+            ip: 1,
+        },
+        known_since: Some(t - 1000),
+    };
+    store
+        .record_login_failure("k@example.com", "10.0.0.8", t)
+        .expect("failure");
+    assert!(matches!(
+        store.reserve_login_attempt(&attempt).expect("reserve"),
+        Reservation::Reserved
+    ));
 }
