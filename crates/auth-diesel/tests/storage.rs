@@ -40,6 +40,14 @@ impl Raw {
         rows.first().map_or(0, |r| r.n)
     }
 
+    fn execute(&mut self, sql: &str) {
+        match self {
+            Raw::Sqlite(c) => diesel::sql_query(sql).execute(c),
+            Raw::Postgres(c) => diesel::sql_query(sql).execute(c),
+        }
+        .unwrap_or_else(|e| panic!("{}: {e}", &sql[..sql.len().min(80)]));
+    }
+
     /// Every table the migrations made (the migrations' own bookkeeping aside).
     fn tables(&mut self) -> Vec<String> {
         #[derive(QueryableByName)]
@@ -274,10 +282,74 @@ fn measure(mut fixture: Fixture, backend: &str) {
     let sessions_after = fixture.raw.bytes("sessions");
     let n = i64::try_from(MEASURED).expect("small");
     println!(
-        "{backend}: {MEASURED} users: {} bytes per user (users + user_roles with indexes); \
-         {MEASURED} sessions refreshed 10 times: {} bytes per session (sessions with indexes)",
-        (after - before) / n,
+        "{backend}: {MEASURED} users: {} bytes per user (users + user_roles with indexes)",
+        (after - before) / n
+    );
+    println!(
+        "{backend}: {MEASURED} sessions refreshed 10 times: {} bytes per session as written \
+         (sessions with indexes)",
         (sessions_after - sessions_before) / n,
+    );
+    // Compacted: what the live rows take (PostgreSQL keeps dead row versions of every update
+    // until vacuumed; SQLite rewrites in place, VACUUM only drops free pages).
+    let pg = matches!(fixture.raw, Raw::Postgres(_));
+    fixture
+        .raw
+        .execute(if pg { "VACUUM FULL sessions" } else { "VACUUM" });
+    let compacted = fixture.raw.bytes("sessions");
+    println!(
+        "{backend}: {MEASURED} sessions refreshed 10 times: {} bytes per session compacted",
+        compacted / n,
+    );
+    // The old layout for comparison: the table the migration drops, with the rows ten
+    // refreshes left per session (ten used, with replay and successor, and the live one).
+    fixture.raw.execute(&format!(
+        "CREATE TABLE legacy_refresh_tokens (token_hash TEXT PRIMARY KEY NOT NULL, \
+         session_id TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, \
+         used_at BIGINT, replay {blob}, successor_hash TEXT)",
+        blob = if pg { "BYTEA" } else { "BLOB" }
+    ));
+    fixture.raw.execute(
+        "CREATE INDEX legacy_refresh_tokens_session_id_idx ON legacy_refresh_tokens (session_id)",
+    );
+    let replay_hex: String = replay.iter().map(|b| format!("{b:02x}")).collect();
+    let replay_literal = if pg {
+        format!("'\\x{replay_hex}'::bytea")
+    } else {
+        format!("X'{replay_hex}'")
+    };
+    for chunk in users.chunks(100) {
+        let mut values = Vec::new();
+        for _ in chunk {
+            let session = Uuid::new_v4();
+            let hashes: Vec<String> = (0..11).map(|_| hash().to_hex()).collect();
+            for g in 0..11 {
+                let (used, replay, successor) = if g < 10 {
+                    (
+                        (T0 + g).to_string(),
+                        replay_literal.clone(),
+                        format!("'{}'", hashes[g as usize + 1]),
+                    )
+                } else {
+                    ("NULL".to_owned(), "NULL".to_owned(), "NULL".to_owned())
+                };
+                values.push(format!(
+                    "('{}', '{session}', {T0}, {}, {used}, {replay}, {successor})",
+                    hashes[g as usize],
+                    T0 + 30 * 86_400,
+                ));
+            }
+        }
+        fixture.raw.execute(&format!(
+            "INSERT INTO legacy_refresh_tokens VALUES {}",
+            values.join(", ")
+        ));
+    }
+    let legacy = fixture.raw.bytes("legacy_refresh_tokens");
+    println!(
+        "{backend}: old layout: {} bytes of refresh_tokens per session after 10 refreshes \
+         (11 rows, on top of the session row)",
+        legacy / n,
     );
 }
 
