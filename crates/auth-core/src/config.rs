@@ -175,6 +175,10 @@ pub struct Config {
     /// database again (default 1 s; zero disables). Revocations on this instance apply at once,
     /// on other instances within this lifetime.
     pub principal_cache_ttl: Duration,
+    /// How often the background purger (started with `Auth::start_purger`) deletes expired
+    /// sessions, personal tokens, rate-limit counters and stale known addresses (default
+    /// 5 min; zero: no purger).
+    pub purge_interval: Duration,
 }
 
 impl Default for Config {
@@ -199,6 +203,7 @@ impl Default for Config {
             known_address_window: Duration::from_secs(30 * 24 * 3600),
             refuse_common_passwords: true,
             principal_cache_ttl: Duration::from_secs(1),
+            purge_interval: Duration::from_secs(300),
         }
     }
 }

@@ -41,4 +41,4 @@ pub use error::Error;
 pub use http::{Request, Response};
 pub use mount::MountSpec;
 pub use principal::{Credential, Principal};
-pub use service::Auth;
+pub use service::{Auth, Purged};

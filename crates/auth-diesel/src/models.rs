@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::error::Fail;
 use crate::schema::{
-    login_failures, organizations, personal_tokens, rate_limit_hits, refresh_tokens, roles,
-    sessions, signing_keys, user_roles, users,
+    login_failures, organizations, personal_tokens, rate_limit_hits, roles, sessions, signing_keys,
+    user_roles, users,
 };
 
 /// Parses a UUID column.
@@ -204,34 +204,20 @@ impl SessionRow {
     }
 }
 
-#[derive(Debug, Insertable)]
-#[diesel(table_name = refresh_tokens)]
-pub(crate) struct NewRefreshRow {
-    pub token_hash: String,
-    pub session_id: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
-impl NewRefreshRow {
-    pub(crate) fn from_new(t: &auth_core::store::NewRefreshToken) -> Self {
-        NewRefreshRow {
-            token_hash: t.hash.to_hex(),
-            session_id: id_text(t.session_id),
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-        }
-    }
-}
-
+/// The refresh columns of a session row (see the `refresh_generations` migration).
 #[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = refresh_tokens)]
+#[diesel(table_name = sessions)]
 pub(crate) struct RefreshRow {
-    pub session_id: String,
+    pub id: String,
+    pub user_id: String,
     pub expires_at: i64,
-    pub used_at: Option<i64>,
-    pub replay: Option<Vec<u8>>,
-    pub successor_hash: Option<String>,
+    pub created_at: i64,
+    pub access_ttl: Option<i64>,
+    pub refresh_generation: i64,
+    pub refresh_hash: String,
+    pub previous_refresh_hash: Option<String>,
+    pub previous_refresh_used_at: Option<i64>,
+    pub previous_refresh_replay: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Queryable, Selectable)]

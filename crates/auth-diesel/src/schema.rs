@@ -60,18 +60,11 @@ diesel::table! {
         expires_at -> BigInt,
         profile -> Text,
         access_ttl -> Nullable<BigInt>,
-    }
-}
-
-diesel::table! {
-    refresh_tokens (token_hash) {
-        token_hash -> Text,
-        session_id -> Text,
-        created_at -> BigInt,
-        expires_at -> BigInt,
-        used_at -> Nullable<BigInt>,
-        replay -> Nullable<Binary>,
-        successor_hash -> Nullable<Text>,
+        refresh_generation -> BigInt,
+        refresh_hash -> Text,
+        previous_refresh_hash -> Nullable<Text>,
+        previous_refresh_used_at -> Nullable<BigInt>,
+        previous_refresh_replay -> Nullable<Binary>,
     }
 }
 
@@ -128,7 +121,6 @@ diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(sessions -> users (user_id));
-diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(personal_tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -138,7 +130,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     roles,
     user_roles,
     sessions,
-    refresh_tokens,
     personal_tokens,
     login_failures,
     known_addresses,

@@ -211,6 +211,17 @@ pub struct ServeArgs {
     /// cannot lock the owner out (0: no address is known).
     #[arg(long, env = "AUTH_KNOWN_ADDRESS_WINDOW", hide_env_values = true, default_value_t = 30 * 24 * 3600)]
     pub known_address_window: u64,
+    /// Seconds between rounds of the background purger, which deletes expired sessions,
+    /// personal tokens past expiry, rate-limit counters out of every window and stale known
+    /// addresses, in batches of 1,000 rows (0: no purger; rate-limit counters are then
+    /// purged now and then by requests).
+    #[arg(
+        long,
+        env = "AUTH_PURGE_INTERVAL",
+        hide_env_values = true,
+        default_value_t = 300
+    )]
+    pub purge_interval: u64,
     /// Registrations allowed per client IP.
     #[arg(long, env = "AUTH_RATE_REGISTER_IP", hide_env_values = true, default_value = "30/3600", value_parser = Limit::parse)]
     pub rate_register_ip: Limit,
@@ -314,6 +325,7 @@ impl ServeArgs {
             trusted_proxies: self.trusted_proxies.clone(),
             ipv6_prefix_len: self.ipv6_prefix_len,
             known_address_window: Duration::from_secs(self.known_address_window),
+            purge_interval: Duration::from_secs(self.purge_interval),
             refuse_common_passwords: self.refuse_common_passwords,
             principal_cache_ttl: Duration::from_millis(self.principal_cache_ms),
             ..defaults
@@ -588,6 +600,8 @@ pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
     let database = args.database.clone();
     let store = tokio::task::spawn_blocking(move || connect(&database)).await??;
     let auth = open_auth(args, store).await?;
+    // Detached: the task ends by itself once the app (and so the service) is dropped.
+    drop(auth.start_purger());
     Ok(App::new(auth, &args.mounts()?)?)
 }
 

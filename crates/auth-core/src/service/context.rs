@@ -2,7 +2,7 @@
 //! the clock and the configuration. Also the one revocation path.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicBool, AtomicI64};
 
 use crate::broadcast::{Alone, Broadcast, Listener, Notice, Subscription};
 use crate::cache::{PrincipalCache, Stale};
@@ -23,8 +23,10 @@ pub(crate) struct Context {
     pub(crate) cache: Arc<PrincipalCache>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
-    /// When expired rate-limit counters were last purged (Unix seconds).
+    /// When expired rate-limit counters were last purged by a request (Unix seconds).
     pub(crate) last_purge: AtomicI64,
+    /// Whether the background purger runs (then requests purge nothing themselves).
+    pub(crate) purger_running: AtomicBool,
     /// When the signing keys were last loaded from the store (Unix seconds); shared with the
     /// broadcast's listener, which zeroes it when another instance changed the keys.
     pub(crate) keys_loaded_at: Arc<AtomicI64>,
@@ -62,6 +64,7 @@ impl Context {
             clock,
             config,
             last_purge: AtomicI64::new(0),
+            purger_running: AtomicBool::new(false),
             keys_loaded_at: Arc::new(AtomicI64::new(now)),
             broadcast: Arc::new(Alone),
             subscription: None,

@@ -18,6 +18,7 @@ mod context;
 mod keys;
 mod mint;
 mod personal_tokens;
+mod purge;
 mod refresh;
 mod sessions;
 mod throttle;
@@ -34,6 +35,7 @@ use uuid::Uuid;
 pub use accounts::Accounts;
 pub use admin::Admin;
 pub use personal_tokens::PersonalTokens;
+pub use purge::Purged;
 pub use sessions::{Sessions, bearer_token};
 pub use throttle::{Throttle, ThrottledAction};
 

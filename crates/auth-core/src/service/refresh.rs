@@ -9,15 +9,16 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use sha2::{Digest, Sha256};
 
-use super::mint::mint;
-use super::sessions::MAX_TOKEN_LEN;
+use super::mint::{mint, parse_refresh_token};
 use super::{Client, Context, Sessions, Throttle, ThrottledAction, TokenPair};
 use crate::cache::Stale;
 use crate::clock::secs;
 use crate::error::Error;
 use crate::principal::{Credential, Principal};
-use crate::store::{AccessRotation, RefreshRotation, Use};
-use crate::token::{REFRESH_PREFIX, hash_token};
+use crate::store::{
+    AccessRotation, PreviousRefresh, RefreshRecord, RefreshRotation, TokenHash, Use,
+};
+use crate::token::hash_token;
 
 impl Sessions<'_> {
     /// Exchanges a refresh token (body form). See the contract's refresh semantics: one use;
@@ -32,40 +33,38 @@ impl Sessions<'_> {
         client: Client<'_>,
         access_ttl: Duration,
     ) -> Result<TokenPair, Error> {
-        if !refresh_token.starts_with(REFRESH_PREFIX) || refresh_token.len() > MAX_TOKEN_LEN {
-            return Err(Error::InvalidToken);
-        }
+        let (session_id, generation, secret) =
+            parse_refresh_token(refresh_token).ok_or(Error::InvalidToken)?;
         let ctx: &Context = self.0;
         Throttle(ctx).hit(ThrottledAction::Refresh, client).await?;
-        let hash = hash_token(refresh_token);
+        let hash = hash_token(secret);
         // Two rounds at most: if a concurrent exchange wins the first, the second replays it.
         for _ in 0..2 {
             let now = ctx.now();
             let record = ctx
-                .store(move |store| store.find_refresh_token(&hash))
+                .store(move |store| store.find_refresh_token(session_id))
                 .await?
                 .ok_or(Error::InvalidToken)?;
-            if record.session_expires_at <= now || record.expires_at <= now {
+            if record.session_expires_at <= now {
                 return Err(Error::InvalidToken);
             }
-            if let Some(used_at) = record.used_at {
-                let in_window = in_reuse_window(now, used_at, ctx.config.refresh_reuse_interval);
-                let replay = record
-                    .replay
-                    .as_deref()
-                    .and_then(|blob| open_replay(refresh_token, blob));
-                if let (true, false, Some(pair)) = (in_window, record.successor_used, replay) {
-                    return Ok(pair);
+            match judge(&record, generation, &hash) {
+                Verdict::Unknown => return Err(Error::InvalidToken),
+                Verdict::Current => {}
+                Verdict::Previous(previous) => {
+                    let in_window =
+                        in_reuse_window(now, previous.used_at, ctx.config.refresh_reuse_interval);
+                    let replay = previous
+                        .replay
+                        .as_deref()
+                        .and_then(|blob| open_replay(refresh_token, blob));
+                    if let (true, Some(pair)) = (in_window, replay) {
+                        return Ok(pair);
+                    }
+                    return self.reuse(&record).await;
                 }
-                tracing::warn!(session = %record.session_id, "refresh token reuse: revoking the session");
-                let (user_id, session_id) = (record.user_id, record.session_id);
-                ctx.revoking(Stale::Session(session_id), move |store| {
-                    store.delete_session(user_id, session_id)
-                })
-                .await?;
-                return Err(Error::InvalidToken);
+                Verdict::Older => return self.reuse(&record).await,
             }
-            let session_id = record.session_id;
             // The rotation below sets `last_used_at`; no separate touch.
             let seen = Use {
                 now,
@@ -86,10 +85,12 @@ impl Sessions<'_> {
                 now,
                 access_ttl,
             )?;
+            let next = generation.checked_add(1).ok_or(Error::InvalidToken)?;
+            let pair = minted.pair(next);
             let rotation = RefreshRotation {
                 old: hash,
-                replay: seal_replay(refresh_token, &minted.pair)?,
-                new: minted.refresh,
+                replay: seal_replay(refresh_token, &pair)?,
+                new: minted.refresh(next),
                 new_access_jti: minted.jti,
                 now,
             };
@@ -99,9 +100,21 @@ impl Sessions<'_> {
                 })
                 .await?;
             if rotated {
-                return Ok(minted.pair);
+                return Ok(pair);
             }
         }
+        Err(Error::InvalidToken)
+    }
+
+    /// Reuse of a refresh token of `record`'s session: revokes the session.
+    async fn reuse(&self, record: &RefreshRecord) -> Result<TokenPair, Error> {
+        tracing::warn!(session = %record.session_id, "refresh token reuse: revoking the session");
+        let (user_id, session_id) = (record.user_id, record.session_id);
+        self.0
+            .revoking(Stale::Session(session_id), move |store| {
+                store.delete_session(user_id, session_id)
+            })
+            .await?;
         Err(Error::InvalidToken)
     }
 
@@ -132,8 +145,9 @@ impl Sessions<'_> {
         let rotation = AccessRotation {
             session_id: *session_id,
             old_access_jti: jti.clone(),
-            new_access_jti: minted.jti,
-            new_refresh: minted.refresh,
+            new_access_jti: minted.jti.clone(),
+            new_refresh: minted.hash,
+            expires_at: minted.refresh_expires_at,
             now,
         };
         let rotated = ctx
@@ -141,11 +155,47 @@ impl Sessions<'_> {
                 store.rotate_access_token(&rotation)
             })
             .await?;
-        if rotated {
-            Ok(minted.pair)
+        rotated
+            .map(|generation| minted.pair(generation))
+            .ok_or(Error::InvalidToken)
+    }
+}
+
+/// What a presented refresh token is to its session.
+enum Verdict<'a> {
+    /// The current generation: it may be exchanged.
+    Current,
+    /// The previous generation: replayed within the reuse interval, reuse otherwise.
+    Previous(&'a PreviousRefresh),
+    /// An older generation: reuse.
+    Older,
+    /// Not a token of this session as far as can be told (a newer generation, or a secret
+    /// that does not match its generation's): refused, revoking nothing.
+    Unknown,
+}
+
+/// Judges a token of `generation` whose secret part hashes to `hash`. Hashes are compared in
+/// constant time. Generations older than the previous are not stored, so they cannot be
+/// checked: naming one is reuse (the session ids it takes are in every access token).
+fn judge<'a>(record: &'a RefreshRecord, generation: u64, hash: &TokenHash) -> Verdict<'a> {
+    let current = record.generation;
+    if generation == current {
+        return if hash.ct_eq(&record.current) {
+            Verdict::Current
         } else {
-            Err(Error::InvalidToken)
+            Verdict::Unknown
+        };
+    }
+    match &record.previous {
+        Some(previous) if generation.checked_add(1) == Some(current) => {
+            if hash.ct_eq(&previous.hash) {
+                Verdict::Previous(previous)
+            } else {
+                Verdict::Unknown
+            }
         }
+        _ if generation < current => Verdict::Older,
+        _ => Verdict::Unknown,
     }
 }
 

@@ -62,15 +62,15 @@ impl Sessions<'_> {
             session: SessionRecord {
                 id: session_id,
                 user_id: user.id,
-                access_jti: minted.jti,
+                access_jti: minted.jti.clone(),
                 user_agent: user_agent.map(truncate_user_agent),
                 created_at: now,
                 last_used_at: now,
-                expires_at: minted.refresh.expires_at,
+                expires_at: minted.refresh_expires_at,
                 profile: terms.profile.to_owned(),
                 bounds,
             },
-            first_refresh: minted.refresh,
+            first_refresh: minted.refresh(0),
             purge_expired_before: Some(now),
         };
         self.0
@@ -78,7 +78,7 @@ impl Sessions<'_> {
             .await?;
         Ok(SessionGrant {
             user,
-            tokens: minted.pair,
+            tokens: minted.pair(0),
         })
     }
 

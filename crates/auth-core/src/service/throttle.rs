@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::purge::{PURGE_BATCH, longest_window};
 use super::{Client, Context};
 use crate::clock::secs;
 use crate::config::Limit;
@@ -188,6 +189,10 @@ impl Throttle<'_> {
 
     /// Purges expired counters at most every ten minutes, on the back of a request.
     async fn purge_now_and_then(&self, now: i64) {
+        // The background purger, when it runs, does this (and more) in bounded batches.
+        if self.0.purger_running.load(Ordering::Acquire) {
+            return;
+        }
         let last = self.0.last_purge.load(Ordering::Relaxed);
         if now - last < PURGE_EVERY_SECS
             || self
@@ -198,22 +203,10 @@ impl Throttle<'_> {
         {
             return;
         }
-        let limits = self.0.config.rate_limits;
-        let longest = [
-            limits.login_email_ip,
-            limits.login_email,
-            limits.login_ip,
-            limits.register_ip,
-            limits.refresh_ip,
-        ]
-        .iter()
-        .map(|limit| secs(limit.window))
-        .max()
-        .unwrap_or(0);
-        let before = now - longest;
+        let before = now - longest_window(self.0);
         match self
             .0
-            .store(move |store| store.purge_rate_limits(before))
+            .store(move |store| store.purge_rate_limits(before, PURGE_BATCH))
             .await
         {
             Ok(removed) => tracing::debug!(removed, "expired rate-limit counters purged"),
@@ -222,7 +215,7 @@ impl Throttle<'_> {
         let known_before = now - secs(self.0.config.known_address_window);
         match self
             .0
-            .store(move |store| store.purge_known_addresses(known_before))
+            .store(move |store| store.purge_known_addresses(known_before, PURGE_BATCH))
             .await
         {
             Ok(removed) => tracing::debug!(removed, "stale known addresses purged"),

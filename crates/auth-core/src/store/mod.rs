@@ -16,8 +16,10 @@
 //! (`auth_core::testing::store_suite`, feature `test-support`).
 
 mod records;
+mod refresh;
 
 pub use records::*;
+pub use refresh::*;
 
 use uuid::Uuid;
 
@@ -114,21 +116,26 @@ pub trait SessionStore {
     ) -> StoreResult<Option<(SessionRecord, UserRecord)>>;
     /// The user's sessions unexpired at `now`, oldest first.
     fn list_sessions(&self, user_id: Uuid, now: i64) -> StoreResult<Vec<SessionRecord>>;
-    /// Deletes one of the user's sessions (and its refresh tokens). False when the user has
+    /// Deletes one of the user's sessions (and its refresh state). False when the user has
     /// no such session.
     fn delete_session(&self, user_id: Uuid, session_id: Uuid) -> StoreResult<bool>;
-    /// Looks a refresh token up by hash, with what the core needs to judge it.
-    fn find_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshRecord>>;
-    /// Exchanges an unused refresh token: marks it used with its replay, inserts the new
-    /// token, sets the session's access jti, last_used_at and expires_at (= new token's
-    /// expiry). Returns false, writing nothing, when the old token was already used (a
-    /// concurrent exchange won).
+    /// The refresh state of a session, whatever its expiry (the core judges it).
+    fn find_refresh_token(&self, session_id: Uuid) -> StoreResult<Option<RefreshRecord>>;
+    /// Exchanges the session's current refresh token: it becomes the previous generation
+    /// (used at `now`, with its replay), the new one the current, replacing the previous
+    /// generation that was kept; sets the session's access jti, last_used_at and expires_at
+    /// (= new token's expiry). Returns false, writing nothing, unless the session's current
+    /// generation is `new.generation - 1` with hash `old` (a concurrent exchange won).
     fn rotate_refresh_token(&self, rotation: &RefreshRotation) -> StoreResult<bool>;
-    /// Bearer-form refresh: sets the new jti and expiry, marks the session's unused refresh
-    /// token used at `now` with no replay (its successor: the new one), and inserts the new
-    /// one. Returns false, writing nothing, when the session is gone, expired at
-    /// `rotation.now`, or its access jti is no longer `old_access_jti`.
-    fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<bool>;
+    /// Bearer-form refresh: sets the new jti and expiry; the current refresh token becomes
+    /// the previous generation, used at `now` with no replay (so presenting it is reuse),
+    /// and the new one the current. Returns the new generation, or `None`, writing nothing,
+    /// when the session is gone, expired at `rotation.now`, or its access jti is no longer
+    /// `old_access_jti`.
+    fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<Option<u64>>;
+    /// Deletes at most `limit` sessions that expired at or before `before` (housekeeping);
+    /// how many went. Safe to run concurrently from several instances.
+    fn purge_expired_sessions(&self, before: i64, limit: u32) -> StoreResult<u64>;
 }
 
 /// Personal access tokens.
@@ -146,6 +153,9 @@ pub trait PersonalTokenStore {
     fn list_personal_tokens(&self, user_id: Uuid) -> StoreResult<Vec<PersonalTokenRecord>>;
     /// Deletes one of the user's personal tokens. False when the user has no such token.
     fn delete_personal_token(&self, user_id: Uuid, token_id: Uuid) -> StoreResult<bool>;
+    /// Deletes at most `limit` personal tokens that expired at or before `before`
+    /// (housekeeping); how many went. Safe to run concurrently from several instances.
+    fn purge_expired_personal_tokens(&self, before: i64, limit: u32) -> StoreResult<u64>;
 }
 
 /// Counters behind the rate limits, shared by every instance on the database.
@@ -177,9 +187,9 @@ pub trait RateLimitStore {
     /// Records that `email_key` logged in successfully from `ip` at `at`, which makes the
     /// address known (see [`LoginAttempt::known_since`]).
     fn remember_address(&self, email_key: &str, ip: &str, at: i64) -> StoreResult<()>;
-    /// Forgets addresses last used for a successful login before `before` (housekeeping);
-    /// how many went.
-    fn purge_known_addresses(&self, before: i64) -> StoreResult<u64>;
+    /// Forgets at most `limit` addresses last used for a successful login before `before`
+    /// (housekeeping); how many went. Safe to run concurrently from several instances.
+    fn purge_known_addresses(&self, before: i64, limit: u32) -> StoreResult<u64>;
     /// Counts hits of `bucket`/`key` since `since`, and records one more at `now` when the
     /// count is below `limit`, atomically. Returns the count before this hit, and the oldest
     /// hit in the window (for `Retry-After`).
@@ -191,8 +201,9 @@ pub trait RateLimitStore {
         limit: u64,
         now: i64,
     ) -> StoreResult<(u64, Option<i64>)>;
-    /// Deletes failures and hits older than `before` (housekeeping); how many went.
-    fn purge_rate_limits(&self, before: i64) -> StoreResult<u64>;
+    /// Deletes failures and hits older than `before`, at most `limit` of each (housekeeping);
+    /// how many went. Safe to run concurrently from several instances.
+    fn purge_rate_limits(&self, before: i64, limit: u32) -> StoreResult<u64>;
 }
 
 /// Whether an attempt with failure `counts` is refused under `max` (0: off): at a known

@@ -2,6 +2,8 @@
 //! about them (who may see what, what expires when, what a change revokes) is the core's.
 
 use serde_json::Value;
+
+use super::refresh::NewRefreshToken;
 use uuid::Uuid;
 
 /// SHA-256 of a high-entropy token (refresh or personal). Only this is stored.
@@ -12,6 +14,26 @@ impl TokenHash {
     /// Lower-case hex, the form stores keep in a text column.
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses [`TokenHash::to_hex`]'s form back (either case); `None` for anything else.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let bytes = hex.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            let text = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(text, 16).ok()?;
+        }
+        Some(Self(out))
+    }
+
+    /// Whether two hashes are equal, in time independent of where they differ.
+    pub fn ct_eq(&self, other: &TokenHash) -> bool {
+        use subtle::ConstantTimeEq as _;
+        bool::from(self.0.ct_eq(&other.0))
     }
 }
 
@@ -127,70 +149,6 @@ pub struct SessionBounds {
     /// for sessions stored before it was recorded (then only the refreshing profile's
     /// lifetime applies).
     pub access_ttl: Option<i64>,
-}
-
-/// A refresh token to insert (the hash of it).
-#[derive(Debug, Clone)]
-pub struct NewRefreshToken {
-    /// Hash of the token.
-    pub hash: TokenHash,
-    /// Session it refreshes.
-    pub session_id: Uuid,
-    /// Creation time.
-    pub created_at: i64,
-    /// Expiry.
-    pub expires_at: i64,
-}
-
-/// A refresh token as stored, with what the core needs to decide about it.
-#[derive(Debug, Clone)]
-pub struct RefreshRecord {
-    /// Session it refreshes.
-    pub session_id: Uuid,
-    /// Owner of that session.
-    pub user_id: Uuid,
-    /// Expiry.
-    pub expires_at: i64,
-    /// When it was exchanged, if it was.
-    pub used_at: Option<i64>,
-    /// The answer it was exchanged for, encrypted with a key only the token holder can derive.
-    pub replay: Option<Vec<u8>>,
-    /// Whether the token minted in exchange for it has itself been used (or removed).
-    pub successor_used: bool,
-    /// When the session expires (a revoked session has no row, and so no refresh tokens).
-    pub session_expires_at: i64,
-    /// What bounds the session's tokens.
-    pub session_bounds: SessionBounds,
-}
-
-/// Everything a refresh-token exchange writes, in one transaction.
-#[derive(Debug, Clone)]
-pub struct RefreshRotation {
-    /// The token being exchanged; the write only happens if it is still unused.
-    pub old: TokenHash,
-    /// The new refresh token.
-    pub new: NewRefreshToken,
-    /// The session's new current access-token id.
-    pub new_access_jti: String,
-    /// The encrypted answer, kept on the old token for replays within the reuse interval.
-    pub replay: Vec<u8>,
-    /// When.
-    pub now: i64,
-}
-
-/// Everything a bearer-form refresh writes, in one transaction.
-#[derive(Debug, Clone)]
-pub struct AccessRotation {
-    /// Session to rotate.
-    pub session_id: Uuid,
-    /// The access-token id presented; the write only happens if it is still current.
-    pub old_access_jti: String,
-    /// The new current access-token id.
-    pub new_access_jti: String,
-    /// The session's new refresh token; every older unused one of the session is removed.
-    pub new_refresh: NewRefreshToken,
-    /// When.
-    pub now: i64,
 }
 
 /// A personal access token as stored (never the token itself).

@@ -17,9 +17,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::store::{
-    KeyStore, NewUser, OrganizationRecord, OrganizationStore, PersonalTokenRecord, Reseal,
-    Revocation, RoleRecord, SessionRecord, SessionRevocation, SigningKeyRecord, Store, StoreError,
-    StoreResult, TokenHash, UserPatch, UserQuery, UserRecord, UserStore,
+    KeyStore, NewUser, OrganizationRecord, OrganizationStore, PersonalTokenRecord, PreviousRefresh,
+    Reseal, Revocation, RoleRecord, SessionRecord, SessionRevocation, SigningKeyRecord, Store,
+    StoreError, StoreResult, TokenHash, UserPatch, UserQuery, UserRecord, UserStore,
 };
 
 /// A [`Store`] in memory: nothing is persisted, everything is lost on drop. Cheap to
@@ -65,7 +65,8 @@ struct State {
     roles: BTreeMap<String, RoleRecord>,
     users: HashMap<Uuid, StoredUser>,
     sessions: HashMap<Uuid, SessionRecord>,
-    refresh_tokens: HashMap<TokenHash, StoredRefresh>,
+    /// Session id → its refresh state (one entry per session, however often refreshed).
+    refresh: HashMap<Uuid, StoredRefresh>,
     personal_tokens: HashMap<Uuid, StoredPersonalToken>,
     login_failures: Vec<LoginFailure>,
     /// (email key, IP) → last successful login.
@@ -82,15 +83,12 @@ struct StoredUser {
     record: UserRecord,
 }
 
-/// A refresh-token row.
+/// A session's refresh state (the columns a database keeps on the session row).
 #[derive(Debug)]
 struct StoredRefresh {
-    session_id: Uuid,
-    expires_at: i64,
-    used_at: Option<i64>,
-    replay: Option<Vec<u8>>,
-    /// The token minted in exchange for this one, once it was exchanged.
-    successor: Option<TokenHash>,
+    generation: u64,
+    current: TokenHash,
+    previous: Option<PreviousRefresh>,
 }
 
 /// A personal-token row.
@@ -162,8 +160,7 @@ impl State {
             keep
         });
         if !gone.is_empty() {
-            self.refresh_tokens
-                .retain(|_, token| !gone.contains(&token.session_id));
+            self.refresh.retain(|id, _| !gone.contains(id));
         }
     }
 

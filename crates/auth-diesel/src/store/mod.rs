@@ -12,10 +12,10 @@ pub(crate) use std::collections::HashMap;
 pub(crate) use auth_core::store::{
     AccessRotation, FailureCounts, FailureQuery, FailureSeries, KeyStore, LoginAttempt,
     NewPersonalToken, NewRefreshToken, NewSession, NewUser, OrganizationRecord, OrganizationStore,
-    PersonalTokenRecord, PersonalTokenStore, RateLimitStore, RefreshRecord, RefreshRotation,
-    Reseal, Reservation, Revocation, RoleRecord, SessionBounds, SessionRecord, SessionRevocation,
-    SessionStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenHash, Use, UserPatch,
-    UserQuery, UserRecord, UserStore, limit_reached,
+    PersonalTokenRecord, PersonalTokenStore, PreviousRefresh, RateLimitStore, RefreshRecord,
+    RefreshRotation, Reseal, Reservation, Revocation, RoleRecord, SessionBounds, SessionRecord,
+    SessionRevocation, SessionStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenHash,
+    Use, UserPatch, UserQuery, UserRecord, UserStore, limit_reached,
 };
 pub(crate) use diesel::connection::SimpleConnection;
 pub(crate) use diesel::dsl::{count_star, min};
@@ -28,13 +28,13 @@ pub(crate) use uuid::Uuid;
 
 pub(crate) use crate::error::Fail;
 pub(crate) use crate::models::{
-    NewLoginFailureRow, NewPersonalTokenRow, NewRateLimitHitRow, NewRefreshRow, NewRoleRow,
-    NewSigningKeyRow, NewUserRow, OrganizationRow, PersonalTokenRow, RefreshRow, RoleRow,
-    SessionRow, SigningKeyRow, UserChanges, UserRoleRow, UserRow, id_text, parse_id,
+    NewLoginFailureRow, NewPersonalTokenRow, NewRateLimitHitRow, NewRoleRow, NewSigningKeyRow,
+    NewUserRow, OrganizationRow, PersonalTokenRow, RefreshRow, RoleRow, SessionRow, SigningKeyRow,
+    UserChanges, UserRoleRow, UserRow, id_text, parse_id,
 };
 pub(crate) use crate::schema::{
-    known_addresses, login_failures, organizations, personal_tokens, rate_limit_hits,
-    refresh_tokens, roles, sessions, settings, signing_keys, user_roles, users,
+    known_addresses, login_failures, organizations, personal_tokens, rate_limit_hits, roles,
+    sessions, settings, signing_keys, user_roles, users,
 };
 pub(crate) use crate::{DieselStore, Pools};
 

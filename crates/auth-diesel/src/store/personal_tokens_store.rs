@@ -100,4 +100,28 @@ impl PersonalTokenStore for DieselStore {
         })
         .map_err(Fail::into_store)
     }
+
+    fn purge_expired_personal_tokens(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let limit = i64::from(limit);
+        with_conn!(self, conn => {
+            // A bounded batch by the expiry index, deleted with the expiry checked again, as
+            // for sessions.
+            let batch: Vec<String> = personal_tokens::table
+                .filter(personal_tokens::expires_at.le(before))
+                .select(personal_tokens::id)
+                .limit(limit)
+                .load(conn)?;
+            if batch.is_empty() {
+                return Ok(0);
+            }
+            let deleted = diesel::delete(
+                personal_tokens::table
+                    .filter(personal_tokens::id.eq_any(&batch))
+                    .filter(personal_tokens::expires_at.le(before)),
+            )
+            .execute(conn)?;
+            Ok(deleted as u64)
+        })
+        .map_err(Fail::into_store)
+    }
 }

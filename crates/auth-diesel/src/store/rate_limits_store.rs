@@ -162,12 +162,26 @@ impl RateLimitStore for DieselStore {
         .map_err(Fail::into_store)
     }
 
-    fn purge_known_addresses(&self, before: i64) -> StoreResult<u64> {
-        with_conn!(self, conn => {
-            let gone = diesel::delete(
-                known_addresses::table.filter(known_addresses::last_login_at.lt(before)),
-            )
-            .execute(conn)?;
+    fn purge_known_addresses(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let limit = i64::from(limit);
+        write_tx!(self, conn => {
+            // A bounded batch by the last-login index; the key is two columns, so each row
+            // goes by its key, its age checked again (a login in between keeps it).
+            let batch: Vec<(String, String)> = known_addresses::table
+                .filter(known_addresses::last_login_at.lt(before))
+                .select((known_addresses::email_key, known_addresses::ip))
+                .limit(limit)
+                .load(conn)?;
+            let mut gone = 0;
+            for (email_key, ip) in &batch {
+                gone += diesel::delete(
+                    known_addresses::table
+                        .filter(known_addresses::email_key.eq(email_key))
+                        .filter(known_addresses::ip.eq(ip))
+                        .filter(known_addresses::last_login_at.lt(before)),
+                )
+                .execute(conn)?;
+            }
             Ok(u64::try_from(gone).unwrap_or(u64::MAX))
         })
         .map_err(Fail::into_store)
@@ -206,15 +220,35 @@ impl RateLimitStore for DieselStore {
         .map_err(Fail::into_store)
     }
 
-    fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
-        write_tx!(self, conn => {
-            let failures =
-                diesel::delete(login_failures::table.filter(login_failures::at.lt(before)))
-                    .execute(conn)?;
-            let hits =
-                diesel::delete(rate_limit_hits::table.filter(rate_limit_hits::at.lt(before)))
-                    .execute(conn)?;
-            Ok(u64::try_from(failures.saturating_add(hits)).unwrap_or(u64::MAX))
+    fn purge_rate_limits(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let limit = i64::from(limit);
+        with_conn!(self, conn => {
+            // Bounded batches of ids (neither backend takes DELETE ... LIMIT), each deleted
+            // in one statement; old rows come first in id order, so the scan stops early.
+            let failures: Vec<i64> = login_failures::table
+                .filter(login_failures::at.lt(before))
+                .select(login_failures::id)
+                .limit(limit)
+                .load(conn)?;
+            let mut gone = 0;
+            if !failures.is_empty() {
+                gone += diesel::delete(
+                    login_failures::table.filter(login_failures::id.eq_any(&failures)),
+                )
+                .execute(conn)?;
+            }
+            let hits: Vec<i64> = rate_limit_hits::table
+                .filter(rate_limit_hits::at.lt(before))
+                .select(rate_limit_hits::id)
+                .limit(limit)
+                .load(conn)?;
+            if !hits.is_empty() {
+                gone += diesel::delete(
+                    rate_limit_hits::table.filter(rate_limit_hits::id.eq_any(&hits)),
+                )
+                .execute(conn)?;
+            }
+            Ok(u64::try_from(gone).unwrap_or(u64::MAX))
         })
         .map_err(Fail::into_store)
     }

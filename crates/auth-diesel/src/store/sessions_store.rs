@@ -1,4 +1,5 @@
-//! [`auth_core::store::SessionStore`] on Diesel: sessions and refresh tokens.
+//! [`auth_core::store::SessionStore`] on Diesel: sessions and their refresh state, kept on
+//! the session row (current and previous generation).
 
 use super::*;
 
@@ -6,7 +7,10 @@ impl SessionStore for DieselStore {
     fn create_session(&self, new: &NewSession) -> StoreResult<()> {
         same_session(new.session.id, &new.first_refresh)?;
         let row = SessionRow::from_record(&new.session);
-        let token = NewRefreshRow::from_new(&new.first_refresh);
+        let refresh = (
+            sessions::refresh_generation.eq(generation_column(new.first_refresh.generation)?),
+            sessions::refresh_hash.eq(new.first_refresh.hash.to_hex()),
+        );
         write_tx!(self, conn => {
             if let Some(before) = new.purge_expired_before {
                 diesel::delete(
@@ -16,8 +20,9 @@ impl SessionStore for DieselStore {
                 )
                 .execute(conn)?;
             }
-            diesel::insert_into(sessions::table).values(&row).execute(conn)?;
-            diesel::insert_into(refresh_tokens::table).values(&token).execute(conn)?;
+            diesel::insert_into(sessions::table)
+                .values((&row, refresh.clone()))
+                .execute(conn)?;
             Ok(())
         })
         .map_err(Fail::into_store)
@@ -91,129 +96,165 @@ impl SessionStore for DieselStore {
         .map_err(Fail::into_store)
     }
 
-    fn find_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshRecord>> {
-        let hash = hash.to_hex();
+    fn find_refresh_token(&self, session_id: Uuid) -> StoreResult<Option<RefreshRecord>> {
+        let id = id_text(session_id);
         with_conn!(self, conn => {
-            let found = refresh_tokens::table
-                .inner_join(sessions::table)
-                .filter(refresh_tokens::token_hash.eq(hash.as_str()))
-                .select((
-                    RefreshRow::as_select(),
-                    sessions::user_id,
-                    sessions::expires_at,
-                    sessions::created_at,
-                    sessions::access_ttl,
-                ))
-                .get_result::<(RefreshRow, String, i64, i64, Option<i64>)>(conn)
+            let found = sessions::table
+                .filter(sessions::id.eq(id.as_str()))
+                .select(RefreshRow::as_select())
+                .get_result::<RefreshRow>(conn)
                 .optional()?;
-            let Some((token, user_id, session_expires_at, created_at, access_ttl)) = found else {
-                return Ok(None);
-            };
-            let successor_used = match &token.successor_hash {
-                None => false,
-                Some(next) => refresh_tokens::table
-                    .filter(refresh_tokens::token_hash.eq(next.as_str()))
-                    .select(refresh_tokens::used_at)
-                    .get_result::<Option<i64>>(conn)
-                    .optional()?
-                    // Gone counts as used.
-                    .is_none_or(|used_at| used_at.is_some()),
-            };
-            Ok(Some(RefreshRecord {
-                session_id: parse_id(&token.session_id, "refresh_tokens.session_id")?,
-                user_id: parse_id(&user_id, "sessions.user_id")?,
-                expires_at: token.expires_at,
-                used_at: token.used_at,
-                replay: token.replay,
-                successor_used,
-                session_expires_at,
-                session_bounds: SessionBounds {
-                    created_at,
-                    access_ttl,
-                },
-            }))
+            found.map(RefreshRow::into_record).transpose()
         })
         .map_err(Fail::into_store)
     }
 
     fn rotate_refresh_token(&self, rotation: &RefreshRotation) -> StoreResult<bool> {
+        let id = id_text(rotation.new.session_id);
         let old = rotation.old.to_hex();
-        let new = NewRefreshRow::from_new(&rotation.new);
+        let new = rotation.new.hash.to_hex();
         let now = rotation.now;
-        let result = write_tx!(self, conn => {
-            // The conditional write comes first: a concurrent exchange that already marked
-            // the token makes it match no row (PostgreSQL re-checks the condition after
-            // waiting for the row lock; SQLite writers are serialized).
+        let next = generation_column(rotation.new.generation)?;
+        let result = with_conn!(self, conn => {
+            // One conditional statement, so of concurrent exchanges exactly one matches
+            // (PostgreSQL re-checks the condition after waiting for the row lock; SQLite
+            // writers are serialized). The previous generation is overwritten: nothing
+            // older is kept.
             let claimed = diesel::update(
-                refresh_tokens::table
-                    .filter(refresh_tokens::token_hash.eq(old.as_str()))
-                    .filter(refresh_tokens::session_id.eq(new.session_id.as_str()))
-                    .filter(refresh_tokens::used_at.is_null()),
+                sessions::table
+                    .filter(sessions::id.eq(id.as_str()))
+                    .filter(sessions::refresh_generation.eq(next - 1))
+                    .filter(sessions::refresh_hash.eq(old.as_str())),
             )
             .set((
-                refresh_tokens::used_at.eq(now),
-                refresh_tokens::replay.eq(rotation.replay.as_slice()),
-                refresh_tokens::successor_hash.eq(new.token_hash.as_str()),
-            ))
-            .execute(conn)?;
-            if claimed != 1 {
-                return Err(Fail::Abort);
-            }
-            diesel::insert_into(refresh_tokens::table).values(&new).execute(conn)?;
-            let updated = diesel::update(
-                sessions::table.filter(sessions::id.eq(new.session_id.as_str())),
-            )
-            .set((
+                sessions::previous_refresh_hash.eq(old.as_str()),
+                sessions::previous_refresh_used_at.eq(now),
+                sessions::previous_refresh_replay.eq(rotation.replay.as_slice()),
+                sessions::refresh_hash.eq(new.as_str()),
+                sessions::refresh_generation.eq(next),
                 sessions::access_jti.eq(rotation.new_access_jti.as_str()),
                 sessions::last_used_at.eq(now),
-                sessions::expires_at.eq(new.expires_at),
+                sessions::expires_at.eq(rotation.new.expires_at),
             ))
             .execute(conn)?;
-            if updated != 1 {
-                return Err(Fail::Abort);
-            }
-            Ok(true)
+            Ok(claimed == 1)
         });
-        conditional(result)
+        result.map_err(Fail::into_store)
     }
 
-    fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<bool> {
-        same_session(rotation.session_id, &rotation.new_refresh)?;
-        let session_id = id_text(rotation.session_id);
-        let new = NewRefreshRow::from_new(&rotation.new_refresh);
+    fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<Option<u64>> {
+        let id = id_text(rotation.session_id);
+        let new = rotation.new_refresh.to_hex();
         let now = rotation.now;
         let result = write_tx!(self, conn => {
+            let generation = sessions::table
+                .filter(sessions::id.eq(id.as_str()))
+                .select(sessions::refresh_generation)
+                .get_result::<i64>(conn)
+                .optional()?
+                .ok_or(Fail::Abort)?;
+            let next = generation.checked_add(1).ok_or(Fail::Abort)?;
+            // The current token is superseded as used, with no replay: whoever presents it
+            // later (its owner, if the access token was stolen) triggers reuse detection.
+            // The generation read above is part of the condition, so a concurrent rotation
+            // of either form makes this match nothing.
             let updated = diesel::update(
                 sessions::table
-                    .filter(sessions::id.eq(session_id.as_str()))
+                    .filter(sessions::id.eq(id.as_str()))
                     .filter(sessions::access_jti.eq(rotation.old_access_jti.as_str()))
-                    .filter(sessions::expires_at.gt(now)),
+                    .filter(sessions::expires_at.gt(now))
+                    .filter(sessions::refresh_generation.eq(generation)),
             )
             .set((
+                sessions::previous_refresh_hash.eq(sessions::refresh_hash.nullable()),
+                sessions::previous_refresh_used_at.eq(now),
+                sessions::previous_refresh_replay.eq(None::<Vec<u8>>),
+                sessions::refresh_hash.eq(new.as_str()),
+                sessions::refresh_generation.eq(next),
                 sessions::access_jti.eq(rotation.new_access_jti.as_str()),
                 sessions::last_used_at.eq(now),
-                sessions::expires_at.eq(new.expires_at),
+                sessions::expires_at.eq(rotation.expires_at),
             ))
             .execute(conn)?;
             if updated != 1 {
                 return Err(Fail::Abort);
             }
-            // The unused token is superseded as used, with no replay: whoever presents it
-            // later (its owner, if the access token was stolen) triggers reuse detection.
-            diesel::update(
-                refresh_tokens::table
-                    .filter(refresh_tokens::session_id.eq(session_id.as_str()))
-                    .filter(refresh_tokens::used_at.is_null()),
-            )
-            .set((
-                refresh_tokens::used_at.eq(now),
-                refresh_tokens::replay.eq(None::<Vec<u8>>),
-                refresh_tokens::successor_hash.eq(new.token_hash.as_str()),
-            ))
-            .execute(conn)?;
-            diesel::insert_into(refresh_tokens::table).values(&new).execute(conn)?;
-            Ok(true)
+            Ok(u64::try_from(next).map_err(|_| Fail::Abort)?)
         });
-        conditional(result)
+        match result {
+            Ok(generation) => Ok(Some(generation)),
+            Err(Fail::Abort) => Ok(None),
+            Err(other) => Err(other.into_store()),
+        }
+    }
+
+    fn purge_expired_sessions(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let limit = i64::from(limit);
+        with_conn!(self, conn => {
+            // A bounded batch of ids by the expiry index (neither backend takes
+            // DELETE ... LIMIT), then one delete that checks the expiry again: a session
+            // refreshed in between stays, and concurrent purges from other instances delete
+            // disjoint rows or nothing.
+            let batch: Vec<String> = sessions::table
+                .filter(sessions::expires_at.le(before))
+                .select(sessions::id)
+                .limit(limit)
+                .load(conn)?;
+            if batch.is_empty() {
+                return Ok(0);
+            }
+            let deleted = diesel::delete(
+                sessions::table
+                    .filter(sessions::id.eq_any(&batch))
+                    .filter(sessions::expires_at.le(before)),
+            )
+            .execute(conn)?;
+            Ok(deleted as u64)
+        })
+        .map_err(Fail::into_store)
+    }
+}
+
+/// A generation as stored (BIGINT). Generations grow by one per refresh, so the limit is
+/// never reached in practice; past it the store refuses rather than wraps.
+fn generation_column(generation: u64) -> StoreResult<i64> {
+    i64::try_from(generation)
+        .map_err(|_| StoreError::Other("refresh generation out of range".to_owned()))
+}
+
+impl RefreshRow {
+    fn into_record(self) -> Result<RefreshRecord, Fail> {
+        let hash = |hex: &str, column: &str| {
+            TokenHash::from_hex(hex)
+                .ok_or_else(|| Fail::other(format!("invalid hash in column {column}")))
+        };
+        // A session migrated from before the generations has no current hash (''): it reads
+        // as one that no token matches.
+        let current = if self.refresh_hash.is_empty() {
+            TokenHash([0; 32])
+        } else {
+            hash(&self.refresh_hash, "sessions.refresh_hash")?
+        };
+        let previous = match (self.previous_refresh_hash, self.previous_refresh_used_at) {
+            (Some(previous), Some(used_at)) => Some(PreviousRefresh {
+                hash: hash(&previous, "sessions.previous_refresh_hash")?,
+                used_at,
+                replay: self.previous_refresh_replay,
+            }),
+            _ => None,
+        };
+        Ok(RefreshRecord {
+            session_id: parse_id(&self.id, "sessions.id")?,
+            user_id: parse_id(&self.user_id, "sessions.user_id")?,
+            generation: u64::try_from(self.refresh_generation)
+                .map_err(|_| Fail::other("negative refresh generation".to_owned()))?,
+            current,
+            previous,
+            session_expires_at: self.expires_at,
+            session_bounds: SessionBounds {
+                created_at: self.created_at,
+                access_ttl: self.access_ttl,
+            },
+        })
     }
 }

@@ -4,6 +4,7 @@
 mod accounts;
 mod bounds;
 mod keys;
+mod purge;
 mod refresh;
 mod sessions;
 mod throttle;

@@ -116,11 +116,19 @@ impl RateLimitStore for MemoryStore {
         Ok(())
     }
 
-    fn purge_known_addresses(&self, before: i64) -> StoreResult<u64> {
+    fn purge_known_addresses(&self, before: i64, limit: u32) -> StoreResult<u64> {
         let mut state = self.lock()?;
-        let len = state.known_addresses.len();
-        state.known_addresses.retain(|_, at| *at >= before);
-        Ok(count(len - state.known_addresses.len()))
+        let doomed: Vec<(String, String)> = state
+            .known_addresses
+            .iter()
+            .filter(|(_, at)| **at < before)
+            .map(|(key, _)| key.clone())
+            .take(limit as usize)
+            .collect();
+        for key in &doomed {
+            state.known_addresses.remove(key);
+        }
+        Ok(count(doomed.len()))
     }
 
     fn clear_login_failures(&self, email_key: &str) -> StoreResult<()> {
@@ -157,12 +165,22 @@ impl RateLimitStore for MemoryStore {
         Ok((hits, oldest))
     }
 
-    fn purge_rate_limits(&self, before: i64) -> StoreResult<u64> {
+    fn purge_rate_limits(&self, before: i64, limit: u32) -> StoreResult<u64> {
         let mut state = self.lock()?;
-        let rows = state.login_failures.len() + state.rate_limit_hits.len();
-        state.login_failures.retain(|f| f.at >= before);
-        state.rate_limit_hits.retain(|h| h.at >= before);
-        let left = state.login_failures.len() + state.rate_limit_hits.len();
-        Ok(count(rows.saturating_sub(left)))
+        // At most `limit` of each table, as a database batch would.
+        let mut failures = limit as usize;
+        state.login_failures.retain(|f| {
+            let doomed = f.at < before && failures > 0;
+            failures -= usize::from(doomed);
+            !doomed
+        });
+        let mut hits = limit as usize;
+        state.rate_limit_hits.retain(|h| {
+            let doomed = h.at < before && hits > 0;
+            hits -= usize::from(doomed);
+            !doomed
+        });
+        let purged = (limit as usize - failures) + (limit as usize - hits);
+        Ok(count(purged))
     }
 }

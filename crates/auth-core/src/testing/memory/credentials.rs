@@ -1,13 +1,15 @@
 //! [`SessionStore`] and [`PersonalTokenStore`] of the [`MemoryStore`]: sessions, their
 //! refresh tokens, and personal access tokens.
 
+use std::collections::HashSet;
+
 use uuid::Uuid;
 
 use super::{MemoryStore, State, StoredPersonalToken, StoredRefresh, missing};
 use crate::store::{
     AccessRotation, NewPersonalToken, NewRefreshToken, NewSession, PersonalTokenRecord,
-    PersonalTokenStore, RefreshRecord, RefreshRotation, SessionRecord, SessionStore, StoreError,
-    StoreResult, TokenHash, Use, UserRecord,
+    PersonalTokenStore, PreviousRefresh, RefreshRecord, RefreshRotation, SessionRecord,
+    SessionStore, StoreError, StoreResult, TokenHash, Use, UserRecord,
 };
 
 /// Refuses a refresh token meant for another session than the one being written.
@@ -18,17 +20,6 @@ fn same_session(expected: Uuid, refresh: &NewRefreshToken) -> StoreResult<()> {
         Err(StoreError::Other(
             "refresh token does not belong to the session".to_owned(),
         ))
-    }
-}
-
-/// The row of a refresh token not yet exchanged.
-fn fresh(token: &NewRefreshToken) -> StoredRefresh {
-    StoredRefresh {
-        session_id: token.session_id,
-        expires_at: token.expires_at,
-        used_at: None,
-        replay: None,
-        successor: None,
     }
 }
 
@@ -56,19 +47,19 @@ impl SessionStore for MemoryStore {
             .sessions
             .get(&new.session.id)
             .is_some_and(|s| !purged(s));
-        let hash_taken = state
-            .refresh_tokens
-            .get(&new.first_refresh.hash)
-            .and_then(|token| state.sessions.get(&token.session_id))
-            .is_some_and(|s| !purged(s));
-        if session_taken || hash_taken {
+        if session_taken {
             return Err(StoreError::Conflict);
         }
         state.delete_sessions(purged);
         state.sessions.insert(new.session.id, new.session.clone());
-        state
-            .refresh_tokens
-            .insert(new.first_refresh.hash, fresh(&new.first_refresh));
+        state.refresh.insert(
+            new.session.id,
+            StoredRefresh {
+                generation: new.first_refresh.generation,
+                current: new.first_refresh.hash,
+                previous: None,
+            },
+        );
         Ok(())
     }
 
@@ -118,28 +109,20 @@ impl SessionStore for MemoryStore {
         Ok(owned)
     }
 
-    fn find_refresh_token(&self, hash: &TokenHash) -> StoreResult<Option<RefreshRecord>> {
+    fn find_refresh_token(&self, session_id: Uuid) -> StoreResult<Option<RefreshRecord>> {
         let state = self.lock()?;
-        let Some(token) = state.refresh_tokens.get(hash) else {
+        let (Some(session), Some(refresh)) = (
+            state.sessions.get(&session_id),
+            state.refresh.get(&session_id),
+        ) else {
             return Ok(None);
         };
-        let Some(session) = state.sessions.get(&token.session_id) else {
-            return Ok(None);
-        };
-        let successor_used = token.successor.is_some_and(|next| {
-            // Gone (removed by a bearer-form refresh) counts as used.
-            state
-                .refresh_tokens
-                .get(&next)
-                .is_none_or(|successor| successor.used_at.is_some())
-        });
         Ok(Some(RefreshRecord {
-            session_id: token.session_id,
+            session_id,
             user_id: session.user_id,
-            expires_at: token.expires_at,
-            used_at: token.used_at,
-            replay: token.replay.clone(),
-            successor_used,
+            generation: refresh.generation,
+            current: refresh.current,
+            previous: refresh.previous.clone(),
             session_expires_at: session.expires_at,
             session_bounds: session.bounds,
         }))
@@ -148,24 +131,22 @@ impl SessionStore for MemoryStore {
     fn rotate_refresh_token(&self, rotation: &RefreshRotation) -> StoreResult<bool> {
         let mut state = self.lock()?;
         let session_id = rotation.new.session_id;
-        let claimable = state
-            .refresh_tokens
-            .get(&rotation.old)
-            .is_some_and(|old| old.session_id == session_id && old.used_at.is_none());
+        let claimable = state.refresh.get(&session_id).is_some_and(|r| {
+            r.current == rotation.old
+                && r.generation.checked_add(1) == Some(rotation.new.generation)
+        });
         if !claimable || !state.sessions.contains_key(&session_id) {
             return Ok(false);
         }
-        if state.refresh_tokens.contains_key(&rotation.new.hash) {
-            return Err(StoreError::Conflict);
+        if let Some(refresh) = state.refresh.get_mut(&session_id) {
+            refresh.previous = Some(PreviousRefresh {
+                hash: refresh.current,
+                used_at: rotation.now,
+                replay: Some(rotation.replay.clone()),
+            });
+            refresh.current = rotation.new.hash;
+            refresh.generation = rotation.new.generation;
         }
-        if let Some(old) = state.refresh_tokens.get_mut(&rotation.old) {
-            old.used_at = Some(rotation.now);
-            old.replay = Some(rotation.replay.clone());
-            old.successor = Some(rotation.new.hash);
-        }
-        state
-            .refresh_tokens
-            .insert(rotation.new.hash, fresh(&rotation.new));
         if let Some(session) = state.sessions.get_mut(&session_id) {
             session.access_jti.clone_from(&rotation.new_access_jti);
             session.last_used_at = rotation.now;
@@ -174,40 +155,46 @@ impl SessionStore for MemoryStore {
         Ok(true)
     }
 
-    fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<bool> {
-        same_session(rotation.session_id, &rotation.new_refresh)?;
+    fn rotate_access_token(&self, rotation: &AccessRotation) -> StoreResult<Option<u64>> {
         let mut state = self.lock()?;
         let session_id = rotation.session_id;
         let current = state.sessions.get(&session_id).is_some_and(|s| {
             s.access_jti == rotation.old_access_jti && s.expires_at > rotation.now
         });
-        if !current {
-            return Ok(false);
-        }
-        if state
-            .refresh_tokens
-            .contains_key(&rotation.new_refresh.hash)
-        {
-            return Err(StoreError::Conflict);
-        }
+        let Some(refresh) = state.refresh.get_mut(&session_id).filter(|_| current) else {
+            return Ok(None);
+        };
+        let Some(generation) = refresh.generation.checked_add(1) else {
+            return Ok(None);
+        };
+        // The current token is superseded as used, with no replay: presenting it later is
+        // reuse.
+        refresh.previous = Some(PreviousRefresh {
+            hash: refresh.current,
+            used_at: rotation.now,
+            replay: None,
+        });
+        refresh.current = rotation.new_refresh;
+        refresh.generation = generation;
         if let Some(session) = state.sessions.get_mut(&session_id) {
             session.access_jti.clone_from(&rotation.new_access_jti);
             session.last_used_at = rotation.now;
-            session.expires_at = rotation.new_refresh.expires_at;
+            session.expires_at = rotation.expires_at;
         }
-        // The unused token is superseded as used, with no replay: presenting it later is
-        // reuse.
-        for token in state.refresh_tokens.values_mut() {
-            if token.session_id == session_id && token.used_at.is_none() {
-                token.used_at = Some(rotation.now);
-                token.replay = None;
-                token.successor = Some(rotation.new_refresh.hash);
-            }
-        }
-        state
-            .refresh_tokens
-            .insert(rotation.new_refresh.hash, fresh(&rotation.new_refresh));
-        Ok(true)
+        Ok(Some(generation))
+    }
+
+    fn purge_expired_sessions(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let mut state = self.lock()?;
+        let doomed: HashSet<Uuid> = state
+            .sessions
+            .values()
+            .filter(|s| s.expires_at <= before)
+            .map(|s| s.id)
+            .take(limit as usize)
+            .collect();
+        state.delete_sessions(|s| doomed.contains(&s.id));
+        Ok(doomed.len() as u64)
     }
 }
 
@@ -289,5 +276,20 @@ impl PersonalTokenStore for MemoryStore {
             state.personal_tokens.remove(&token_id);
         }
         Ok(owned)
+    }
+
+    fn purge_expired_personal_tokens(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let mut state = self.lock()?;
+        let doomed: Vec<Uuid> = state
+            .personal_tokens
+            .values()
+            .filter(|t| t.record.expires_at.is_some_and(|at| at <= before))
+            .map(|t| t.record.id)
+            .take(limit as usize)
+            .collect();
+        for id in &doomed {
+            state.personal_tokens.remove(id);
+        }
+        Ok(doomed.len() as u64)
     }
 }

@@ -178,8 +178,14 @@ pub fn known_addresses_are_held_only_to_the_email_ip_limit(store: &dyn Store) {
         store.reserve_login_attempt(&other).expect("other"),
         Reservation::Refused { known: false, .. }
     ));
-    assert_eq!(store.purge_known_addresses(t - 10).expect("purge none"), 0);
-    assert_eq!(store.purge_known_addresses(t - 9).expect("purge"), 1);
+    assert_eq!(
+        store
+            .purge_known_addresses(t - 10, 1000)
+            .expect("purge none"),
+        0
+    );
+    assert_eq!(store.purge_known_addresses(t - 9, 0).expect("limit 0"), 0);
+    assert_eq!(store.purge_known_addresses(t - 9, 1000).expect("purge"), 1);
     assert!(matches!(
         store
             .reserve_login_attempt(&at(Some(t - 100)))

@@ -38,6 +38,7 @@ mod guards;
 mod keys;
 mod login_reservations;
 mod personal_tokens;
+mod purges;
 mod rate_limits;
 mod refresh;
 mod revocations;
@@ -59,6 +60,10 @@ pub use login_reservations::{
     known_addresses_are_held_only_to_the_email_ip_limit, login_reservations_count_until_released,
 };
 pub use personal_tokens::{credential_lookups_carry_the_users_roles, personal_tokens};
+pub use purges::{
+    expired_personal_tokens_are_purged_in_batches, expired_sessions_are_purged_in_batches,
+    known_addresses_are_purged_in_batches,
+};
 pub use rate_limits::{
     clear_login_failures_forgets_only_that_email, concurrent_rate_limit_hits_respect_the_limit,
     login_failures_are_counted_per_window, nth_login_failure_per_series,
@@ -66,7 +71,7 @@ pub use rate_limits::{
 };
 pub use refresh::{
     access_rotation_is_conditional_on_jti, concurrent_refresh_rotation_has_one_winner,
-    refresh_rotation,
+    many_rotations_keep_two_generations, refresh_rotation,
 };
 pub use revocations::{
     change_password_keeps_only_given_session, deactivation_deletes_sessions_and_tokens,
@@ -129,6 +134,7 @@ macro_rules! __store_suite {
             session_lifecycle
             refresh_rotation
             concurrent_refresh_rotation_has_one_winner
+            many_rotations_keep_two_generations
             access_rotation_is_conditional_on_jti
             expired_session_reads_as_revoked
             refresh_tokens_belong_to_their_session
@@ -153,6 +159,9 @@ macro_rules! __store_suite {
             rate_limit_hits_count_in_their_window
             concurrent_rate_limit_hits_respect_the_limit
             purge_rate_limits_removes_old_rows
+            expired_sessions_are_purged_in_batches
+            expired_personal_tokens_are_purged_in_batches
+            known_addresses_are_purged_in_batches
             concurrent_login_reservations_respect_the_limit
             login_reservations_count_until_released
             known_addresses_are_held_only_to_the_email_ip_limit

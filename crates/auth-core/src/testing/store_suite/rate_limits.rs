@@ -245,10 +245,11 @@ pub fn concurrent_rate_limit_hits_respect_the_limit(store: &dyn Store) {
     );
 }
 
-/// `purge_rate_limits` deletes failures and hits strictly older than `before` and says how many.
+/// `purge_rate_limits` deletes failures and hits strictly older than `before`, at most
+/// `limit` of each per call, and says how many.
 pub fn purge_rate_limits_removes_old_rows(store: &dyn Store) {
     let t = T0;
-    assert_eq!(store.purge_rate_limits(t).expect("purge empty"), 0);
+    assert_eq!(store.purge_rate_limits(t, 1000).expect("purge empty"), 0);
     for ago in [300, 200, 100, 10] {
         store
             .record_login_failure("a@example.com", "10.0.0.1", t - ago)
@@ -257,9 +258,10 @@ pub fn purge_rate_limits_removes_old_rows(store: &dyn Store) {
             .hit_rate_limit("register", "10.0.0.1", t - 1000, 100, t - ago)
             .expect("hit");
     }
-    // Rows at exactly `before` stay.
-    assert_eq!(store.purge_rate_limits(t - 100).expect("purge"), 4);
-    assert_eq!(store.purge_rate_limits(t - 100).expect("again"), 0);
+    // Rows at exactly `before` stay; one of each table per call with a limit of one.
+    assert_eq!(store.purge_rate_limits(t - 100, 1).expect("batch"), 2);
+    assert_eq!(store.purge_rate_limits(t - 100, 1).expect("batch"), 2);
+    assert_eq!(store.purge_rate_limits(t - 100, 1).expect("again"), 0);
     let q = FailureQuery {
         email_key: "a@example.com".to_owned(),
         ip: "10.0.0.1".to_owned(),
@@ -283,7 +285,7 @@ pub fn purge_rate_limits_removes_old_rows(store: &dyn Store) {
             .expect("hits"),
         (2, Some(t - 100))
     );
-    assert_eq!(store.purge_rate_limits(t + 1).expect("purge all"), 4);
+    assert_eq!(store.purge_rate_limits(t + 1, 1000).expect("purge all"), 4);
     assert_eq!(
         store.count_login_failures(&q).expect("count"),
         counts(0, 0, 0)

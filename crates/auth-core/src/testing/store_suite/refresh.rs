@@ -1,117 +1,146 @@
 //! Cases of the two refresh forms of [`SessionStore`](crate::store::SessionStore):
-//! refresh-token exchange and bearer-form (access-token) rotation.
+//! refresh-token exchange and bearer-form (access-token) rotation, on the session's
+//! generations (current and previous kept, nothing older).
 
 use super::support::{
     T0, THREADS, make_session, make_user, race, random_hash, rotation, seen, session_of,
 };
-use crate::store::{AccessRotation, NewRefreshToken, Store, StoreError, TokenHash};
+use crate::store::{AccessRotation, PreviousRefresh, Store, StoreError, TokenHash};
 
-/// `rotate_refresh_token` exchanges an unused token once: marks it used with its replay,
-/// inserts the successor, moves the session's jti, `last_used_at` and expiry; a used token
-/// or one of another session is refused with nothing written; `successor_used` follows.
+/// `rotate_refresh_token` exchanges the current generation once: it becomes the previous
+/// (used at `now`, with its replay), the new one the current; the session's jti,
+/// `last_used_at` and expiry move; a stale generation, a wrong hash, or a token of another
+/// session is refused with nothing written.
 pub fn refresh_rotation(store: &dyn Store) {
     let user = make_user(store, "rita@example.com");
     let t = T0;
     let (session, h1) = make_session(store, user.id, t);
 
     let first = store
-        .find_refresh_token(&h1)
+        .find_refresh_token(session.id)
         .expect("find")
         .expect("exists");
     assert_eq!(first.session_id, session.id);
     assert_eq!(first.user_id, user.id);
-    assert_eq!(first.expires_at, session.expires_at);
-    assert_eq!(first.used_at, None);
-    assert_eq!(first.replay, None);
-    assert!(!first.successor_used);
+    assert_eq!((first.generation, first.current), (0, h1));
+    assert_eq!(first.previous, None);
     assert_eq!(first.session_expires_at, session.expires_at);
+    assert_eq!(first.session_bounds, session.bounds);
 
     let h2 = random_hash();
     assert!(
         store
-            .rotate_refresh_token(&rotation(session.id, h1, h2, "jti-2", t + 10))
+            .rotate_refresh_token(&rotation(session.id, 0, h1, h2, "jti-2", t + 10))
             .expect("rotate")
     );
-    let used = store.find_refresh_token(&h1).expect("find").expect("kept");
-    assert_eq!(used.used_at, Some(t + 10));
-    assert_eq!(used.replay, Some(vec![1, 2, 3, 0, 255]));
-    assert!(!used.successor_used);
+    let second = store
+        .find_refresh_token(session.id)
+        .expect("find")
+        .expect("kept");
+    assert_eq!((second.generation, second.current), (1, h2));
     assert_eq!(
-        used.session_expires_at,
-        t + 10 + 7200,
-        "the session's new expiry"
+        second.previous,
+        Some(PreviousRefresh {
+            hash: h1,
+            used_at: t + 10,
+            replay: Some(vec![1, 2, 3, 0, 255]),
+        })
     );
+    assert_eq!(second.session_expires_at, t + 10 + 7200);
     let s = session_of(store, session.id, t + 10).expect("live");
     assert_eq!(s.access_jti, "jti-2");
     assert_eq!(s.last_used_at, t + 10);
     assert_eq!(s.expires_at, t + 10 + 7200);
-    let second = store.find_refresh_token(&h2).expect("find").expect("new");
-    assert_eq!(second.used_at, None);
-    assert_eq!(second.expires_at, t + 10 + 7200);
 
-    // The same old token again: false, and nothing written.
+    // The used generation again, a wrong hash, a generation skipped: refused, unchanged.
+    for refused in [
+        rotation(session.id, 0, h1, random_hash(), "jti-3", t + 20),
+        rotation(session.id, 1, random_hash(), random_hash(), "jti-3", t + 20),
+        rotation(session.id, 2, h2, random_hash(), "jti-3", t + 20),
+        rotation(session.id, 0, h2, random_hash(), "jti-3", t + 20),
+    ] {
+        assert!(!store.rotate_refresh_token(&refused).expect("refused"));
+    }
+    let unchanged = store
+        .find_refresh_token(session.id)
+        .expect("find")
+        .expect("kept");
+    assert_eq!((unchanged.generation, unchanged.current), (1, h2));
+    assert_eq!(unchanged.previous, second.previous);
+    assert_eq!(
+        session_of(store, session.id, t + 20)
+            .expect("live")
+            .access_jti,
+        "jti-2"
+    );
+
+    // A token of another session cannot be exchanged through this one.
+    let (other, other_hash) = make_session(store, user.id, t);
+    assert!(
+        !store
+            .rotate_refresh_token(&rotation(session.id, 0, other_hash, random_hash(), "x", t))
+            .expect("foreign")
+    );
+    assert_eq!(
+        store
+            .find_refresh_token(other.id)
+            .expect("find")
+            .expect("kept")
+            .generation,
+        0
+    );
+
+    // The next exchange replaces the previous generation: only two are ever kept.
     let h3 = random_hash();
     assert!(
-        !store
-            .rotate_refresh_token(&rotation(session.id, h1, h3, "jti-3", t + 20))
-            .expect("rotate again")
-    );
-    assert!(store.find_refresh_token(&h3).expect("find").is_none());
-    let unchanged = store.find_refresh_token(&h1).expect("find").expect("kept");
-    assert_eq!(unchanged.used_at, Some(t + 10));
-    let s = session_of(store, session.id, t + 20).expect("live");
-    assert_eq!(s.access_jti, "jti-2");
-    assert_eq!(s.last_used_at, t + 10);
-
-    // A token of another session cannot be exchanged into this one.
-    let (other_session, other_hash) = make_session(store, user.id, t);
-    assert!(
-        !store
-            .rotate_refresh_token(&rotation(session.id, other_hash, random_hash(), "x", t))
-            .expect("cross-session")
-    );
-    assert!(
         store
-            .find_refresh_token(&other_hash)
-            .expect("find")
-            .expect("kept")
-            .used_at
-            .is_none()
+            .rotate_refresh_token(&rotation(session.id, 1, h2, h3, "jti-4", t + 30))
+            .expect("rotate")
     );
-    assert!(session_of(store, other_session.id, t).is_some());
-
-    // Using the successor marks the first one's successor as used.
-    let h4 = random_hash();
-    assert!(
-        store
-            .rotate_refresh_token(&rotation(session.id, h2, h4, "jti-4", t + 30))
-            .expect("rotate successor")
-    );
-    assert!(
-        store
-            .find_refresh_token(&h1)
-            .expect("find")
-            .expect("kept")
-            .successor_used
-    );
-    assert!(
-        !store
-            .find_refresh_token(&h2)
-            .expect("find")
-            .expect("kept")
-            .successor_used
+    let third = store
+        .find_refresh_token(session.id)
+        .expect("find")
+        .expect("kept");
+    assert_eq!((third.generation, third.current), (2, h3));
+    assert_eq!(
+        third.previous.map(|p| (p.hash, p.used_at)),
+        Some((h2, t + 30))
     );
 
-    // An unknown token is simply absent.
+    // An unknown session is simply absent.
     assert!(
         store
-            .find_refresh_token(&random_hash())
+            .find_refresh_token(uuid::Uuid::new_v4())
             .expect("find")
             .is_none()
     );
 }
 
-/// Exchanges of one refresh token racing: exactly one wins, only its successor exists and
+/// A thousand exchanges keep one state of constant size: the current generation and the
+/// previous one, whatever came before (the Diesel tests also count the rows).
+pub fn many_rotations_keep_two_generations(store: &dyn Store) {
+    let user = make_user(store, "many@example.com");
+    let t = T0;
+    let (session, mut current) = make_session(store, user.id, t);
+    for generation in 0..1000u64 {
+        let next = random_hash();
+        let now = t + i64::try_from(generation).expect("small");
+        let r = rotation(session.id, generation, current, next, "jti", now);
+        assert!(
+            store.rotate_refresh_token(&r).expect("rotate"),
+            "{generation}"
+        );
+        current = next;
+    }
+    let record = store
+        .find_refresh_token(session.id)
+        .expect("find")
+        .expect("kept");
+    assert_eq!((record.generation, record.current), (1000, current));
+    assert_eq!(record.previous.map(|p| p.used_at), Some(t + 999));
+}
+
+/// Exchanges of one generation racing: exactly one wins, its token is the current one and
 /// the session carries its jti.
 pub fn concurrent_refresh_rotation_has_one_winner(store: &dyn Store) {
     let user = make_user(store, "conc@example.com");
@@ -119,7 +148,7 @@ pub fn concurrent_refresh_rotation_has_one_winner(store: &dyn Store) {
     let (session, h1) = make_session(store, user.id, t);
     let results: Vec<(TokenHash, Result<bool, StoreError>)> = race(THREADS, |i| {
         let new = random_hash();
-        let r = rotation(session.id, h1, new, &format!("jti-{i}"), t + 1);
+        let r = rotation(session.id, 0, h1, new, &format!("jti-{i}"), t + 1);
         (new, store.rotate_refresh_token(&r))
     });
     let winners: Vec<&TokenHash> = results
@@ -137,11 +166,12 @@ pub fn concurrent_refresh_rotation_has_one_winner(store: &dyn Store) {
         "{:?}",
         results.iter().map(|(_, r)| r).collect::<Vec<_>>()
     );
-    // Exactly the winner's token exists.
-    for (hash, _) in &results {
-        let exists = store.find_refresh_token(hash).expect("find").is_some();
-        assert_eq!(exists, hash == winners[0]);
-    }
+    let record = store
+        .find_refresh_token(session.id)
+        .expect("find")
+        .expect("kept");
+    assert_eq!((record.generation, record.current), (1, *winners[0]));
+    assert_eq!(record.previous.map(|p| p.hash), Some(h1));
     let winner_index = results
         .iter()
         .position(|(_, r)| matches!(r, Ok(true)))
@@ -151,18 +181,17 @@ pub fn concurrent_refresh_rotation_has_one_winner(store: &dyn Store) {
 }
 
 /// `rotate_access_token` only rotates while the presented jti is current and the session
-/// live; it marks the session's unused refresh token used at `now` with no replay (so
-/// presenting it later is reuse) and keeps used ones. The session's bounds come back with
-/// every refresh token.
+/// live; it supersedes the current refresh token as the previous generation, used at `now`
+/// with no replay (so presenting it later is reuse), and returns the new generation. Of
+/// concurrent calls with one jti, one wins.
 pub fn access_rotation_is_conditional_on_jti(store: &dyn Store) {
     let user = make_user(store, "ada@example.com");
     let t = T0;
     let (session, h1) = make_session(store, user.id, t);
-    // h1 is exchanged for h2, so h1 is a used token and h2 the live one.
     let h2 = random_hash();
     assert!(
         store
-            .rotate_refresh_token(&rotation(session.id, h1, h2, "jti-2", t + 1))
+            .rotate_refresh_token(&rotation(session.id, 0, h1, h2, "jti-2", t + 1))
             .expect("rotate")
     );
 
@@ -170,24 +199,24 @@ pub fn access_rotation_is_conditional_on_jti(store: &dyn Store) {
         session_id: session.id,
         old_access_jti: old.to_owned(),
         new_access_jti: new.to_owned(),
-        new_refresh: NewRefreshToken {
-            hash,
-            session_id: session.id,
-            created_at: now,
-            expires_at: now + 9000,
-        },
+        new_refresh: hash,
+        expires_at: now + 9000,
         now,
     };
 
-    // Wrong jti: false, nothing written.
+    // Wrong jti: nothing written.
     let h3 = random_hash();
-    assert!(
-        !store
+    assert_eq!(
+        store
             .rotate_access_token(&access(&session.access_jti, "jti-3", h3, t + 2))
-            .expect("stale jti")
+            .expect("stale jti"),
+        None
     );
-    assert!(store.find_refresh_token(&h3).expect("find").is_none());
-    assert!(store.find_refresh_token(&h2).expect("find").is_some());
+    let before = store
+        .find_refresh_token(session.id)
+        .expect("find")
+        .expect("kept");
+    assert_eq!((before.generation, before.current), (1, h2));
     assert_eq!(
         session_of(store, session.id, t + 2)
             .expect("live")
@@ -195,11 +224,12 @@ pub fn access_rotation_is_conditional_on_jti(store: &dyn Store) {
         "jti-2"
     );
 
-    // Current jti: rotates, supersedes the unused refresh token as used, keeps the used one.
-    assert!(
+    // Current jti: rotates; the current refresh token is superseded with no replay.
+    assert_eq!(
         store
             .rotate_access_token(&access("jti-2", "jti-3", h3, t + 3))
-            .expect("rotate access")
+            .expect("rotate access"),
+        Some(2)
     );
     let s = session_of(store, session.id, t + 3).expect("live");
     assert_eq!(s.access_jti, "jti-3");
@@ -207,51 +237,76 @@ pub fn access_rotation_is_conditional_on_jti(store: &dyn Store) {
     assert_eq!(s.expires_at, t + 3 + 9000);
     assert_eq!(s.bounds, session.bounds);
     assert_eq!(s.profile, session.profile);
-    let superseded = store
-        .find_refresh_token(&h2)
+    let after = store
+        .find_refresh_token(session.id)
         .expect("find")
-        .expect("superseded kept");
-    assert_eq!(superseded.used_at, Some(t + 3), "superseded counts as used");
-    assert!(superseded.replay.is_none(), "and has no replay");
-    assert_eq!(superseded.session_bounds, session.bounds);
-    let old = store
-        .find_refresh_token(&h1)
-        .expect("find")
-        .expect("used kept");
-    assert!(old.successor_used, "a superseded successor counts as used");
-    let new = store.find_refresh_token(&h3).expect("find").expect("new");
-    assert_eq!((new.used_at, new.expires_at), (None, t + 3 + 9000));
-
-    // The same old jti again: false.
-    let h4 = random_hash();
+        .expect("kept");
+    assert_eq!((after.generation, after.current), (2, h3));
+    assert_eq!(
+        after.previous,
+        Some(PreviousRefresh {
+            hash: h2,
+            used_at: t + 3,
+            replay: None,
+        }),
+        "superseded: used, no replay"
+    );
+    assert_eq!(after.session_expires_at, t + 3 + 9000);
+    assert_eq!(after.session_bounds, session.bounds);
+    // The superseded generation can no longer be exchanged; the new one can.
     assert!(
         !store
-            .rotate_access_token(&access("jti-2", "jti-4", h4, t + 4))
-            .expect("replayed jti")
+            .rotate_refresh_token(&rotation(session.id, 1, h2, random_hash(), "x", t + 3))
+            .expect("superseded")
     );
-    assert!(store.find_refresh_token(&h4).expect("find").is_none());
+
+    // The same old jti again: nothing.
+    assert_eq!(
+        store
+            .rotate_access_token(&access("jti-2", "jti-4", random_hash(), t + 4))
+            .expect("replayed jti"),
+        None
+    );
+
+    // Concurrent calls with the current jti: one winner.
+    let results = race(THREADS, |i| {
+        store.rotate_access_token(&access("jti-3", &format!("jti-r{i}"), random_hash(), t + 5))
+    });
+    let won: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied().flatten())
+        .collect();
+    assert_eq!(won, vec![3], "{results:?}");
+    let s = session_of(store, session.id, t + 5).expect("live");
 
     // A session expired at `now` cannot be rotated.
-    let expired_at = t + 3 + 9000;
-    assert!(
-        !store
-            .rotate_access_token(&access("jti-3", "jti-5", random_hash(), expired_at))
-            .expect("expired")
+    let expired_at = t + 5 + 9000;
+    assert_eq!(
+        store
+            .rotate_access_token(&access(&s.access_jti, "jti-5", random_hash(), expired_at))
+            .expect("expired"),
+        None
     );
     assert_eq!(
         store
-            .session_with_user(session.id, seen(t + 4))
+            .session_with_user(session.id, seen(t + 6))
             .expect("lookup")
             .map(|(s, _)| s.access_jti),
-        Some("jti-3".to_owned())
+        Some(s.access_jti.clone())
     );
-    assert!(store.find_refresh_token(&h3).expect("find").is_some());
 
     // A deleted session cannot be rotated.
     assert!(store.delete_session(user.id, session.id).expect("delete"));
+    assert_eq!(
+        store
+            .rotate_access_token(&access(&s.access_jti, "jti-6", random_hash(), t + 7))
+            .expect("gone"),
+        None
+    );
     assert!(
-        !store
-            .rotate_access_token(&access("jti-3", "jti-5", random_hash(), t + 5))
-            .expect("gone")
+        store
+            .find_refresh_token(session.id)
+            .expect("find")
+            .is_none()
     );
 }

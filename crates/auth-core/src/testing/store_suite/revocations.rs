@@ -20,9 +20,9 @@ pub fn deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
     let user = make_user(store, "deact@example.com");
     let bystander = make_user(store, "stay@example.com");
     let t = T0;
-    let (s1, h1) = make_session(store, user.id, t);
-    let (_s2, h2) = make_session(store, user.id, t);
-    let (bs, bh) = make_session(store, bystander.id, t);
+    let (s1, _) = make_session(store, user.id, t);
+    let (s2, _) = make_session(store, user.id, t);
+    let (bs, _) = make_session(store, bystander.id, t);
     let pat = personal_token(user.id, "ci", t);
     store.create_personal_token(&pat).expect("pat");
     let bpat = personal_token(bystander.id, "ci", t);
@@ -42,8 +42,8 @@ pub fn deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
     assert_eq!(found.updated_at, t + 5);
     assert!(store.list_sessions(user.id, t).expect("list").is_empty());
     assert!(session_of(store, s1.id, t).is_none());
-    assert!(store.find_refresh_token(&h1).expect("find").is_none());
-    assert!(store.find_refresh_token(&h2).expect("find").is_none());
+    assert!(store.find_refresh_token(s1.id).expect("find").is_none());
+    assert!(store.find_refresh_token(s2.id).expect("find").is_none());
     assert!(
         store
             .list_personal_tokens(user.id)
@@ -59,7 +59,7 @@ pub fn deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
 
     // Others are untouched.
     assert!(session_of(store, bs.id, t).is_some());
-    assert!(store.find_refresh_token(&bh).expect("find").is_some());
+    assert!(store.find_refresh_token(bs.id).expect("find").is_some());
     assert_eq!(
         store
             .list_personal_tokens(bystander.id)
@@ -98,8 +98,8 @@ pub fn change_password_keeps_only_given_session(store: &dyn Store) {
     let user = make_user(store, "pw@example.com");
     let t = T0;
     let (s1, _) = make_session(store, user.id, t);
-    let (s2, h2) = make_session(store, user.id, t + 1);
-    let (s3, h3) = make_session(store, user.id, t + 2);
+    let (s2, _) = make_session(store, user.id, t + 1);
+    let (s3, _) = make_session(store, user.id, t + 2);
     let pat = personal_token(user.id, "keep me", t);
     store.create_personal_token(&pat).expect("pat");
 
@@ -123,8 +123,8 @@ pub fn change_password_keeps_only_given_session(store: &dyn Store) {
     assert_eq!(ids, vec![s2.id]);
     assert!(session_of(store, s1.id, t).is_none());
     assert!(session_of(store, s3.id, t).is_none());
-    assert!(store.find_refresh_token(&h2).expect("find").is_some());
-    assert!(store.find_refresh_token(&h3).expect("find").is_none());
+    assert!(store.find_refresh_token(s2.id).expect("find").is_some());
+    assert!(store.find_refresh_token(s3.id).expect("find").is_none());
     assert_eq!(store.list_personal_tokens(user.id).expect("list").len(), 1);
 
     let all_sessions = Revocation {
@@ -151,9 +151,9 @@ pub fn update_user_deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
     let user = make_user(store, "off@example.com");
     let bystander = make_user(store, "on@example.com");
     let t = T0;
-    let (s1, h1) = make_session(store, user.id, t);
-    let (_s2, h2) = make_session(store, user.id, t);
-    let (bs, bh) = make_session(store, bystander.id, t);
+    let (s1, _) = make_session(store, user.id, t);
+    let (s2, _) = make_session(store, user.id, t);
+    let (bs, _) = make_session(store, bystander.id, t);
     let pat = personal_token(user.id, "ci", t);
     store.create_personal_token(&pat).expect("pat");
     let bpat = personal_token(bystander.id, "ci", t);
@@ -176,8 +176,8 @@ pub fn update_user_deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
 
     assert!(store.list_sessions(user.id, t).expect("list").is_empty());
     assert!(session_of(store, s1.id, t).is_none());
-    assert!(store.find_refresh_token(&h1).expect("find").is_none());
-    assert!(store.find_refresh_token(&h2).expect("find").is_none());
+    assert!(store.find_refresh_token(s1.id).expect("find").is_none());
+    assert!(store.find_refresh_token(s2.id).expect("find").is_none());
     assert!(
         store
             .list_personal_tokens(user.id)
@@ -193,7 +193,7 @@ pub fn update_user_deactivation_deletes_sessions_and_tokens(store: &dyn Store) {
 
     // Others are untouched.
     assert!(session_of(store, bs.id, t).is_some());
-    assert!(store.find_refresh_token(&bh).expect("find").is_some());
+    assert!(store.find_refresh_token(bs.id).expect("find").is_some());
     assert_eq!(
         store
             .list_personal_tokens(bystander.id)
@@ -222,8 +222,8 @@ pub fn revocation_is_carried_out_as_given(store: &dyn Store) {
     let user = make_user(store, "given@example.com");
     let other = make_user(store, "other-given@example.com");
     let t = T0;
-    let (s1, h1) = make_session(store, user.id, t);
-    let (os, oh) = make_session(store, other.id, t);
+    let (s1, _) = make_session(store, user.id, t);
+    let (os, _) = make_session(store, other.id, t);
     let pat = personal_token(user.id, "ci", t);
     store.create_personal_token(&pat).expect("pat");
     let live = |id| session_of(store, id, t).is_some();
@@ -247,7 +247,7 @@ pub fn revocation_is_carried_out_as_given(store: &dyn Store) {
         live(s1.id) && has_pat(),
         "the core decides what goes, not the store"
     );
-    assert!(store.find_refresh_token(&h1).expect("find").is_some());
+    assert!(store.find_refresh_token(s1.id).expect("find").is_some());
 
     let tokens_only = Revocation {
         sessions: SessionRevocation::None,
@@ -268,9 +268,9 @@ pub fn revocation_is_carried_out_as_given(store: &dyn Store) {
         .expect("sessions")
         .expect("exists");
     assert!(!live(s1.id));
-    assert!(store.find_refresh_token(&h1).expect("find").is_none());
+    assert!(store.find_refresh_token(s1.id).expect("find").is_none());
     assert!(live(os.id));
-    assert!(store.find_refresh_token(&oh).expect("find").is_some());
+    assert!(store.find_refresh_token(os.id).expect("find").is_some());
     assert_eq!(
         store
             .find_user(user.id)

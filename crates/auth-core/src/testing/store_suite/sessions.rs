@@ -3,8 +3,8 @@
 
 use uuid::Uuid;
 
-use super::support::{T0, make_session, make_user, new_session, random_hash, seen, session_of};
-use crate::store::{AccessRotation, NewRefreshToken, Store, StoreError, Use};
+use super::support::{T0, make_session, make_user, new_session, seen, session_of};
+use crate::store::{Store, StoreError, Use};
 
 /// Sessions authenticate until their expiry (exclusive), carry their user, are touched as
 /// [`Use`] says, list live ones oldest first, and are deleted only by their owner, with their
@@ -13,7 +13,7 @@ pub fn session_lifecycle(store: &dyn Store) {
     let user = make_user(store, "sam@example.com");
     let other = make_user(store, "other@example.com");
     let t = T0;
-    let (s1, h1) = make_session(store, user.id, t - 100);
+    let (s1, _) = make_session(store, user.id, t - 100);
     let (s2, _) = make_session(store, user.id, t - 50);
 
     // Lookup joins the user and refreshes a stale last_used_at.
@@ -75,12 +75,12 @@ pub fn session_lifecycle(store: &dyn Store) {
     assert!(store.list_sessions(other.id, t).expect("list").is_empty());
 
     // Deleting: only the owner's, and it takes the refresh tokens along.
-    assert!(store.find_refresh_token(&h1).expect("find").is_some());
+    assert!(store.find_refresh_token(s1.id).expect("find").is_some());
     assert!(!store.delete_session(other.id, s1.id).expect("delete"));
     assert!(store.delete_session(user.id, s1.id).expect("delete"));
     assert!(!store.delete_session(user.id, s1.id).expect("delete again"));
     assert!(session_of(store, s1.id, t).is_none());
-    assert!(store.find_refresh_token(&h1).expect("find").is_none());
+    assert!(store.find_refresh_token(s1.id).expect("find").is_none());
     assert!(session_of(store, s2.id, t).is_some());
 }
 
@@ -91,41 +91,58 @@ pub fn expired_session_reads_as_revoked(store: &dyn Store) {
     let user = make_user(store, "exp@example.com");
     let other = make_user(store, "exp-other@example.com");
     let t = T0;
-    let (session, hash) = make_session(store, user.id, t - 4000); // expired 400 s ago
-    let (_, edge) = make_session(store, user.id, t - 3600); // expires exactly at t
-    let (_, young) = make_session(store, user.id, t - 3599); // expires 1 s after t
-    let (_, others) = make_session(store, other.id, t - 4000);
+    let (session, _) = make_session(store, user.id, t - 4000); // expired 400 s ago
+    let (edge, _) = make_session(store, user.id, t - 3600); // expires exactly at t
+    let (young, _) = make_session(store, user.id, t - 3599); // expires 1 s after t
+    let (others, _) = make_session(store, other.id, t - 4000);
     assert!(session_of(store, session.id, t).is_none());
-    let record = store.find_refresh_token(&hash).expect("find").expect("row");
+    let record = store
+        .find_refresh_token(session.id)
+        .expect("find")
+        .expect("row");
     assert_eq!(record.session_expires_at, t - 400);
     assert!(record.session_expires_at <= t, "reads as revoked");
 
     // Without a purge, a new session leaves the expired ones.
     make_session(store, user.id, t);
-    assert!(store.find_refresh_token(&hash).expect("find").is_some());
+    assert!(
+        store
+            .find_refresh_token(session.id)
+            .expect("find")
+            .is_some()
+    );
 
     // A new login clears the user's sessions expired at or before the given time.
-    let (mut login, first) = new_session(user.id, t);
+    let (mut login, _) = new_session(user.id, t);
     login.purge_expired_before = Some(t);
     store.create_session(&login).expect("login");
-    assert!(store.find_refresh_token(&hash).expect("find").is_none());
-    assert!(store.find_refresh_token(&edge).expect("find").is_none());
-    assert!(store.find_refresh_token(&young).expect("find").is_some());
-    assert!(store.find_refresh_token(&first).expect("find").is_some());
     assert!(
-        store.find_refresh_token(&others).expect("find").is_some(),
+        store
+            .find_refresh_token(session.id)
+            .expect("find")
+            .is_none()
+    );
+    assert!(store.find_refresh_token(edge.id).expect("find").is_none());
+    assert!(store.find_refresh_token(young.id).expect("find").is_some());
+    assert!(
+        store
+            .find_refresh_token(login.session.id)
+            .expect("find")
+            .is_some()
+    );
+    assert!(
+        store.find_refresh_token(others.id).expect("find").is_some(),
         "not another user's"
     );
     assert_eq!(store.list_sessions(user.id, t).expect("list").len(), 3);
 }
 
-/// A refresh token written with a session must belong to it: `create_session` and
-/// `rotate_access_token` refuse one of another session (`Other`) and write nothing. A session
-/// of an unknown user is `Other`; a taken session id or token hash is a `Conflict`.
+/// A refresh token written with a session must belong to it: `create_session` refuses one of
+/// another session (`Other`) and writes nothing. A session of an unknown user is `Other`; a taken session id is a `Conflict`.
 pub fn refresh_tokens_belong_to_their_session(store: &dyn Store) {
     let user = make_user(store, "own@example.com");
     let t = T0;
-    let (mut stray, stray_hash) = new_session(user.id, t);
+    let (mut stray, _) = new_session(user.id, t);
     stray.first_refresh.session_id = Uuid::new_v4();
     assert!(matches!(
         store.create_session(&stray),
@@ -134,7 +151,7 @@ pub fn refresh_tokens_belong_to_their_session(store: &dyn Store) {
     assert!(session_of(store, stray.session.id, t).is_none());
     assert!(
         store
-            .find_refresh_token(&stray_hash)
+            .find_refresh_token(stray.session.id)
             .expect("find")
             .is_none()
     );
@@ -154,33 +171,9 @@ pub fn refresh_tokens_belong_to_their_session(store: &dyn Store) {
         store.create_session(&again),
         Err(StoreError::Conflict)
     ));
-    let (mut same_hash, _) = new_session(user.id, t);
-    same_hash.first_refresh.hash = hash;
-    assert!(matches!(
-        store.create_session(&same_hash),
-        Err(StoreError::Conflict)
-    ));
-    assert!(session_of(store, same_hash.session.id, t).is_none());
-
-    let h2 = random_hash();
-    let rotation = AccessRotation {
-        session_id: session.id,
-        old_access_jti: session.access_jti.clone(),
-        new_access_jti: "jti-stray".to_owned(),
-        new_refresh: NewRefreshToken {
-            hash: h2,
-            session_id: Uuid::new_v4(),
-            created_at: t,
-            expires_at: t + 60,
-        },
-        now: t,
-    };
-    assert!(matches!(
-        store.rotate_access_token(&rotation),
-        Err(StoreError::Other(_))
-    ));
-    assert!(store.find_refresh_token(&h2).expect("find").is_none());
-    assert!(store.find_refresh_token(&hash).expect("find").is_some());
-    let s = session_of(store, session.id, t).expect("live");
-    assert_eq!(s.access_jti, session.access_jti);
+    let record = store
+        .find_refresh_token(session.id)
+        .expect("find")
+        .expect("kept");
+    assert_eq!((record.generation, record.current), (0, hash));
 }

@@ -80,6 +80,7 @@ pub(super) fn new_session(user: Uuid, created_at: i64) -> (NewSession, TokenHash
     let first_refresh = NewRefreshToken {
         hash,
         session_id: session.id,
+        generation: 0,
         created_at,
         expires_at: session.expires_at,
     };
@@ -102,9 +103,11 @@ pub(super) fn make_session(
     (new.session, hash)
 }
 
-/// An exchange of `old` for `new` in `session` at `now` (the new token lives two hours).
+/// An exchange of `old`, of generation `from`, for `new` in `session` at `now` (the new token
+/// lives two hours).
 pub(super) fn rotation(
     session: Uuid,
+    from: u64,
     old: TokenHash,
     new: TokenHash,
     jti: &str,
@@ -115,6 +118,7 @@ pub(super) fn rotation(
         new: NewRefreshToken {
             hash: new,
             session_id: session,
+            generation: from + 1,
             created_at: now,
             expires_at: now + 7200,
         },
