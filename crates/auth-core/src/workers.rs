@@ -7,7 +7,7 @@
 //! piece of state (`S`) that its jobs borrow mutably: the hashing pool keeps its argon2 block
 //! array there, so no hash allocates.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,7 +28,16 @@ pub(crate) struct Workers<S> {
     pending: Arc<AtomicUsize>,
     /// Most jobs pending at once; past it, [`Workers::run`] refuses at once.
     capacity: usize,
+    /// How long a job may wait for a thread before its caller is refused (`None`: no
+    /// limit); see [`Workers::with_start_deadline`].
+    start_within: Option<Duration>,
 }
+
+/// A queued job's fate, decided once by whichever comes first: a worker starting it, or
+/// its caller giving up waiting.
+const WAITING: u8 = 0;
+const STARTED: u8 = 1;
+const ABANDONED: u8 = 2;
 
 /// One pending job's place; given back when the job has run (or was dropped unrun).
 struct Place(Arc<AtomicUsize>);
@@ -69,7 +78,17 @@ impl<S: 'static> Workers<S> {
             jobs,
             pending: Arc::new(AtomicUsize::new(0)),
             capacity: capacity.max(threads),
+            start_within: None,
         })
+    }
+
+    /// Refuses a job that no thread started within `deadline` with [`Error::Overloaded`]
+    /// (503 with `Retry-After`), and never runs it: when every thread is stuck (e.g. every
+    /// database connection waits on a lock) callers are answered promptly instead of
+    /// queueing for as long as the threads stay stuck. A job once started is waited for.
+    pub(crate) fn with_start_deadline(mut self, deadline: Duration) -> Self {
+        self.start_within = Some(deadline);
+        self
     }
 
     /// Runs `job` on a worker and waits for its result without blocking the executor.
@@ -85,19 +104,41 @@ impl<S: 'static> Workers<S> {
             return Err(Error::Overloaded(RETRY_AFTER_FULL));
         }
         let place = Place(self.pending.clone());
-        let (done, result) = tokio::sync::oneshot::channel();
+        let (done, mut result) = tokio::sync::oneshot::channel();
+        let fate = Arc::new(AtomicU8::new(WAITING));
+        let job_fate = fate.clone();
         let job: Job<S> = Box::new(move |state| {
             let _place = place;
-            let _ = done.send(job(state));
+            let claimed =
+                job_fate.compare_exchange(WAITING, STARTED, Ordering::AcqRel, Ordering::Acquire);
+            if claimed.is_ok() {
+                let _ = done.send(job(state));
+            }
         });
         self.jobs.send(job).map_err(|_| {
             tracing::error!("worker threads are gone");
             Error::Internal
         })?;
-        result.await.map_err(|_| {
+        let failed = |_| {
             tracing::error!("a blocking job failed");
             Error::Internal
-        })
+        };
+        let Some(deadline) = self.start_within else {
+            return result.await.map_err(failed);
+        };
+        match tokio::time::timeout(deadline, &mut result).await {
+            Ok(answer) => answer.map_err(failed),
+            Err(_) => {
+                let gave_up =
+                    fate.compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire);
+                if gave_up.is_ok() {
+                    Err(Error::Overloaded(RETRY_AFTER_FULL))
+                } else {
+                    // Started in the meantime: it may be writing, so its answer counts.
+                    result.await.map_err(failed)
+                }
+            }
+        }
     }
 }
 
@@ -217,8 +258,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_job_no_thread_starts_in_time_is_refused_and_never_runs() {
+        let deadline = std::time::Duration::from_millis(200);
+        let workers = Arc::new(
+            Workers::start("test", 1, 64, 0, || ())
+                .unwrap()
+                .with_start_deadline(deadline),
+        );
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let workers = workers.clone();
+            tokio::spawn(async move {
+                workers
+                    .run(move |_| {
+                        let _ = gate.recv();
+                    })
+                    .await
+            })
+        };
+        while workers.pending.load(Ordering::Acquire) < 1 {
+            tokio::task::yield_now().await;
+        }
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        let started = std::time::Instant::now();
+        let refused = workers
+            .run(move |_| counter.fetch_add(1, Ordering::AcqRel))
+            .await;
+        let took = started.elapsed();
+        assert!(matches!(refused, Err(Error::Overloaded(_))), "{refused:?}");
+        assert!(took >= deadline && took < deadline * 10, "{took:?}");
+        // The blocker, which had started, is still waited for and answers.
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert_eq!(workers.run(|_| 3).await.unwrap(), 3);
+        assert_eq!(ran.load(Ordering::Acquire), 0, "the refused job never ran");
+        assert_eq!(workers.pending.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
     async fn at_most_the_given_number_of_jobs_run_at_once() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         let workers = Arc::new(Workers::start("test", 3, 64, 0, || ()).unwrap());

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use auth_core::Signing;
 use auth_core::config::{Limit, RateLimits};
 use auth_core::{App, Argon2Params, Auth, Config, MountSpec};
-use auth_diesel::DieselStore;
+use auth_diesel::{ConnectOptions, DieselStore};
 use clap::{Args, Subcommand};
 
 use crate::limits::ConnectionLimits;
@@ -37,6 +37,20 @@ pub struct DatabaseArgs {
         default_value_t = 8
     )]
     pub db_pool_size: u32,
+    /// Milliseconds a request waits for a database connection (or for a free database
+    /// thread) before it gets 503 with `Retry-After` (10 to 5000). Short, so that neither an
+    /// outage nor an exhausted pool keeps a request waiting: after a failed connection the
+    /// database breaker answers at once until its probe reaches the database again.
+    #[arg(long, env = "AUTH_DB_CONNECT_TIMEOUT_MS", hide_env_values = true,
+          default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=5000))]
+    pub db_connect_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    /// The wait of `--db-connect-timeout-ms`.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_connect_timeout_ms)
+    }
 }
 
 impl std::fmt::Debug for DatabaseArgs {
@@ -49,6 +63,7 @@ impl std::fmt::Debug for DatabaseArgs {
         f.debug_struct("DatabaseArgs")
             .field("database_url", &url)
             .field("db_pool_size", &self.db_pool_size)
+            .field("db_connect_timeout_ms", &self.db_connect_timeout_ms)
             .finish()
     }
 }
@@ -292,6 +307,7 @@ impl ServeArgs {
             // One store thread per pooled connection: more would only wait for a connection.
             store_threads: self.database.db_pool_size.max(1) as usize,
             store_queue: usize::try_from(self.store_queue).unwrap_or(usize::MAX),
+            store_wait: self.database.connect_timeout(),
             refresh_ttl: Duration::from_secs(self.refresh_ttl),
             refresh_reuse_interval: Duration::from_secs(self.refresh_reuse_interval),
             session_lifetime: Duration::from_secs(self.session_lifetime),
@@ -499,7 +515,11 @@ pub enum AdminCommand {
 
 /// Connects to the database (running migrations).
 pub fn connect(database: &DatabaseArgs) -> anyhow::Result<Arc<DieselStore>> {
-    let store = DieselStore::connect(&database.database_url, database.db_pool_size)
+    let options = ConnectOptions {
+        pool_size: database.db_pool_size,
+        checkout_timeout: database.connect_timeout(),
+    };
+    let store = DieselStore::connect_with(&database.database_url, options)
         .context("cannot open the database")?;
     Ok(Arc::new(store))
 }
