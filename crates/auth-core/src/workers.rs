@@ -108,11 +108,17 @@ impl<S: 'static> Workers<S> {
         let fate = Arc::new(AtomicU8::new(WAITING));
         let job_fate = fate.clone();
         let job: Job<S> = Box::new(move |state| {
-            let _place = place;
+            // Owned here, so that a panicking job gives its place back too.
+            let place = place;
             let claimed =
                 job_fate.compare_exchange(WAITING, STARTED, Ordering::AcqRel, Ordering::Acquire);
             if claimed.is_ok() {
-                let _ = done.send(job(state));
+                let answer = job(state);
+                // The place goes back before the answer: a caller that runs its next job the
+                // moment it has this answer must find the place free (with one place per
+                // thread, as the hashing pool has, it would otherwise be refused).
+                drop(place);
+                let _ = done.send(answer);
             }
         });
         self.jobs.send(job).map_err(|_| {
@@ -298,7 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn at_most_the_given_number_of_jobs_run_at_once() {
-        use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         let workers = Arc::new(Workers::start("test", 3, 64, 0, || ()).unwrap());
