@@ -148,10 +148,11 @@ pub struct Config {
     /// Store calls that may be pending at once, queued or running (default 1024); past it a
     /// request gets 503 with `Retry-After` at once instead of queueing without bound.
     pub store_queue: usize,
-    /// How long a store call may wait for a store thread (default 500 ms); past it the
-    /// request gets 503 with `Retry-After` and the call never runs. When every thread is
-    /// stuck (e.g. every database connection waits on a lock), requests are answered
-    /// promptly instead of waiting as long as the threads stay stuck.
+    /// How long the store threads may all be stuck (none starting or finishing a call, e.g.
+    /// every database connection waiting on a lock) before a waiting store call is refused
+    /// (default 500 ms): the request gets 503 with `Retry-After` and the call never runs.
+    /// Requests are answered within about this instead of waiting as long as the threads
+    /// stay stuck; a busy pool that keeps moving serves its queue as before.
     pub store_wait: Duration,
     /// Lifetime of refresh tokens and of the sessions they keep alive (default 30 days).
     pub refresh_ttl: Duration,

@@ -37,10 +37,10 @@ pub struct DatabaseArgs {
         default_value_t = 8
     )]
     pub db_pool_size: u32,
-    /// Milliseconds a request waits for a database connection (or for a free database
-    /// thread) before it gets 503 with `Retry-After` (10 to 5000). Short, so that neither an
-    /// outage nor an exhausted pool keeps a request waiting: after a failed connection the
-    /// database breaker answers at once until its probe reaches the database again.
+    /// Milliseconds a request waits for a database connection (or, while every database
+    /// thread is stuck, for one) before it gets 503 with `Retry-After` (10 to 5000). Short, so
+    /// that neither an outage nor an exhausted pool keeps a request waiting: after a failed
+    /// connection the database breaker answers at once until its probe reaches the database.
     #[arg(long, env = "AUTH_DB_CONNECT_TIMEOUT_MS", hide_env_values = true,
           default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=5000))]
     pub db_connect_timeout_ms: u64,
