@@ -10,8 +10,8 @@
 //!
 //! States: *closed* (calls pass) and *open* (calls fail at once with
 //! [`StoreError::Unavailable`]). The first trip logs one warning and starts one probe thread;
-//! the probe tries the database every `interval` (each try bounded by the pool's checkout
-//! timeout) and, on its first success, closes the breaker, logs one line and exits. So an
+//! the probe tries the database `interval` after its previous try ended (each try bounded by
+//! the pool's checkout timeout) and, on its first success, closes the breaker, logs one line and exits. So an
 //! outage costs one thread, two log lines and no request waits on it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,8 +85,10 @@ impl Breaker {
             Ok(_) => {
                 *since = Some(Instant::now());
                 self.shared.open.store(true, Ordering::Release);
+                // libpq's messages span lines; the log line must stay one line.
+                let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
                 tracing::warn!(
-                    error = %reason.trim_end(),
+                    error = %reason,
                     "database unreachable: refusing database calls at once until it answers \
                      again"
                 );
