@@ -9,11 +9,16 @@ use serde_json::json;
 use crate::error::Error;
 use crate::http::{Body, Request, Response, is_json_media_type};
 use crate::mount::{
-    HEALTH_PATH, JWKS_PATH, MountError, MountSpec, MountedProfile, OPENAPI_PATH, mount_all,
+    HEALTH_PATH, JWKS_PATH, LIVE_PATH, MountError, MountSpec, MountedProfile, OPENAPI_PATH,
+    READY_PATH, mount_all,
 };
 use crate::principal::Principal;
 use crate::profile::{self, Call, Route};
 use crate::service::Auth;
+
+/// Seconds a client is told to wait after a 503 of an unreachable database: the store's
+/// breaker probes several times a second, so one second is enough to find it back.
+const RETRY_AFTER_UNAVAILABLE: u64 = 1;
 
 /// The application every adapter serves. Cheap to clone.
 #[derive(Clone)]
@@ -74,10 +79,10 @@ impl App {
         prefixes
     }
 
-    /// Paths served whatever the profiles: `/healthz`, `/openapi.json`, and with EdDSA keys
-    /// `/.well-known/jwks.json`.
+    /// Paths served whatever the profiles: `/healthz`, `/livez`, `/readyz`, `/openapi.json`,
+    /// and with EdDSA keys `/.well-known/jwks.json`.
     pub fn fixed_paths(&self) -> Vec<&'static str> {
-        let mut paths = vec![HEALTH_PATH, OPENAPI_PATH];
+        let mut paths = vec![HEALTH_PATH, LIVE_PATH, READY_PATH, OPENAPI_PATH];
         if self.auth().publishes_jwks() {
             paths.push(JWKS_PATH);
         }
@@ -136,6 +141,9 @@ impl App {
     async fn dispatch(&self, request: &Request) -> Response {
         if request.path == HEALTH_PATH {
             return self.health(request).await;
+        }
+        if request.path == LIVE_PATH || request.path == READY_PATH {
+            return self.probe(request).await;
         }
         if request.path == JWKS_PATH
             && let Some(jwks) = self.auth().current_jwks().await
@@ -242,6 +250,22 @@ impl App {
         }
     }
 
+    /// `/livez` (the process answers) and `/readyz` (the database answers: one store ping,
+    /// which fails at once while the store's breaker is open). Never cached.
+    async fn probe(&self, request: &Request) -> Response {
+        if !method_matches("GET", &request.method) {
+            return self
+                .error_response(self.default_mount(), &Error::MethodNotAllowed(vec!["GET"]));
+        }
+        let response = if request.path == LIVE_PATH || self.auth().healthy().await {
+            Response::json(200, &json!({"status": "ok"}))
+        } else {
+            Response::json(503, &json!({"status": "unavailable"}))
+                .with_header("retry-after", RETRY_AFTER_UNAVAILABLE.to_string())
+        };
+        response.with_header("cache-control", "no-store")
+    }
+
     /// The shape for errors outside any route: `native` when mounted, else the first mount.
     fn default_mount(&self) -> Option<&MountedProfile> {
         let mounts = self.mounts();
@@ -273,6 +297,9 @@ impl App {
             Error::MethodNotAllowed(methods) => response.with_header("allow", methods.join(", ")),
             Error::RateLimited(wait) | Error::Overloaded(wait) => {
                 response.with_header("retry-after", wait.as_secs().max(1).to_string())
+            }
+            Error::Unavailable => {
+                response.with_header("retry-after", RETRY_AFTER_UNAVAILABLE.to_string())
             }
             _ => response,
         }

@@ -148,6 +148,12 @@ pub struct Config {
     /// Store calls that may be pending at once, queued or running (default 1024); past it a
     /// request gets 503 with `Retry-After` at once instead of queueing without bound.
     pub store_queue: usize,
+    /// How long the store threads may all be stuck (none starting or finishing a call, e.g.
+    /// every database connection waiting on a lock) before a waiting store call is refused
+    /// (default 500 ms): the request gets 503 with `Retry-After` and the call never runs.
+    /// Requests are answered within about this instead of waiting as long as the threads
+    /// stay stuck; a busy pool that keeps moving serves its queue as before.
+    pub store_wait: Duration,
     /// Lifetime of refresh tokens and of the sessions they keep alive (default 30 days).
     pub refresh_ttl: Duration,
     /// How long a used refresh token may be replayed for the same answer (default 10 s).
@@ -193,6 +199,7 @@ impl Default for Config {
             hashing_niceness: 10,
             store_threads: 8,
             store_queue: 1024,
+            store_wait: Duration::from_millis(500),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_reuse_interval: Duration::from_secs(10),
             session_lifetime: Duration::from_secs(90 * 24 * 3600),

@@ -208,7 +208,9 @@ impl From<crate::store::StoreError> for Error {
             // Only the admin role is ever protected (see `service::admin`).
             crate::store::StoreError::LastActiveHolder => Error::LastAdmin,
             crate::store::StoreError::Unavailable(msg) => {
-                tracing::warn!(error = %msg, "database unavailable");
+                // Debug only: the store logs an outage once when it begins and once when
+                // it ends, not once per request.
+                tracing::debug!(error = %msg, "database unavailable");
                 Error::Unavailable
             }
             other => {

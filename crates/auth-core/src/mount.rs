@@ -6,8 +6,15 @@ use std::time::Duration;
 
 use crate::profile::{self, Profile, Route};
 
-/// Health check path, mounted whatever the profiles.
+/// Health check path, mounted whatever the profiles: 200 when the database answers, 503
+/// otherwise.
 pub const HEALTH_PATH: &str = "/healthz";
+/// Liveness path, mounted whatever the profiles: 200 whenever the process answers; never
+/// touches the database.
+pub const LIVE_PATH: &str = "/livez";
+/// Readiness path, mounted whatever the profiles: 200 when the database answers, 503 with
+/// `Retry-After` otherwise (at once while the store knows the database is unreachable).
+pub const READY_PATH: &str = "/readyz";
 /// OpenAPI document path, mounted whatever the profiles.
 pub const OPENAPI_PATH: &str = "/openapi.json";
 /// JWKS path, mounted when tokens are signed with EdDSA keys.

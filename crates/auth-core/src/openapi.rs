@@ -14,7 +14,7 @@ use utoipa::openapi::{
 
 use crate::error::{Error, reason_phrase};
 use crate::http::JSON;
-use crate::mount::{HEALTH_PATH, JWKS_PATH, MountedProfile, OPENAPI_PATH};
+use crate::mount::{HEALTH_PATH, JWKS_PATH, LIVE_PATH, MountedProfile, OPENAPI_PATH, READY_PATH};
 use crate::profile::Route;
 
 /// Name of the bearer security scheme.
@@ -37,6 +37,8 @@ pub fn document(mounts: &[MountedProfile], jwks: bool) -> OpenApi {
     }
     paths = paths
         .path(HEALTH_PATH, PathItem::new(HttpMethod::Get, health()))
+        .path(LIVE_PATH, PathItem::new(HttpMethod::Get, liveness()))
+        .path(READY_PATH, PathItem::new(HttpMethod::Get, readiness()))
         .path(OPENAPI_PATH, PathItem::new(HttpMethod::Get, openapi_self()));
     if jwks {
         paths = paths.path(JWKS_PATH, PathItem::new(HttpMethod::Get, jwks_operation()));
@@ -202,16 +204,16 @@ fn status_object() -> RefOr<Schema> {
         .into()
 }
 
+/// A `{"status": ...}` answer.
+fn status_body(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        JSON,
+        ContentBuilder::new().schema(Some(status_object())).build(),
+    )
+}
+
 fn health() -> utoipa::openapi::path::Operation {
-    let body = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                JSON,
-                ContentBuilder::new().schema(Some(status_object())).build(),
-            )
-            .build()
-    };
+    let body = |description: &str| status_body(description).build();
     OperationBuilder::new()
         .summary(Some("Whether the database answers"))
         .tag("health")
@@ -220,6 +222,46 @@ fn health() -> utoipa::openapi::path::Operation {
             ResponsesBuilder::new()
                 .response("200", body("The database answers"))
                 .response("503", body("The database does not answer"))
+                .build(),
+        )
+        .build()
+}
+
+fn liveness() -> utoipa::openapi::path::Operation {
+    OperationBuilder::new()
+        .summary(Some(
+            "Whether the process answers (never asks the database)",
+        ))
+        .tag("health")
+        .operation_id(Some("livez"))
+        .responses(
+            ResponsesBuilder::new()
+                .response("200", status_body("The process answers").build())
+                .build(),
+        )
+        .build()
+}
+
+fn readiness() -> utoipa::openapi::path::Operation {
+    let retry_after = utoipa::openapi::HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::Integer))
+        .description(Some("Seconds to wait before asking again"))
+        .build();
+    OperationBuilder::new()
+        .summary(Some(
+            "Whether this instance can serve: the database answers",
+        ))
+        .tag("health")
+        .operation_id(Some("readyz"))
+        .responses(
+            ResponsesBuilder::new()
+                .response("200", status_body("The database answers").build())
+                .response(
+                    "503",
+                    status_body("The database does not answer")
+                        .header("Retry-After", retry_after)
+                        .build(),
+                )
                 .build(),
         )
         .build()

@@ -7,10 +7,10 @@
 //! piece of state (`S`) that its jobs borrow mutably: the hashing pool keeps its argon2 block
 //! array there, so no hash allocates.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 
@@ -28,7 +28,24 @@ pub(crate) struct Workers<S> {
     pending: Arc<AtomicUsize>,
     /// Most jobs pending at once; past it, [`Workers::run`] refuses at once.
     capacity: usize,
+    /// How long every thread may go without starting or finishing a job before waiting
+    /// callers are refused (`None`: no limit); see [`Workers::with_start_deadline`].
+    start_within: Option<Duration>,
+    /// When a thread last started or finished a job, in microseconds since `epoch`.
+    last_activity: Arc<AtomicU64>,
+    epoch: Instant,
 }
+
+/// Microseconds from `epoch` to now.
+fn micros_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A queued job's fate, decided once by whichever comes first: a worker starting it, or
+/// its caller giving up waiting.
+const WAITING: u8 = 0;
+const STARTED: u8 = 1;
+const ABANDONED: u8 = 2;
 
 /// One pending job's place; given back when the job has run (or was dropped unrun).
 struct Place(Arc<AtomicUsize>);
@@ -69,7 +86,22 @@ impl<S: 'static> Workers<S> {
             jobs,
             pending: Arc::new(AtomicUsize::new(0)),
             capacity: capacity.max(threads),
+            start_within: None,
+            last_activity: Arc::new(AtomicU64::new(0)),
+            epoch: Instant::now(),
         })
+    }
+
+    /// Refuses a waiting job with [`Error::Overloaded`] (503 with `Retry-After`), and never
+    /// runs it, when it has waited at least `deadline` and no thread has started or
+    /// finished a job for `deadline` either: when every thread is stuck (e.g. every database
+    /// connection waits on a lock) callers are answered within about `deadline` instead of
+    /// queueing for as long as the threads stay stuck, while a busy pool that keeps moving
+    /// serves its queue as before (bounded by the capacity). A job once started is waited
+    /// for.
+    pub(crate) fn with_start_deadline(mut self, deadline: Duration) -> Self {
+        self.start_within = Some(deadline);
+        self
     }
 
     /// Runs `job` on a worker and waits for its result without blocking the executor.
@@ -85,22 +117,55 @@ impl<S: 'static> Workers<S> {
             return Err(Error::Overloaded(RETRY_AFTER_FULL));
         }
         let place = Place(self.pending.clone());
-        let (done, result) = tokio::sync::oneshot::channel();
+        let (done, mut result) = tokio::sync::oneshot::channel();
+        let fate = Arc::new(AtomicU8::new(WAITING));
+        let job_fate = fate.clone();
+        let (activity, epoch) = (self.last_activity.clone(), self.epoch);
         let job: Job<S> = Box::new(move |state| {
-            let result = job(state);
-            // The place is given back before the caller wakes, so a caller that submits its
-            // next job as soon as it has this result never finds its own place still taken.
-            drop(place);
-            let _ = done.send(result);
+            // Owned here, so that a panicking job gives its place back too.
+            let place = place;
+            let claimed =
+                job_fate.compare_exchange(WAITING, STARTED, Ordering::AcqRel, Ordering::Acquire);
+            if claimed.is_ok() {
+                activity.fetch_max(micros_since(epoch), Ordering::AcqRel);
+                let answer = job(state);
+                activity.fetch_max(micros_since(epoch), Ordering::AcqRel);
+                // The place goes back before the answer: a caller that runs its next job the
+                // moment it has this answer must find the place free (with one place per
+                // thread, as the hashing pool has, it would otherwise be refused).
+                drop(place);
+                let _ = done.send(answer);
+            }
         });
         self.jobs.send(job).map_err(|_| {
             tracing::error!("worker threads are gone");
             Error::Internal
         })?;
-        result.await.map_err(|_| {
+        let failed = |_| {
             tracing::error!("a blocking job failed");
             Error::Internal
-        })
+        };
+        let Some(deadline) = self.start_within else {
+            return result.await.map_err(failed);
+        };
+        loop {
+            if let Ok(answer) = tokio::time::timeout(deadline, &mut result).await {
+                return answer.map_err(failed);
+            }
+            let idle =
+                micros_since(self.epoch).saturating_sub(self.last_activity.load(Ordering::Acquire));
+            if Duration::from_micros(idle) < deadline {
+                // The threads are moving: keep the place in the queue.
+                continue;
+            }
+            let gave_up =
+                fate.compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire);
+            if gave_up.is_ok() {
+                return Err(Error::Overloaded(RETRY_AFTER_FULL));
+            }
+            // Started in the meantime: it may be writing, so its answer counts.
+            return result.await.map_err(failed);
+        }
     }
 }
 
@@ -217,6 +282,70 @@ mod tests {
             "places were given back"
         );
         assert_eq!(workers.pending.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn a_job_no_thread_starts_in_time_is_refused_and_never_runs() {
+        let deadline = std::time::Duration::from_millis(200);
+        let workers = Arc::new(
+            Workers::start("test", 1, 64, 0, || ())
+                .unwrap()
+                .with_start_deadline(deadline),
+        );
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let workers = workers.clone();
+            tokio::spawn(async move {
+                workers
+                    .run(move |_| {
+                        let _ = gate.recv();
+                    })
+                    .await
+            })
+        };
+        while workers.pending.load(Ordering::Acquire) < 1 {
+            tokio::task::yield_now().await;
+        }
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        let started = std::time::Instant::now();
+        let refused = workers
+            .run(move |_| counter.fetch_add(1, Ordering::AcqRel))
+            .await;
+        let took = started.elapsed();
+        assert!(matches!(refused, Err(Error::Overloaded(_))), "{refused:?}");
+        assert!(took >= deadline && took < deadline * 10, "{took:?}");
+        // The blocker, which had started, is still waited for and answers.
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert_eq!(workers.run(|_| 3).await.unwrap(), 3);
+        assert_eq!(ran.load(Ordering::Acquire), 0, "the refused job never ran");
+        assert_eq!(workers.pending.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn a_busy_pool_that_keeps_moving_refuses_nobody() {
+        let deadline = std::time::Duration::from_millis(50);
+        let workers = Arc::new(
+            Workers::start("test", 1, 64, 0, || ())
+                .unwrap()
+                .with_start_deadline(deadline),
+        );
+        // 40 jobs of 10 ms on one thread: the last waits ~400 ms, far past the deadline,
+        // but the thread finishes a job every 10 ms.
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let workers = workers.clone();
+                tokio::spawn(async move {
+                    workers
+                        .run(|_| std::thread::sleep(std::time::Duration::from_millis(10)))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
     }
 
     #[tokio::test]

@@ -48,6 +48,14 @@ pub(crate) fn map_pool(e: r2d2::Error) -> StoreError {
     StoreError::Unavailable(e.to_string().trim_end().to_owned())
 }
 
+/// Whether the message of a checkout that timed out says connections could not be opened
+/// (r2d2 appends the last connection error), rather than that every connection was busy.
+pub(crate) fn checkout_found_no_database(message: &str) -> bool {
+    message
+        .strip_prefix("timed out waiting for connection")
+        .is_some_and(|rest| !rest.trim().is_empty())
+}
+
 /// Whether a database message means "could not reach it / it did not answer in time".
 fn looks_unavailable(message: &str) -> bool {
     const MARKERS: &[&str] = &[

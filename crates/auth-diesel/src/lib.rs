@@ -25,6 +25,7 @@ use diesel::r2d2::ConnectionManager;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+mod breaker;
 mod broadcast;
 mod error;
 mod models;
@@ -32,6 +33,7 @@ mod schema;
 mod store;
 mod test_database;
 
+use breaker::Breaker;
 pub use broadcast::{CHANNEL, LISTENER_APPLICATION_NAME};
 use error::{Fail, map_connection, map_pool};
 pub use test_database::{TEST_POSTGRES_URL_ENV, TestDatabase};
@@ -39,9 +41,12 @@ pub use test_database::{TEST_POSTGRES_URL_ENV, TestDatabase};
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// How long a caller waits for a pooled connection (or the first connections at start-up)
-/// before the database counts as unavailable.
+/// How long start-up waits for its first connection (and libpq for one connection attempt,
+/// so that a host that never answers cannot hold an attempt forever).
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often the breaker's probe tries an unreachable database (see [`breaker`]).
+const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Lock key that serializes migrations of concurrently starting instances on PostgreSQL.
 const MIGRATION_LOCK_KEY: i64 = 0x6175_7468_6469_6573; // "authdies"
@@ -53,7 +58,8 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = 
 type SqlitePool = r2d2::Pool<ConnectionManager<SqliteConnection>>;
 type PgPool = r2d2::Pool<ConnectionManager<PgConnection>>;
 
-/// The two kinds of pool behind a [`DieselStore`].
+/// The two kinds of pool behind a [`DieselStore`]. Cloning shares the pool.
+#[derive(Clone)]
 enum Pools {
     Sqlite(SqlitePool),
     Postgres(PgPool),
@@ -63,6 +69,38 @@ enum Pools {
 /// connection pool. Cheap to share behind an `Arc`; every method blocks.
 pub struct DieselStore {
     pools: Pools,
+    /// Fails calls at once while the database is unreachable.
+    breaker: Breaker,
+    /// How long a call waits for a pooled connection.
+    checkout_timeout: Duration,
+}
+
+/// How a [`DieselStore`] connects: the pool's size and how long a call may wait for one of
+/// its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Most connections in the pool (at least one is used).
+    pub pool_size: u32,
+    /// How long a call waits for a pooled connection before it fails with
+    /// [`StoreError::Unavailable`]: both when every connection is busy (an exhausted pool)
+    /// and when none can be opened (then the store's breaker opens, and later calls fail at
+    /// once until the database answers again). Keep it well under a second so that no
+    /// request of an outage waits long. Start-up waits longer (about five seconds) for its
+    /// first connection.
+    pub checkout_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// The checkout timeout used unless one is given.
+    pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_millis(500);
+
+    /// A pool of `pool_size` connections with [`Self::DEFAULT_CHECKOUT_TIMEOUT`].
+    pub fn new(pool_size: u32) -> Self {
+        Self {
+            pool_size,
+            checkout_timeout: Self::DEFAULT_CHECKOUT_TIMEOUT,
+        }
+    }
 }
 
 impl fmt::Debug for DieselStore {
@@ -163,23 +201,38 @@ impl DieselStore {
     /// `sqlite:PATH`, a plain file path or `:memory:` select SQLite (an in-memory database
     /// always gets a single connection, since each connection would see its own database).
     /// A database that cannot be reached within about five seconds yields
-    /// [`StoreError::Unavailable`].
+    /// [`StoreError::Unavailable`]. Calls wait at most
+    /// [`ConnectOptions::DEFAULT_CHECKOUT_TIMEOUT`] for a connection.
     pub fn connect(url: &str, pool_size: u32) -> Result<DieselStore, StoreError> {
-        let pool_size = pool_size.max(1);
-        let pools = match parse_url(url)? {
-            Target::Sqlite(path) => Pools::Sqlite(Self::sqlite_pool(&path, pool_size)?),
-            Target::Postgres(url) => Pools::Postgres(Self::postgres_pool(&url, pool_size)?),
-        };
-        Ok(DieselStore { pools })
+        Self::connect_with(url, ConnectOptions::new(pool_size))
     }
 
-    fn sqlite_pool(path: &str, pool_size: u32) -> StoreResult<SqlitePool> {
+    /// [`DieselStore::connect`] with the pool settings of `options`.
+    pub fn connect_with(url: &str, options: ConnectOptions) -> Result<DieselStore, StoreError> {
+        let pool_size = options.pool_size.max(1);
+        let timeout = options.checkout_timeout.max(Duration::from_millis(1));
+        let pools = match parse_url(url)? {
+            Target::Sqlite(path) => Pools::Sqlite(Self::sqlite_pool(&path, pool_size, timeout)?),
+            Target::Postgres(url) => {
+                Pools::Postgres(Self::postgres_pool(&url, pool_size, timeout)?)
+            }
+        };
+        Ok(DieselStore {
+            pools,
+            breaker: Breaker::new(PROBE_INTERVAL),
+            checkout_timeout: timeout,
+        })
+    }
+
+    fn sqlite_pool(path: &str, pool_size: u32, timeout: Duration) -> StoreResult<SqlitePool> {
         let memory = is_memory(path);
         // Open once outside the pool so a bad path fails at once with a clear message
         // rather than after the pool's retries.
         SqliteConnection::establish(path).map_err(map_connection)?;
         let mut builder = r2d2::Pool::builder()
-            .connection_timeout(CONNECTION_TIMEOUT)
+            .connection_timeout(timeout)
+            // The breaker logs an outage once; r2d2 would log every failed attempt.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
             .connection_customizer(Box::new(SqliteCustomizer));
         builder = if memory {
             // The single connection is the database: never let the pool recycle it.
@@ -191,10 +244,10 @@ impl DieselStore {
         } else {
             builder.max_size(pool_size).min_idle(Some(pool_size.min(2)))
         };
-        let pool = builder
-            .build(ConnectionManager::<SqliteConnection>::new(path))
-            .map_err(map_pool)?;
-        let mut conn = pool.get().map_err(map_pool)?;
+        // Unchecked: `build` would wait only the short checkout timeout for its first
+        // connections; start-up waits longer below.
+        let pool = builder.build_unchecked(ConnectionManager::<SqliteConnection>::new(path));
+        let mut conn = pool.get_timeout(CONNECTION_TIMEOUT).map_err(map_pool)?;
         conn.immediate_transaction(|c| -> Result<(), Fail> {
             c.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(migration_error)?;
@@ -205,16 +258,18 @@ impl DieselStore {
         Ok(pool)
     }
 
-    fn postgres_pool(url: &str, pool_size: u32) -> StoreResult<PgPool> {
+    fn postgres_pool(url: &str, pool_size: u32, timeout: Duration) -> StoreResult<PgPool> {
+        // Unchecked for the same reason as SQLite's. The checkout timeout also bounds
+        // r2d2's reconnection backoff (half of it), so a returning database is found soon.
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(pool_size.min(2)))
-            .connection_timeout(CONNECTION_TIMEOUT)
-            .build(ConnectionManager::<PgConnection>::new(
+            .connection_timeout(timeout)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(ConnectionManager::<PgConnection>::new(
                 with_connect_timeout(url),
-            ))
-            .map_err(map_pool)?;
-        let mut conn = pool.get().map_err(map_pool)?;
+            ));
+        let mut conn = pool.get_timeout(CONNECTION_TIMEOUT).map_err(map_pool)?;
         let c: &mut PgConnection = &mut conn;
         c.transaction(|c| -> Result<(), Fail> {
             // Two instances starting on a fresh database must not both create the tables.

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use auth_core::Signing;
 use auth_core::config::{Limit, RateLimits};
 use auth_core::{App, Argon2Params, Auth, Config, MountSpec};
-use auth_diesel::DieselStore;
+use auth_diesel::{ConnectOptions, DieselStore};
 use clap::{Args, Subcommand};
 
 use crate::limits::ConnectionLimits;
@@ -42,6 +42,20 @@ pub struct DatabaseArgs {
     /// (PgBouncer), which cannot keep a `LISTEN`. Defaults to the database URL.
     #[arg(long, env = "AUTH_DATABASE_LISTEN_URL", hide_env_values = true)]
     pub database_listen_url: Option<String>,
+    /// Milliseconds a request waits for a database connection (or, while every database
+    /// thread is stuck, for one) before it gets 503 with `Retry-After` (10 to 5000). Short, so
+    /// that neither an outage nor an exhausted pool keeps a request waiting: after a failed
+    /// connection the database breaker answers at once until its probe reaches the database.
+    #[arg(long, env = "AUTH_DB_CONNECT_TIMEOUT_MS", hide_env_values = true,
+          default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=5000))]
+    pub db_connect_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    /// The wait of `--db-connect-timeout-ms`.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_connect_timeout_ms)
+    }
 }
 
 impl std::fmt::Debug for DatabaseArgs {
@@ -58,6 +72,7 @@ impl std::fmt::Debug for DatabaseArgs {
                 "database_listen_url",
                 &self.database_listen_url.as_ref().map(|_| "<redacted>"),
             )
+            .field("db_connect_timeout_ms", &self.db_connect_timeout_ms)
             .finish()
     }
 }
@@ -312,6 +327,7 @@ impl ServeArgs {
             // One store thread per pooled connection: more would only wait for a connection.
             store_threads: self.database.db_pool_size.max(1) as usize,
             store_queue: usize::try_from(self.store_queue).unwrap_or(usize::MAX),
+            store_wait: self.database.connect_timeout(),
             refresh_ttl: Duration::from_secs(self.refresh_ttl),
             refresh_reuse_interval: Duration::from_secs(self.refresh_reuse_interval),
             session_lifetime: Duration::from_secs(self.session_lifetime),
@@ -520,7 +536,11 @@ pub enum AdminCommand {
 
 /// Connects to the database (running migrations).
 pub fn connect(database: &DatabaseArgs) -> anyhow::Result<Arc<DieselStore>> {
-    let store = DieselStore::connect(&database.database_url, database.db_pool_size)
+    let options = ConnectOptions {
+        pool_size: database.db_pool_size,
+        checkout_timeout: database.connect_timeout(),
+    };
+    let store = DieselStore::connect_with(&database.database_url, options)
         .context("cannot open the database")?;
     Ok(Arc::new(store))
 }

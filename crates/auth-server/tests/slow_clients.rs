@@ -343,18 +343,34 @@ async fn a_connection_beyond_the_limit_waits_for_a_free_one() {
         let mut extra = connect(addr).await?;
         send(&mut extra, HEALTH).await?;
         let seen = next_answer(&mut extra, UNSERVED_WAIT).await;
-        if seen != Seen::Silent {
-            return Err(format!(
-                "with {} connections open, a further one saw {seen:?} instead of waiting",
-                limits.max_connections
-            ));
-        }
-        held.pop();
-        match next_answer(&mut extra, ANSWER_WAIT).await {
-            Seen::Status(200) => {}
-            other => {
+        match seen {
+            // Waiting in the listen queue: served as soon as a connection closes.
+            Seen::Silent => {
+                held.pop();
+                match next_answer(&mut extra, ANSWER_WAIT).await {
+                    Seen::Status(200) => {}
+                    other => {
+                        return Err(format!(
+                            "once a connection closed, the waiting one saw {other:?} instead \
+                             of 200"
+                        ));
+                    }
+                }
+            }
+            // Accepted in the instant before accepting paused and closed at once (actix's
+            // accept loop pauses asynchronously, docs/security.md "Slow clients"): the limit
+            // held; a new connection is served once one closes.
+            Seen::Closed => {
+                held.pop();
+                served(addr)
+                    .await
+                    .map_err(|err| format!("once a connection closed: {err}"))?;
+            }
+            Seen::Status(status) => {
                 return Err(format!(
-                    "once a connection closed, the waiting one saw {other:?} instead of 200"
+                    "with {} connections open, a further one was served ({status}) instead of \
+                     waiting",
+                    limits.max_connections
                 ));
             }
         }

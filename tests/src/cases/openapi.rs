@@ -12,7 +12,13 @@ cases!("openapi" needs []:
 );
 
 /// Paths served whatever the profiles, which the document may list or not.
-const FIXED_PATHS: &[&str] = &["/healthz", "/openapi.json", "/.well-known/jwks.json"];
+const FIXED_PATHS: &[&str] = &[
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/openapi.json",
+    "/.well-known/jwks.json",
+];
 /// The keys of a path item that are operations.
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",

@@ -1,4 +1,4 @@
-//! Rules shared by every profile, checked on `native` routes: health check, content type,
+//! Rules shared by every profile, checked on `native` routes: health checks, content type,
 //! body size, malformed bodies, unknown paths and methods.
 
 use super::common::{BODY_LIMIT, padded};
@@ -7,6 +7,7 @@ use crate::shape::AUTH;
 
 cases!("shared_rules" needs [Native]:
     healthz needs [],
+    livez_and_readyz needs [],
     other_media_type_rejected,
     missing_content_type_rejected,
     charset_parameter_accepted,
@@ -32,6 +33,29 @@ async fn healthz(ctx: Ctx) -> CaseResult {
     let resp = ctx.request(Method::GET, "/healthz").send().await?;
     resp.expect_json(200)?;
     resp.expect_at("", &json!({"status": "ok"}))?;
+    Ok(())
+}
+
+/// `/livez` (the process answers) and `/readyz` (the database answers) say so in the shape
+/// of `/healthz`, are never cached, and answer only `GET` (and `HEAD`).
+async fn livez_and_readyz(ctx: Ctx) -> CaseResult {
+    for path in ["/livez", "/readyz"] {
+        let resp = ctx.request(Method::GET, path).send().await?;
+        resp.expect_json(200)?;
+        resp.expect_at("", &json!({"status": "ok"}))?;
+        if resp.header_values("cache-control") != ["no-store"] {
+            return Err(resp
+                .fail(format!("{path} with Cache-Control: no-store"))
+                .into());
+        }
+        // 405 in the shape of whichever profile is mounted first; only the status and
+        // `Allow` are common to all.
+        let resp = ctx.request(Method::POST, path).send().await?;
+        if resp.status != 405 {
+            return Err(resp.fail(format!("POST {path}: status 405")).into());
+        }
+        resp.expect_allow(&["GET"])?;
+    }
     Ok(())
 }
 

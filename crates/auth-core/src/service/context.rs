@@ -51,7 +51,8 @@ impl Context {
             config.store_queue,
             0,
             move || store.clone(),
-        )?;
+        )?
+        .with_start_deadline(config.store_wait);
         let now = clock.now();
         Ok(Self {
             store_threads,

@@ -89,16 +89,63 @@ fn count_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Runs `f` on a connection of `pool`.
-fn run<C, T>(
-    pool: &r2d2::Pool<ConnectionManager<C>>,
-    f: impl FnOnce(&mut C) -> Result<T, Fail>,
-) -> Result<T, Fail>
-where
-    C: R2D2Connection + Send + 'static,
-{
-    let mut pooled = pool.get()?;
-    f(&mut *pooled)
+impl DieselStore {
+    /// Runs `f` on a connection of `pool`, behind the breaker: while it is open, fails at
+    /// once. A checkout that timed out because connections could not be opened, or a call
+    /// that failed as unavailable on a connection that then fails a ping, trips it; an
+    /// exhausted pool or a lock timeout does not (the database answers).
+    fn run<C, T>(
+        &self,
+        pool: &r2d2::Pool<ConnectionManager<C>>,
+        f: impl FnOnce(&mut C) -> Result<T, Fail>,
+    ) -> Result<T, Fail>
+    where
+        C: R2D2Connection + Send + 'static,
+    {
+        self.breaker.check().map_err(Fail::Store)?;
+        let mut pooled = match pool.get() {
+            Ok(pooled) => pooled,
+            Err(err) => {
+                let message = err.to_string();
+                if crate::error::checkout_found_no_database(&message) {
+                    self.trip(&message);
+                }
+                return Err(Fail::Store(crate::error::map_pool(err)));
+            }
+        };
+        let result = f(&mut *pooled);
+        if let Err(Fail::Store(StoreError::Unavailable(message))) = &result
+            && pooled.ping().is_err()
+        {
+            self.trip(message);
+        }
+        result
+    }
+
+    /// Opens the breaker (if closed), with a probe that checks a connection of this
+    /// store's pool out and pings it.
+    fn trip(&self, reason: &str) {
+        let timeout = self.checkout_timeout;
+        self.breaker.trip(reason, || {
+            let pools = self.pools.clone();
+            move || probe(&pools, timeout)
+        });
+    }
+}
+
+/// One bounded try of the database: a pooled connection within `timeout`, and a ping.
+fn probe(pools: &Pools, timeout: std::time::Duration) -> Result<(), String> {
+    fn on<C: R2D2Connection + Send + 'static>(
+        pool: &r2d2::Pool<ConnectionManager<C>>,
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
+        let mut conn = pool.get_timeout(timeout).map_err(|e| e.to_string())?;
+        conn.ping().map_err(|e| e.to_string())
+    }
+    match pools {
+        Pools::Sqlite(pool) => on(pool, timeout),
+        Pools::Postgres(pool) => on(pool, timeout),
+    }
 }
 
 /// `with_conn!(store, conn => { ... })`: runs the block, which evaluates to
@@ -107,12 +154,14 @@ where
 macro_rules! with_conn {
     ($store:expr, $conn:ident => $body:block) => {
         match &$store.pools {
-            Pools::Sqlite(pool) => run(pool, |$conn: &mut SqliteConnection| -> Result<_, Fail> {
-                $body
-            }),
-            Pools::Postgres(pool) => run(pool, |$conn: &mut PgConnection| -> Result<_, Fail> {
-                $body
-            }),
+            Pools::Sqlite(pool) => $store
+                .run(pool, |$conn: &mut SqliteConnection| -> Result<_, Fail> {
+                    $body
+                }),
+            Pools::Postgres(pool) => $store
+                .run(pool, |$conn: &mut PgConnection| -> Result<_, Fail> {
+                    $body
+                }),
         }
     };
 }
@@ -124,10 +173,10 @@ macro_rules! with_conn {
 macro_rules! write_tx {
     ($store:expr, $conn:ident => $body:block) => {
         match &$store.pools {
-            Pools::Sqlite(pool) => run(pool, |c: &mut SqliteConnection| {
+            Pools::Sqlite(pool) => $store.run(pool, |c: &mut SqliteConnection| {
                 c.immediate_transaction(|$conn: &mut SqliteConnection| -> Result<_, Fail> { $body })
             }),
-            Pools::Postgres(pool) => run(pool, |c: &mut PgConnection| {
+            Pools::Postgres(pool) => $store.run(pool, |c: &mut PgConnection| {
                 c.transaction(|$conn: &mut PgConnection| -> Result<_, Fail> { $body })
             }),
         }
@@ -140,10 +189,10 @@ macro_rules! write_tx {
 macro_rules! read_tx {
     ($store:expr, $conn:ident => $body:block) => {
         match &$store.pools {
-            Pools::Sqlite(pool) => run(pool, |c: &mut SqliteConnection| {
+            Pools::Sqlite(pool) => $store.run(pool, |c: &mut SqliteConnection| {
                 c.transaction(|$conn: &mut SqliteConnection| -> Result<_, Fail> { $body })
             }),
-            Pools::Postgres(pool) => run(pool, |c: &mut PgConnection| {
+            Pools::Postgres(pool) => $store.run(pool, |c: &mut PgConnection| {
                 c.build_transaction()
                     .read_only()
                     .repeatable_read()
