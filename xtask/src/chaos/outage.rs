@@ -56,7 +56,7 @@ async fn outage(env: &Env<'_>, adapter: Adapter) -> anyhow::Result<(bool, String
             tokio::spawn(async move {
                 let mut answers: Vec<Result<Answer, ()>> = Vec::new();
                 while Instant::now() < until {
-                    let answer = if i % 2 == 0 {
+                    let answer = if i.is_multiple_of(2) {
                         api.me(&base, &pair.access).await
                     } else {
                         api.login(&base, &credentials.0, &credentials.1).await

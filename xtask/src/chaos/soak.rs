@@ -158,7 +158,7 @@ async fn cycle(
         count.fetch_add(1, Ordering::Relaxed);
         ok &= good;
     };
-    if round % 5 == 0 {
+    if round.is_multiple_of(5) {
         let wrong = api.login(base, email, "wrong password").await;
         step(matches!(wrong, Ok(a) if a.status == 401));
     }
