@@ -89,12 +89,9 @@ pub(crate) async fn serve<S, B>(
         requests = stop.in_flight.count(),
         "stopped accepting; letting requests in flight finish"
     );
-    if tokio::time::timeout(stop.grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        log_cut(&stop.in_flight, stop.grace);
-    }
+    // Connections still open at the end of the grace are cut when the process exits.
+    let _ = tokio::time::timeout(stop.grace, graceful.shutdown()).await;
+    log_cut(&stop.in_flight, stop.grace);
 }
 
 /// Waits for a free connection slot, then for a connection; `None` when accepting failed

@@ -16,7 +16,8 @@ pub(crate) struct Stop<F> {
     pub(crate) in_flight: InFlight,
 }
 
-/// Logs, at the end of the grace, how many requests are still running and so will be cut.
+/// Logs, at the end of the grace, how many requests are still running and so will be cut
+/// (nothing when none is).
 pub(crate) fn log_cut(in_flight: &InFlight, grace: Duration) {
     let cut = in_flight.count();
     if cut > 0 {
