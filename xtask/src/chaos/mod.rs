@@ -39,7 +39,7 @@ pub struct Args {
     /// Each case bounded to a few seconds, for CI.
     #[arg(long)]
     short: bool,
-    /// Minutes of the soak (default 10, or 0.5 with `--short`).
+    /// Minutes of the soak (default 10, or 0.75 with `--short`).
     #[arg(long)]
     soak_minutes: Option<f64>,
     /// Postgres admin URL under which fresh databases are created (default:
@@ -168,7 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     let soak = Duration::from_secs_f64(
         60.0 * args
             .soak_minutes
-            .unwrap_or(if args.short { 0.5 } else { 10.0 }),
+            .unwrap_or(if args.short { 0.75 } else { 10.0 }),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
