@@ -3,7 +3,7 @@
 
 /// Runs the checks; `Ok(false)` when one fails.
 pub fn run() -> anyhow::Result<bool> {
-    let steps: [(&str, &[&str]); 6] = [
+    let steps: [(&str, &[&str]); 7] = [
         ("format", &["fmt", "--all", "--check"]),
         (
             "clippy",
@@ -17,6 +17,19 @@ pub fn run() -> anyhow::Result<bool> {
             ],
         ),
         ("tests", &["test", "--workspace"]),
+        // The cases that hold on their own; see .ci/run for the ones left out.
+        (
+            "chaos (short)",
+            &[
+                "xtask",
+                "chaos",
+                "--short",
+                "--database",
+                "all",
+                "--cases",
+                "kill9,sigterm,soak",
+            ],
+        ),
         (
             "licences",
             &["deny", "check", "licenses", "bans", "sources"],

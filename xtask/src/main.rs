@@ -4,6 +4,8 @@
 //!   every database (or against a deployment given by `--base-url`), and prints a table.
 //! - `bench`: the server in release mode under load, for every adapter and database: a table
 //!   and `target/bench/latest.json` (see `docs/performance.md`).
+//! - `chaos`: fault cases against real server processes: `kill -9` during a write storm,
+//!   SIGTERM under load, a Postgres outage, pool exhaustion, three mixed instances, a soak.
 //! - `ci`: exactly what CI runs: format check, clippy, and the README's test command.
 //!
 //! Both `conformance` and `bench` start servers through `server` (one launcher, with the
@@ -11,6 +13,7 @@
 //! `auth_conformance::matrix::MATRIX`, shared with the in-tree test.
 
 mod bench;
+mod chaos;
 mod ci;
 mod conformance;
 mod server;
@@ -30,6 +33,9 @@ enum Task {
     Conformance(conformance::Args),
     /// Benchmark the server (release build) per adapter and database.
     Bench(bench::Args),
+    /// Run the fault cases (crashes, shutdown, outage, pool, instances, soak) against real
+    /// server processes and databases; a table of case x result.
+    Chaos(chaos::Args),
     /// Run what CI runs: fmt check, clippy, `cargo test --workspace`.
     Ci,
 }
@@ -39,6 +45,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.task {
         Task::Conformance(args) => conformance::run(args),
         Task::Bench(args) => bench::run(args),
+        Task::Chaos(args) => chaos::run(args),
         Task::Ci => ci::run(),
     };
     match result {

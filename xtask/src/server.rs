@@ -5,7 +5,7 @@
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -325,6 +325,36 @@ impl ServerProcess {
     /// Current resident set size in KiB (Linux; `None` elsewhere).
     pub fn rss_kib(&self) -> Option<u64> {
         status_field(self.pid(), "VmRSS")
+    }
+
+    /// Open file descriptors (Linux: the entries of `/proc/<pid>/fd`; `None` elsewhere).
+    pub fn open_fds(&self) -> Option<u64> {
+        let entries = std::fs::read_dir(format!("/proc/{}/fd", self.pid())).ok()?;
+        Some(entries.count() as u64)
+    }
+
+    /// Sends `signal` to the process (SIGTERM to stop it, SIGKILL to crash it).
+    pub fn signal(&self, signal: rustix::process::Signal) -> anyhow::Result<()> {
+        let pid = i32::try_from(self.pid())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .context("the process id does not fit a pid")?;
+        rustix::process::kill_process(pid, signal).context("cannot signal the server")?;
+        Ok(())
+    }
+
+    /// Waits up to `limit` for the process to exit; its status, or `None` if still running.
+    pub async fn wait_exit(&mut self, limit: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 

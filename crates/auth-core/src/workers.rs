@@ -246,6 +246,34 @@ mod tests {
         assert_eq!(niceness, (own + 7).min(19));
     }
 
+    /// A caller told "done" may hand over its next job at once: with capacity equal to the
+    /// threads (as the hashing pool runs it, behind a semaphore of as many permits), the
+    /// finished job's place must be free by then, or back-to-back jobs are refused as if the
+    /// queue were full.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_finished_job_frees_its_place_before_its_caller_hears_back() {
+        let workers = Arc::new(Workers::start("test", 1, 1, 0, || ()).unwrap());
+        let permits = Arc::new(tokio::sync::Semaphore::new(1));
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                let (workers, permits) = (workers.clone(), permits.clone());
+                tokio::spawn(async move {
+                    let mut refused = 0;
+                    for _ in 0..50 {
+                        let _permit = permits.acquire().await.unwrap();
+                        refused += usize::from(workers.run(|_| ()).await.is_err());
+                    }
+                    refused
+                })
+            })
+            .collect();
+        let mut refused = 0;
+        for caller in callers {
+            refused += caller.await.unwrap();
+        }
+        assert_eq!(refused, 0, "jobs refused though a place was free");
+    }
+
     #[tokio::test]
     async fn past_its_capacity_the_queue_refuses_at_once_and_recovers() {
         let workers = Arc::new(Workers::start("test", 1, 3, 0, || ()).unwrap());

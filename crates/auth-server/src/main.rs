@@ -41,8 +41,29 @@ enum Command {
 /// Log lines that may wait for the log thread before logging waits too.
 const LOG_QUEUE_LINES: usize = 16 * 1024;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// How long the runtime waits, once `main` is done, for blocking work still running (a
+/// database call cut at the end of the shutdown grace) before the process exits anyway.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run());
+    // Dropping the runtime would wait for every blocking task without bound, which could
+    // hold the process past its shutdown grace.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    code
+}
+
+async fn run() -> std::process::ExitCode {
     // Log lines are written by a background thread, so a request never waits for stderr.
     // The queue is bounded (a few MiB at most); when it is full, logging waits rather than
     // dropping lines. The guard flushes what is queued when `main` returns.
@@ -100,6 +121,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listener,
         args.bench_hello,
         args.connection_limits(),
+        args.shutdown_grace(),
         shutdown_signal(),
     )
     .await?;

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use auth_core::App;
@@ -14,6 +15,9 @@ mod actix;
 mod body;
 mod clock;
 mod hyper_server;
+mod shutdown;
+
+use shutdown::{InFlight, Stop};
 
 /// The HTTP framework that serves the app. The variants are the one list of adapters:
 /// the command line, [`Adapter::all`], [`Adapter::name`] and the conformance suite all
@@ -51,18 +55,25 @@ pub const BENCH_HELLO_PATH: &str = "/bench/hello";
 /// Its body.
 const BENCH_HELLO_BODY: &str = "hello";
 
-/// Serves `app` on `listener` with `adapter` until `shutdown` resolves, then finishes the
-/// requests in flight. With `bench_hello`, also mounts [`BENCH_HELLO_PATH`]. Every
-/// connection is held to `limits`.
+/// How long requests in flight get to finish once shutdown begins, unless said otherwise
+/// (`--shutdown-grace`).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` with `adapter` until `shutdown` resolves; then it closes the
+/// listener (new connections are refused), lets the requests in flight finish for up to
+/// `grace`, and returns, logging how many requests were still running (and so cut). With
+/// `bench_hello`, also mounts [`BENCH_HELLO_PATH`]. Every connection is held to `limits`.
 pub async fn serve(
     adapter: Adapter,
     app: App,
     listener: std::net::TcpListener,
     bench_hello: bool,
     limits: ConnectionLimits,
+    grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     limits.check()?;
+    let in_flight = InFlight::default();
     listener.set_nonblocking(true)?;
     // One arm per adapter, each mounting the app the way that adapter's README snippet does;
     // axum's router and warp's filter run on the accept loop of `hyper_server`, because
@@ -77,9 +88,21 @@ pub async fn serve(
                     axum::routing::get(|| async { BENCH_HELLO_BODY }),
                 );
             }
-            hyper_server::serve(listener, limits, router, tag_axum_peer, shutdown).await;
+            let stop = Stop {
+                signal: shutdown,
+                grace,
+                in_flight,
+            };
+            hyper_server::serve(listener, limits, router, tag_axum_peer, stop).await;
         }
-        Adapter::Actix => actix::serve(app, listener, bench_hello, limits, shutdown).await?,
+        Adapter::Actix => {
+            let stop = Stop {
+                signal: shutdown,
+                grace,
+                in_flight,
+            };
+            actix::serve(app, listener, bench_hello, limits, stop).await?;
+        }
         Adapter::Warp => {
             use warp::Filter as _;
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -96,7 +119,12 @@ pub async fn serve(
                         }
                     });
             let service = warp::service(auth_warp::mount(app, hello));
-            hyper_server::serve(listener, limits, service, tag_warp_peer, shutdown).await;
+            let stop = Stop {
+                signal: shutdown,
+                grace,
+                in_flight,
+            };
+            hyper_server::serve(listener, limits, service, tag_warp_peer, stop).await;
         }
     }
     Ok(())
@@ -144,7 +172,8 @@ pub async fn start(adapter: Adapter, app: App, bind: &str) -> anyhow::Result<Ser
     start_with(adapter, app, bind, ConnectionLimits::default()).await
 }
 
-/// Like [`start`], holding every connection to `limits`.
+/// Like [`start`], holding every connection to `limits` (and giving requests in flight
+/// [`DEFAULT_SHUTDOWN_GRACE`] at [`ServerHandle::stop`]).
 pub async fn start_with(
     adapter: Adapter,
     app: App,
@@ -164,6 +193,7 @@ pub async fn start_with(
         listener,
         false,
         limits,
+        DEFAULT_SHUTDOWN_GRACE,
         shutdown,
     ));
     Ok(ServerHandle {

@@ -284,6 +284,11 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTH_MAX_CONNECTIONS", hide_env_values = true, default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
+    /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C (new connections are
+    /// refused at once); the ones still running then are cut, and the process exits 0.
+    #[arg(long, env = "AUTH_SHUTDOWN_GRACE", hide_env_values = true, default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
+    pub shutdown_grace: u64,
 }
 
 impl ServeArgs {
@@ -308,6 +313,11 @@ impl ServeArgs {
             // Beyond `usize` (32-bit targets) the limit could never be reached anyway.
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
         }
+    }
+
+    /// How long requests in flight get to finish once shutdown begins (`--shutdown-grace`).
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace)
     }
 
     fn core_config(&self, signing: Signing) -> Config {

@@ -32,31 +32,37 @@ use tokio::net::TcpStream;
 
 use super::body::BodyDeadline;
 use super::clock::{ConnectionClock, TimedStream};
+use super::shutdown::{InFlight, Stop, log_cut};
 use super::{BENCH_HELLO_BODY, BENCH_HELLO_PATH};
 use crate::limits::ConnectionLimits;
-
-/// Seconds actix gives requests in flight to finish once shutdown begins.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 
 /// How long a connection being closed may take to flush what it has left to write
 /// (`HttpServer`'s default).
 const CLIENT_DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in
-/// flight (for at most [`SHUTDOWN_TIMEOUT_SECS`]).
+/// Serves `app` on `listener` until the stop signal, then stops accepting (the accept
+/// thread ends, closing the listener) and lets the requests in flight finish for up to the
+/// grace; actix drops the ones still running then, whose count is logged.
 pub(crate) async fn serve(
     app: App,
     listener: std::net::TcpListener,
     bench_hello: bool,
     limits: ConnectionLimits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop: Stop<impl Future<Output = ()> + Send + 'static>,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let gate = Arc::new(Gate::new(limits.max_connections));
     let worker_gate = Arc::clone(&gate);
+    let Stop {
+        signal,
+        grace,
+        in_flight,
+    } = stop;
+    let worker_in_flight = in_flight.clone();
     let server = actix_server::Server::build()
         .disable_signals()
-        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        // Whole seconds, as actix takes them; the flag is in seconds too.
+        .shutdown_timeout(grace.as_secs())
         .listen("auth-server", listener, move || {
             http_service(
                 app.clone(),
@@ -64,6 +70,7 @@ pub(crate) async fn serve(
                 limits,
                 addr,
                 Arc::clone(&worker_gate),
+                worker_in_flight.clone(),
             )
         })?
         .run();
@@ -72,8 +79,16 @@ pub(crate) async fn serve(
     // started the accept thread, and a gate without a handle still refuses past the limit.
     let _ = gate.server.set(handle.clone());
     tokio::spawn(async move {
-        shutdown.await;
-        handle.stop(true).await;
+        signal.await;
+        tracing::info!(
+            requests = in_flight.count(),
+            "stopped accepting; letting requests in flight finish"
+        );
+        // actix gives up on its connections at its own shutdown timeout, the same grace,
+        // and may finish just before this timer: what is still counted either way is cut
+        // when the process exits.
+        let _ = tokio::time::timeout(grace, handle.stop(true)).await;
+        log_cut(&in_flight, grace);
     });
     server.await?;
     Ok(())
@@ -87,6 +102,7 @@ fn http_service(
     limits: ConnectionLimits,
     addr: SocketAddr,
     gate: Arc<Gate>,
+    in_flight: InFlight,
 ) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = DispatchError, InitError = ()>
 {
     let body_timeout = limits.body_timeout;
@@ -98,7 +114,7 @@ fn http_service(
         );
     }
     let service = service.wrap(from_fn(move |request, next| {
-        guard_request(body_timeout, request, next)
+        guard_request(body_timeout, in_flight.clone(), request, next)
     }));
     let http = HttpService::build()
         .client_request_timeout(limits.header_timeout)
@@ -272,12 +288,14 @@ impl AsyncWrite for Admitted {
 /// closed.
 async fn guard_request(
     body_timeout: std::time::Duration,
+    counter: InFlight,
     mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
     let in_flight = request
         .conn_data::<Arc<ConnectionClock>>()
         .map(ConnectionClock::request_started);
+    let counted = counter.start();
     let (deadline, missed) = BodyDeadline::start(body_timeout);
     match request.take_payload() {
         // No body (no length, not chunked): nothing to hold to a deadline.
@@ -289,6 +307,7 @@ async fn guard_request(
     }
     let response = next.call(request).await?;
     drop(in_flight);
+    drop(counted);
     if !missed.is_set() {
         return Ok(response.map_into_left_body());
     }

@@ -25,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::body::{BodyDeadline, Missed};
 use super::clock::{ConnectionClock, TimedStream};
+use super::shutdown::{InFlight, Stop, log_cut};
 use crate::limits::ConnectionLimits;
 
 /// Errors a service or a body may fail with.
@@ -34,15 +35,17 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// in the form its framework reads.
 pub(crate) type TagPeer = fn(&mut Extensions, SocketAddr);
 
-/// Serves `service` on `listener` until `shutdown` resolves, then stops accepting and waits
-/// for the open connections to finish (each still held to `limits`, so none can stall this).
-/// At the connection limit it stops accepting: new connections wait in the listen queue.
+/// Serves `service` on `listener` until the stop signal, then closes the listener (new
+/// connections are refused) and waits up to the grace for the open connections to finish
+/// their requests (idle ones close at once); connections still open then are left to be cut
+/// when the process exits, and their count of requests logged. At the connection limit it
+/// stops accepting: new connections wait in the listen queue.
 pub(crate) async fn serve<S, B>(
     listener: TcpListener,
     limits: ConnectionLimits,
     service: S,
     tag_peer: TagPeer,
-    shutdown: impl Future<Output = ()>,
+    stop: Stop<impl Future<Output = ()>>,
 ) where
     S: tower_service::Service<Request<TimedBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -54,7 +57,7 @@ pub(crate) async fn serve<S, B>(
         limits.max_connections.min(Semaphore::MAX_PERMITS),
     ));
     let graceful = GracefulShutdown::new();
-    let mut shutdown = pin!(shutdown);
+    let mut shutdown = pin!(stop.signal);
     loop {
         let accepted = tokio::select! {
             accepted = accept(&listener, &slots) => accepted,
@@ -69,6 +72,7 @@ pub(crate) async fn serve<S, B>(
             peer,
             tag_peer,
             body_timeout: limits.body_timeout,
+            in_flight: stop.in_flight.clone(),
         };
         tokio::spawn(serve_connection(
             stream,
@@ -79,7 +83,15 @@ pub(crate) async fn serve<S, B>(
     }
     // Closes the listening socket before waiting for the connections.
     drop(listener);
-    graceful.shutdown().await;
+    let open = graceful.count();
+    tracing::info!(
+        connections = open,
+        requests = stop.in_flight.count(),
+        "stopped accepting; letting requests in flight finish"
+    );
+    // Connections still open at the end of the grace are cut when the process exits.
+    let _ = tokio::time::timeout(stop.grace, graceful.shutdown()).await;
+    log_cut(&stop.in_flight, stop.grace);
 }
 
 /// Waits for a free connection slot, then for a connection; `None` when accepting failed
@@ -154,6 +166,7 @@ struct Guarded<S> {
     peer: SocketAddr,
     tag_peer: TagPeer,
     body_timeout: std::time::Duration,
+    in_flight: InFlight,
 }
 
 /// The answers of [`Guarded`]: the framework's, or an empty 408.
@@ -174,6 +187,7 @@ where
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         // hyper calls the service once a request's headers are in.
         let in_flight = self.clock.request_started();
+        let counted = self.in_flight.start();
         let (deadline, missed) = BodyDeadline::start(self.body_timeout);
         let mut request = request.map(|body| TimedBody {
             inner: body,
@@ -185,6 +199,7 @@ where
             std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
             let response = inner.call(request).await?;
             drop(in_flight);
+            drop(counted);
             Ok(unless_late(response, &missed))
         })
     }
