@@ -27,7 +27,7 @@ pub fn run() -> anyhow::Result<bool> {
                 "--database",
                 "all",
                 "--cases",
-                "kill9,sigterm,soak",
+                "kill9,sigterm,outage,pool,instances,soak",
             ],
         ),
         (
