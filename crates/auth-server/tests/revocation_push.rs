@@ -2,8 +2,10 @@
 //! per adapter, on one PostgreSQL database, each with a principal cache of a minute, so only
 //! the `LISTEN`/`NOTIFY` push can explain an instance refusing, within 100 ms, a token that
 //! another instance revoked: logout, password change, an admin revoking a user's sessions,
-//! and a refresh making the old access token stale. Then the listening connections are
-//! killed, and the instances reconnect and hear revocations again.
+//! a refresh making the old access token stale, session delete, deactivation, user delete
+//! and refresh reuse detection; and a key rotation by `keys rotate`. Then the listening
+//! connections are killed: the instances reconnect, flush what they cached (a revocation
+//! nobody announced is honoured), and hear revocations again.
 //!
 //! Prints the measured times (max and median over every run) with `--nocapture`.
 
@@ -424,6 +426,26 @@ async fn a_killed_listening_connection_comes_back() {
     let idle = listener_ticks() - before;
     println!("idle: three listener threads used {idle} clock ticks (1/100 s) in 2 s");
 
+    // A revocation nobody announces (written behind the servers' backs), with the token
+    // cached on every instance: only the flush on reconnecting can make them refuse it.
+    let (user_id, unannounced, _) = cluster.register(0).await;
+    for n in 0..3 {
+        cluster.warm(n, &unannounced).await;
+    }
+    diesel::sql_query("DELETE FROM sessions WHERE user_id = $1")
+        .bind::<diesel::sql_types::Text, _>(&user_id)
+        .execute(&mut conn)
+        .expect("delete the sessions");
+    for n in 0..3 {
+        let (status, _) = cluster
+            .call(n, "GET", "/auth/me", &unannounced, Value::Null)
+            .await;
+        assert_eq!(
+            status, 200,
+            "cached on instance {n} before the reconnection"
+        );
+    }
+
     let killed = Instant::now();
     diesel::sql_query(format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -441,6 +463,17 @@ async fn a_killed_listening_connection_comes_back() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     println!("reconnected {:?} after the kill", killed.elapsed());
+    // The flush follows the reconnection within a poll interval.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for n in 0..3 {
+        let (status, _) = cluster
+            .call(n, "GET", "/auth/me", &unannounced, Value::Null)
+            .await;
+        assert_eq!(
+            status, 401,
+            "instance {n} still served a principal cached before the drop"
+        );
+    }
     let mut times = Vec::new();
     for run in 0..6 {
         times.push(measure(&cluster, Scenario::Logout, run % 3, (run + 1) % 3).await);
