@@ -179,7 +179,7 @@ impl SessionStore for DieselStore {
             if updated != 1 {
                 return Err(Fail::Abort);
             }
-            Ok(u64::try_from(next).map_err(|_| Fail::Abort)?)
+            u64::try_from(next).map_err(|_| Fail::Abort)
         });
         match result {
             Ok(generation) => Ok(Some(generation)),
