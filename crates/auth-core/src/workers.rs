@@ -87,8 +87,12 @@ impl<S: 'static> Workers<S> {
         let place = Place(self.pending.clone());
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job<S> = Box::new(move |state| {
-            let _place = place;
-            let _ = done.send(job(state));
+            let result = job(state);
+            // The place goes back before the caller is told: otherwise a caller woken by
+            // the result (or one it lets through, as the hasher's semaphore does) could find
+            // the pool still full while this thread waits to be scheduled again.
+            drop(place);
+            let _ = done.send(result);
         });
         self.jobs.send(job).map_err(|_| {
             tracing::error!("worker threads are gone");
@@ -155,6 +159,17 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(seen, 10);
+    }
+
+    /// A job's place is given back before its caller gets the result: a caller that runs
+    /// jobs one after another on a full pool (the hasher's, whose capacity is one job per
+    /// thread) is never refused, however late the worker thread is scheduled after a job.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_job_after_another_never_finds_the_pool_full() {
+        let workers = Workers::start("test", 1, 1, 0, || ()).unwrap();
+        for i in 0..20_000 {
+            assert!(workers.run(|_| ()).await.is_ok(), "refused at job {i}");
+        }
     }
 
     #[tokio::test]
