@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{World, config};
 use crate::clock::Clock as _;
+use crate::config::Config;
 use crate::service::Purged;
 use crate::store::{PersonalTokenStore, RateLimitStore, SessionStore};
 use crate::testing::MemoryStore;
@@ -77,7 +78,7 @@ async fn the_purger_runs_on_its_interval_and_stops_with_the_service() {
     let interval = Duration::from_millis(50);
     let world = World::on(
         store.clone(),
-        crate::Config {
+        Config {
             purge_interval: interval,
             ..config()
         },
@@ -109,7 +110,7 @@ async fn the_purger_runs_on_its_interval_and_stops_with_the_service() {
 
 #[tokio::test]
 async fn no_interval_no_purger() {
-    let world = World::with(crate::Config {
+    let world = World::with(Config {
         purge_interval: Duration::ZERO,
         ..config()
     });
