@@ -1,7 +1,9 @@
-//! Both refresh forms. Body form: a refresh token is exchanged once; a replay within the
-//! reuse interval, while its successor is unused, gets the same answer byte for byte; any
-//! other reuse revokes the session. Bearer form: the session of the access token presented
-//! is rotated.
+//! Both refresh forms. Body form: a refresh token names its session and generation; the
+//! current generation is exchanged once; the previous one, replayed within the reuse
+//! interval, gets the same answer byte for byte; any other (the previous outside the window
+//! or superseded by a bearer-form refresh, or any older generation) is reuse and revokes the
+//! session. Bearer form: the session of the access token presented is rotated, its current
+//! refresh token superseded.
 
 use std::time::Duration;
 
@@ -22,8 +24,8 @@ use crate::token::hash_token;
 
 impl Sessions<'_> {
     /// Exchanges a refresh token (body form). See the contract's refresh semantics: one use;
-    /// replays within the reuse interval while the successor is unused get the same pair;
-    /// any other reuse revokes the session.
+    /// replays within the reuse interval while the successor is unused (the token is the
+    /// session's previous generation) get the same pair; any other reuse revokes the session.
     ///
     /// Something that cannot be a refresh token is refused before any write, so it does not
     /// use up the client's refresh limit; every other attempt counts against it first.
