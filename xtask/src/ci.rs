@@ -17,7 +17,7 @@ pub fn run() -> anyhow::Result<bool> {
             ],
         ),
         ("tests", &["test", "--workspace"]),
-        // The cases that hold on their own; see .ci/run for the ones left out.
+        // The short chaos run, as in .ci/run.
         (
             "chaos (short)",
             &[
