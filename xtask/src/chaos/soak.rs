@@ -18,8 +18,14 @@ use crate::server::{Adapter, Database, FreshDatabase, ServerProcess};
 
 /// Users of the workload, registered before the warm-up.
 const USERS: usize = 16;
-/// Growth allowed from the warm-up sample to the end, in percent.
+/// Growth allowed from the warm-up sample to the end, in percent (the bound, for the
+/// soak of N minutes).
 const MAX_GROWTH_PERCENT: f64 = 10.0;
+/// The same for RSS in a `--short` soak (CI's smoke run), whose 22 s warm-up is too short for
+/// the allocator to reach its working size on PostgreSQL (+3.9 % to +9.6 % seen in 45 s runs
+/// whose 10-minute counterpart grew +0.9 %): it catches a gross leak; the 10 % bound is the
+/// long soak's.
+const MAX_SHORT_RSS_GROWTH_PERCENT: f64 = 25.0;
 /// The tables whose rows are counted.
 const TABLES: &[&str] = &[
     "users",
@@ -130,12 +136,22 @@ async fn soak(
     for worker in workers {
         worker.await?;
     }
+    let rss_bound = if env.short {
+        MAX_SHORT_RSS_GROWTH_PERCENT
+    } else {
+        MAX_GROWTH_PERCENT
+    };
     let mut figures = vec![
-        growth("RSS KiB", first.rss_kib, last.rss_kib),
-        growth("fds", first.fds, last.fds),
+        growth("RSS KiB", first.rss_kib, last.rss_kib, rss_bound),
+        growth("fds", first.fds, last.fds, MAX_GROWTH_PERCENT),
     ];
     for (i, table) in TABLES.iter().enumerate() {
-        figures.push(growth(table, first.rows[i], last.rows[i]));
+        figures.push(growth(
+            table,
+            first.rows[i],
+            last.rows[i],
+            MAX_GROWTH_PERCENT,
+        ));
     }
     let passed = figures.iter().all(|(_, ok)| *ok) && errors.load(Ordering::Relaxed) == 0;
     let text: Vec<String> = figures.into_iter().map(|(t, _)| t).collect();
@@ -227,12 +243,12 @@ async fn sample(server: &ServerProcess, url: &str, paused: &Pause) -> anyhow::Re
     })
 }
 
-/// `(figure text, within the bound)` for a value that went from `before` to `after`.
-fn growth(name: &str, before: u64, after: u64) -> (String, bool) {
+/// `(figure text, within `bound` percent)` for a value that went from `before` to `after`.
+fn growth(name: &str, before: u64, after: u64, bound: f64) -> (String, bool) {
     let percent = 100.0 * (after as f64 - before as f64) / (before.max(1) as f64);
     (
         format!("{name} {before}->{after} ({percent:+.1} %)"),
-        percent < MAX_GROWTH_PERCENT,
+        percent < bound,
     )
 }
 
