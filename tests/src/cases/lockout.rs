@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 
 use super::prelude::*;
 use super::rate_limits::{
-    email_ip_limit, exercised, expect_native_limited, fail_native_logins, limits,
+    email_ip_limit, exercised, expect_native_limited, fail_from_many_clients, limits, per_ip_share,
 };
 
 cases!("lockout" needs [Native]:
@@ -62,42 +62,12 @@ async fn owner_at_a_known_address_is_not_locked_out(ctx: Ctx) -> CaseResult {
     let limits = limits(&ctx)?;
     let limit = limits.login_email;
     let n = exercised(limit, "login per email")?;
-    // Stay below the per-IP limits on every guessing address.
-    let per_ip = [limits.login_email_ip, limits.login_ip]
-        .iter()
-        .filter(|l| l.enabled())
-        .map(|l| l.max - 1)
-        .min()
-        .unwrap_or(n)
-        .min(n);
-    if per_ip == 0 {
-        return Err(CaseError::Skipped(
-            "the per-IP login limits allow no failure before the per-email one".to_owned(),
-        ));
-    }
+    let per_ip = per_ip_share(&limits, n)?;
     let account = ctx.register().await?;
     ctx.login(&account, None)
         .await
         .step("the owner logging in from their usual address")?;
-    let mut guessers = Vec::new();
-    let mut left = n;
-    while left > 0 {
-        let take = left.min(per_ip);
-        guessers.push((ctx.another_client()?, take));
-        left -= take;
-    }
-    let ips = guessers.len();
-    join_all(
-        guessers
-            .iter()
-            .map(|(client, count)| fail_native_logins(client, &account.email, *count)),
-    )
-    .await
-    .into_iter()
-    .collect::<Result<Vec<()>, Failure>>()
-    .step(&format!(
-        "{n} failures for the email from {ips} other client IPs"
-    ))?;
+    fail_from_many_clients(&ctx, &account.email, n, per_ip).await?;
     let stranger = ctx
         .another_client()?
         .login_raw(&json!({"email": account.email, "password": account.password}))

@@ -265,11 +265,9 @@ async fn login_limited_per_ip(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
-async fn login_limited_per_email_from_anywhere(ctx: Ctx) -> CaseResult {
-    let limits = limits(&ctx)?;
-    let limit = limits.login_email;
-    let n = exercised(limit, "login per email")?;
-    // Stay below the per-IP limits on every address.
+/// The failures one client IP may send for an email without reaching a per-IP limit first
+/// (at most `n`); Skipped when the per-IP limits allow none.
+pub(super) fn per_ip_share(limits: &Limits, n: u32) -> Result<u32, CaseError> {
     let per_ip = [limits.login_email_ip, limits.login_ip]
         .iter()
         .filter(|l| l.enabled())
@@ -282,7 +280,17 @@ async fn login_limited_per_email_from_anywhere(ctx: Ctx) -> CaseResult {
             "the per-IP login limits allow no failure before the per-email one".to_owned(),
         ));
     }
-    let account = ctx.register().await?;
+    Ok(per_ip)
+}
+
+/// `n` failed logins for `email`, at most `per_ip` from each of as many fresh client IPs as
+/// that takes, all at once; how many IPs sent them.
+pub(super) async fn fail_from_many_clients(
+    ctx: &Ctx,
+    email: &str,
+    n: u32,
+    per_ip: u32,
+) -> Result<usize, CaseError> {
     let mut clients = Vec::new();
     let mut left = n;
     while left > 0 {
@@ -291,17 +299,27 @@ async fn login_limited_per_email_from_anywhere(ctx: Ctx) -> CaseResult {
         left -= take;
     }
     let ips = clients.len();
-    let sent: Vec<Result<(), Failure>> = join_all(
+    join_all(
         clients
             .iter()
-            .map(|(client, count)| fail_native_logins(client, &account.email, *count)),
+            .map(|(client, count)| fail_native_logins(client, email, *count)),
     )
-    .await;
-    sent.into_iter()
-        .collect::<Result<Vec<()>, Failure>>()
-        .step(&format!(
-            "{n} failures for one email from {ips} client IPs, at most {per_ip} from each"
-        ))?;
+    .await
+    .into_iter()
+    .collect::<Result<Vec<()>, Failure>>()
+    .step(&format!(
+        "{n} failures for one email from {ips} client IPs, at most {per_ip} from each"
+    ))?;
+    Ok(ips)
+}
+
+async fn login_limited_per_email_from_anywhere(ctx: Ctx) -> CaseResult {
+    let limits = limits(&ctx)?;
+    let limit = limits.login_email;
+    let n = exercised(limit, "login per email")?;
+    let per_ip = per_ip_share(&limits, n)?;
+    let account = ctx.register().await?;
+    let ips = fail_from_many_clients(&ctx, &account.email, n, per_ip).await?;
     let fresh = ctx.another_client()?;
     let resp = fresh
         .login_raw(&json!({"email": account.email, "password": account.password}))
