@@ -27,7 +27,7 @@ pub fn run() -> anyhow::Result<bool> {
                 "--database",
                 "all",
                 "--cases",
-                "kill9,outage,pool,instances,soak",
+                "kill9,outage,pool,instances,soak,failover",
             ],
         ),
         // actix is left out of the SIGTERM case for now (docs/operations.md, known bug).

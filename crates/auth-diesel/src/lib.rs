@@ -36,6 +36,7 @@ mod test_database;
 use breaker::Breaker;
 pub use broadcast::{CHANNEL, LISTENER_APPLICATION_NAME};
 use error::{Fail, map_connection, map_pool};
+pub use store::WriteLimit;
 pub use test_database::{TEST_POSTGRES_URL_ENV, TestDatabase};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

@@ -9,7 +9,9 @@ mod hashing;
 mod load;
 mod memory;
 mod report;
+mod scale;
 mod scenarios;
+mod seed;
 
 use std::process::Command;
 use std::time::Duration;
@@ -58,6 +60,11 @@ pub struct Args {
     /// Worker threads of the load generator (default: one per core).
     #[arg(long)]
     client_threads: Option<usize>,
+    /// Scale run instead of the scenarios: `me` (principal cache off), `login` and `refresh`
+    /// with 1,000 and with USERS users and live sessions seeded, their latency ratios, and on
+    /// Postgres three instances serving `me` with revocations flowing (docs/performance.md).
+    #[arg(long, value_name = "USERS", num_args = 0..=1, default_missing_value = "1000000")]
+    scale: Option<u64>,
     /// Postgres admin URL under which a fresh database is created per run
     /// (default: `AUTH_TEST_POSTGRES_URL`, else the local server).
     #[arg(long)]
@@ -104,6 +111,21 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         .enable_all()
         .build()?;
 
+    if let Some(users) = args.scale {
+        let scratch = tempfile::tempdir()?;
+        let run = scale::Run {
+            binary: &binary,
+            serve_args: serve_args(&args),
+            scratch: scratch.path(),
+            postgres_url: &postgres_url,
+            databases,
+            adapter: adapters[0],
+            users,
+            plan,
+            connections: args.connections.max(1),
+        };
+        return scale::run(&run, &runtime);
+    }
     let mut report = Report {
         machine: Machine::probe(),
         settings: Settings {
@@ -181,14 +203,21 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 .await
             });
             report.results.extend(results.rows);
-            report.ratios.push(Ratios::derive(
+            let write_limit = if selected.iter().any(|s| s == "refresh") {
+                measure_write_limit(fresh.url(), plan.measure)
+            } else {
+                None
+            };
+            let ratios = Ratios::derive(
                 &report.results,
                 adapter,
                 database,
                 results.argon2_limit,
                 hashing_slots,
                 hashing::MEMORY_KIB,
-            ));
+            )
+            .with_write_limit(&report.results, write_limit);
+            report.ratios.push(ratios);
             drop(fresh);
         }
     }
@@ -215,6 +244,30 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         eprintln!("bench: error in {line}");
     }
     Ok(errored.is_empty())
+}
+
+/// Connections of the server's store pool (`--db-pool-size`'s default): the write-limit
+/// measurement runs as many writers on a pool of that size.
+const SERVER_POOL_SIZE: u32 = 8;
+
+/// The database's own write limit on `url` (see `auth_diesel::WriteLimit`), measured for
+/// `window` with the server idle; `None`, with a note, when it cannot be measured.
+fn measure_write_limit(url: &str, window: Duration) -> Option<f64> {
+    let measured = auth_diesel::DieselStore::connect(url, SERVER_POOL_SIZE)
+        .and_then(|store| store.measure_write_limit(SERVER_POOL_SIZE as usize, window));
+    match measured {
+        Ok(limit) => {
+            eprintln!(
+                "   write limit: {:.0} transactions/s ({} writers)",
+                limit.per_second, limit.writers
+            );
+            Some(limit.per_second)
+        }
+        Err(err) => {
+            eprintln!("   write limit not measured: {err}");
+            None
+        }
+    }
 }
 
 /// The benchmark's `serve` arguments: `--profiles native`, the default argon2 parameters and

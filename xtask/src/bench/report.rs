@@ -121,6 +121,12 @@ pub struct Ratios {
     pub flood_rss_budget_mib: Option<f64>,
     /// Hashing slots of the server.
     pub hashing_slots: usize,
+    /// The database's own write limit: write transactions of the refresh path's shape (lock,
+    /// update one row, insert one) committed per second by a pool like the server's, with no
+    /// HTTP or token work, measured on the same database right after the scenarios.
+    pub write_limit_per_s: Option<f64>,
+    /// `refresh` rps ÷ the write limit. Target ≥ 0.5.
+    pub refresh_over_write_limit: Option<f64>,
 }
 
 impl Ratios {
@@ -166,7 +172,28 @@ impl Ratios {
                 )
             }),
             hashing_slots,
+            write_limit_per_s: None,
+            refresh_over_write_limit: None,
         }
+    }
+
+    /// Adds the database's write limit (per second) and `refresh` against it.
+    pub fn with_write_limit(mut self, rows: &[Row], limit: Option<f64>) -> Self {
+        let refresh = rows
+            .iter()
+            .find(|r| {
+                r.adapter == self.adapter
+                    && r.database == self.database
+                    && r.scenario == "refresh"
+                    && r.errors == 0
+            })
+            .and_then(|r| r.rps);
+        self.write_limit_per_s = limit.map(|v| round(v, 0));
+        self.refresh_over_write_limit = match (refresh, limit) {
+            (Some(r), Some(l)) if l > 0.0 => Some(round(r / l, 3)),
+            _ => None,
+        };
+        self
     }
 
     /// Each target of the issue with whether it holds (`None`: not measured).
@@ -189,6 +216,10 @@ impl Ratios {
                 },
             ),
         ];
+        targets.push((
+            "refresh_over_write_limit >= 0.5".to_owned(),
+            self.refresh_over_write_limit.map(|v| v >= 0.5),
+        ));
         if self.database == "sqlite" {
             targets.push((
                 "idle RSS < 30 MiB".to_owned(),
@@ -319,12 +350,12 @@ impl Report {
             ));
         }
         out.push_str(
-            "\n| adapter | database | me/hello | me-pat/hello | login/argon2 limit (limit/s) | me p99 flood/idle | idle RSS | flood peak RSS (budget) |\n",
+            "\n| adapter | database | me/hello | me-pat/hello | login/argon2 limit (limit/s) | me p99 flood/idle | idle RSS | flood peak RSS (budget) | refresh/write limit (limit/s) |\n",
         );
-        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for ratio in &self.ratios {
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {} ({}) | {} | {} | {} ({}) |\n",
+                "| {} | {} | {} | {} | {} ({}) | {} | {} | {} ({}) | {} ({}) |\n",
                 ratio.adapter,
                 ratio.database,
                 show(ratio.me_over_hello, 3),
@@ -335,6 +366,8 @@ impl Report {
                 show(ratio.idle_rss_mib, 1),
                 show(ratio.flood_peak_rss_mib, 1),
                 show(ratio.flood_rss_budget_mib, 1),
+                show(ratio.refresh_over_write_limit, 3),
+                show(ratio.write_limit_per_s, 0),
             ));
         }
         out.push('\n');

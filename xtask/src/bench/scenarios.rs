@@ -29,7 +29,7 @@ pub const ALL: &[&str] = &[
 /// Concurrent logins of `login-flood-memory`.
 const FLOOD_LOGINS: usize = 500;
 /// The API prefix of the `native` profile.
-const API: &str = "/api/v1/auth";
+pub(super) const API: &str = "/api/v1/auth";
 /// The seeded user.
 const EMAIL: &str = "bench-user@example.com";
 /// Its password (and every registered user's).
@@ -191,7 +191,7 @@ fn row(ctx: &Context<'_>, scenario: &str, outcome: &Outcome, peak_kib: Option<u6
     Row::from_outcome(ctx.adapter, ctx.database, scenario, outcome, peak_kib)
 }
 
-fn get(path: &str, bearer: Option<&str>) -> Vec<u8> {
+pub(super) fn get(path: &str, bearer: Option<&str>) -> Vec<u8> {
     match bearer {
         Some(token) => request(
             "GET",
@@ -209,7 +209,7 @@ fn client(connection: usize, n: u64) -> String {
     format!("10.{}.{}.{}", connection % 256, (n / 256) % 256, n % 256)
 }
 
-fn login_request(connection: usize) -> Vec<u8> {
+pub(super) fn login_request(connection: usize) -> Vec<u8> {
     let body = serde_json::json!({"email": EMAIL, "password": PASSWORD}).to_string();
     let forwarded = client(connection, 0);
     request(
@@ -220,7 +220,7 @@ fn login_request(connection: usize) -> Vec<u8> {
     )
 }
 
-fn fixed(n: usize, render: impl Fn(usize) -> Vec<u8>) -> Vec<Fixed> {
+pub(super) fn fixed(n: usize, render: impl Fn(usize) -> Vec<u8>) -> Vec<Fixed> {
     (0..n)
         .map(|i| Fixed {
             request: render(i),
@@ -252,7 +252,7 @@ fn verdict(response: &Response, expect: u16, allow_overload: bool) -> Verdict {
 }
 
 /// The same request over and over.
-struct Fixed {
+pub(super) struct Fixed {
     request: Vec<u8>,
     expect: u16,
     allow_overload: bool,
@@ -370,14 +370,14 @@ fn refresh_token(value: &serde_json::Value) -> Option<&str> {
 
 /// The credentials the scenarios use: one user with a session per connection (access and
 /// refresh token) and a personal access token per connection.
-struct Seed {
+pub(super) struct Seed {
     jwts: Vec<String>,
     refresh: Vec<String>,
     pats: Vec<String>,
 }
 
 impl Seed {
-    fn jwt(&self, i: usize) -> &str {
+    pub(super) fn jwt(&self, i: usize) -> &str {
         &self.jwts[i % self.jwts.len()]
     }
 
@@ -386,7 +386,11 @@ impl Seed {
     }
 }
 
-async fn call(addr: SocketAddr, request: &[u8], expect: u16) -> anyhow::Result<serde_json::Value> {
+pub(super) async fn call(
+    addr: SocketAddr,
+    request: &[u8],
+    expect: u16,
+) -> anyhow::Result<serde_json::Value> {
     let response = Connection::new(addr).send(request).await?;
     if response.status != expect {
         bail!("expected {expect}, got {}", response.describe());
@@ -395,7 +399,7 @@ async fn call(addr: SocketAddr, request: &[u8], expect: u16) -> anyhow::Result<s
 }
 
 /// Registers the user, logs in once per connection, and creates a personal token per session.
-async fn seed(addr: SocketAddr, connections: usize) -> anyhow::Result<Seed> {
+pub(super) async fn seed(addr: SocketAddr, connections: usize) -> anyhow::Result<Seed> {
     let body = serde_json::json!({"email": EMAIL, "password": PASSWORD, "full_name": "Bench"});
     call(
         addr,
@@ -409,6 +413,21 @@ async fn seed(addr: SocketAddr, connections: usize) -> anyhow::Result<Seed> {
     )
     .await
     .context("registering the bench user")?;
+    seed_sessions(addr, connections).await
+}
+
+/// The status of `request`'s answer, or `None` when none came.
+pub(super) async fn call_status(addr: SocketAddr, request: &[u8]) -> Option<u16> {
+    Connection::new(addr)
+        .send(request)
+        .await
+        .ok()
+        .map(|r| r.status)
+}
+
+/// Logs the (registered) bench user in once per connection and creates a personal token per
+/// session.
+pub(super) async fn seed_sessions(addr: SocketAddr, connections: usize) -> anyhow::Result<Seed> {
     let sessions = connections.max(1);
     let mut logins = Vec::with_capacity(sessions);
     for i in 0..sessions {

@@ -104,18 +104,8 @@ impl Drop for Cluster {
 }
 
 /// Runs `program args` as the `postgres` user (through `runuser` when this is root).
-fn as_postgres(program: &str, args: &[&str]) -> anyhow::Result<()> {
-    let mut command = if rustix::process::geteuid().is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", program]);
-        c
-    } else {
-        Command::new(program)
-    };
-    let output = command
-        .args(args)
-        .current_dir("/tmp")
-        .stdin(std::process::Stdio::null())
+pub(super) fn as_postgres(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let output = postgres_command(program, args)
         .output()
         .with_context(|| format!("cannot run {program}"))?;
     if !output.status.success() {
@@ -126,4 +116,21 @@ fn as_postgres(program: &str, args: &[&str]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `program args` to be run as the `postgres` user (through `runuser` when this is root),
+/// in `/tmp`, with no input.
+pub(super) fn postgres_command(program: &str, args: &[&str]) -> Command {
+    let mut command = if rustix::process::geteuid().is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", program]);
+        c
+    } else {
+        Command::new(program)
+    };
+    command
+        .args(args)
+        .current_dir("/tmp")
+        .stdin(std::process::Stdio::null());
+    command
 }

@@ -2,12 +2,15 @@
 //! `auth-server`, one process per instance, each on a free port) and real databases: a
 //! crash (`kill -9`) during a write storm, SIGTERM under load, a Postgres outage and its
 //! recovery (on a cluster of the run's own, never the developer's), pool exhaustion, three
-//! instances of mixed adapters on one Postgres database, and a soak. Prints a table of case ×
+//! instances of mixed adapters on one Postgres database, a soak, and a failover on a
+//! pg_auto_failover formation of the run's own. Prints a table of case ×
 //! result with the measured figures; fails when a case does. See docs/operations.md,
 //! "Shutdown, crashes and chaos testing".
 
 mod client;
 mod cluster;
+mod failover;
+mod formation;
 mod instances;
 mod kill9;
 mod outage;
@@ -64,6 +67,8 @@ pub enum Case {
     Instances,
     /// A mixed workload for N minutes: RSS, open fds and row counts stay flat.
     Soak,
+    /// A pg_auto_failover failover under a registration load: write gap, lost writes.
+    Failover,
 }
 
 /// What one run of a case found.
@@ -194,6 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 Case::Outage => vec![outage::run(&env, adapters[0]).await],
                 Case::Pool => vec![pool::run(&env, adapters[0]).await],
                 Case::Instances => vec![instances::run(&env).await],
+                Case::Failover => vec![failover::run(&env, adapters[0]).await],
                 Case::Soak => {
                     let mut all = Vec::new();
                     for &database in &databases {

@@ -369,6 +369,9 @@ mod personal_tokens_store;
 mod rate_limits_store;
 mod sessions_store;
 mod users_store;
+mod write_limit;
+
+pub use write_limit::WriteLimit;
 
 impl Store for DieselStore {
     fn ping(&self) -> StoreResult<()> {
