@@ -148,14 +148,20 @@ impl<S: 'static> Workers<S> {
         let Some(deadline) = self.start_within else {
             return result.await.map_err(failed);
         };
+        let mut wait = deadline;
         loop {
-            if let Ok(answer) = tokio::time::timeout(deadline, &mut result).await {
+            if let Ok(answer) = tokio::time::timeout(wait, &mut result).await {
                 return answer.map_err(failed);
             }
-            let idle =
-                micros_since(self.epoch).saturating_sub(self.last_activity.load(Ordering::Acquire));
-            if Duration::from_micros(idle) < deadline {
-                // The threads are moving: keep the place in the queue.
+            let idle = Duration::from_micros(
+                micros_since(self.epoch).saturating_sub(self.last_activity.load(Ordering::Acquire)),
+            );
+            if idle < deadline {
+                // The threads are moving: keep the place in the queue, and look again when
+                // they will have been still for `deadline` (not a whole `deadline` later:
+                // a job queued just before the threads got stuck is then refused about
+                // `deadline` after they did, not up to twice that).
+                wait = (deadline - idle).max(Duration::from_millis(1));
                 continue;
             }
             let gave_up =
