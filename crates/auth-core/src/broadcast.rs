@@ -66,8 +66,9 @@ pub type Subscription = Box<dyn Send + Sync>;
 /// Where revocations are told to the other instances and heard from them.
 pub trait Broadcast: Send + Sync {
     /// Tells every instance (this one included: hearing its own revocation is harmless)
-    /// about `revocation`. Blocks; the revocation path calls it on a store thread right after
-    /// the revoking store call. A failure is logged by the caller and never fails the
+    /// about `revocation`. May queue it and return before it is delivered (bounded: a full
+    /// queue is an error), but never blocks for long; the revocation path calls it on a store
+    /// thread right after the revoking store call. A failure is logged by the caller and never fails the
     /// revocation: the cache lifetime stays the worst case.
     fn publish(&self, revocation: Notice) -> StoreResult<()>;
 
@@ -124,17 +125,21 @@ impl Listener {
         }
     }
 
-    /// Applies a message in text form ([`Notice::encode`]); one it cannot read counts as
+    /// Applies a message in text form: one or more [`Notice::encode`] forms, one per line
+    /// (publishers batch notices that pile up). A line it cannot read counts as
     /// [`Listener::missed`].
     pub fn heard_text(&self, text: &str) {
-        match Notice::decode(text) {
-            Some(revocation) => self.heard(revocation),
-            None => {
-                tracing::warn!(
-                    len = text.len(),
-                    "unreadable revocation message: flushing the principal cache"
-                );
-                self.missed();
+        for line in text.split('\n') {
+            match Notice::decode(line) {
+                Some(revocation) => self.heard(revocation),
+                None => {
+                    tracing::warn!(
+                        len = line.len(),
+                        "unreadable revocation message: flushing the principal cache"
+                    );
+                    self.missed();
+                    return;
+                }
             }
         }
     }
@@ -175,6 +180,36 @@ mod tests {
                 token_id: Uuid::new_v4(),
             },
         }
+    }
+
+    #[test]
+    fn a_message_of_several_lines_applies_each_notice() {
+        let cache = Arc::new(PrincipalCache::new(
+            std::time::Duration::from_secs(60),
+            Arc::new(FixedClock::at(1_000)),
+        ));
+        let keys_loaded_at = Arc::new(AtomicI64::new(1_000));
+        let listener = Listener::new(cache.clone(), keys_loaded_at.clone());
+        let sessions = [Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+        let keys = sessions.map(|session| {
+            let key = CacheKey::Session(session);
+            cache.put(key, principal(Uuid::new_v4()), None, cache.generation());
+            key
+        });
+        let message = [
+            Notice::Stale(Stale::Session(sessions[0])),
+            Notice::Stale(Stale::Session(sessions[1])),
+        ]
+        .map(|n| n.encode())
+        .join("\n");
+        listener.heard_text(&message);
+        assert!(cache.get(&keys[0]).is_none() && cache.get(&keys[1]).is_none());
+        assert!(cache.get(&keys[2]).is_some(), "not named: stays");
+        assert_eq!(
+            keys_loaded_at.load(Ordering::Acquire),
+            1_000,
+            "keys untouched"
+        );
     }
 
     #[test]

@@ -1,20 +1,25 @@
 //! Revocations between instances on PostgreSQL: `pg_notify` to publish, `LISTEN` on a
 //! dedicated connection to hear (see [`auth_core::broadcast`]).
 //!
-//! Publishing takes a pooled connection right after the revoking transaction committed, so a
-//! message never announces a revocation that did not happen (and needs no change to the
-//! store's transactions). Hearing needs a connection of its own, outside the pool and outside
+//! Publishing hands the notice, right after the revoking transaction committed (so a message
+//! never announces a revocation that did not happen), to a publishing thread through a
+//! bounded queue of [`QUEUE`] notices: the request does not wait for a `NOTIFY` of its own
+//! (one more commit on the pool per revocation, refresh rotations included), and notices that
+//! pile up under load go out together, one per line, in one `pg_notify` of up to [`BATCH`].
+//! A notice that cannot be queued or sent is logged; the other instances then honour the
+//! revocation when their principal cache entry expires (`--principal-cache-ms`, the
+//! documented worst case), as they do for any lost message. Hearing needs a connection of its own, outside the pool and outside
 //! any transaction-mode pooler, because `LISTEN` belongs to a database session: a thread
 //! keeps it, reads what arrived every [`POLL`] (a non-blocking read of the socket, no query),
 //! checks it with `SELECT 1` every [`PING_EVERY`], and when it breaks reconnects with a
 //! bounded backoff and flushes the principal cache (messages may have been missed meanwhile).
 
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use auth_core::broadcast::{Alone, Broadcast, Listener, Notice, Subscription};
-use auth_core::store::StoreResult;
+use auth_core::store::{StoreError, StoreResult};
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -39,6 +44,12 @@ pub const POLL: Duration = Duration::from_millis(20);
 /// silently (a half-open TCP connection) is noticed.
 const PING_EVERY: Duration = Duration::from_secs(5);
 
+/// Notices waiting for the publishing thread at most.
+const QUEUE: usize = 4096;
+/// Notices sent in one `pg_notify` at most (about 40 bytes each, under the 8,000-byte limit
+/// of a payload).
+const BATCH: usize = 100;
+
 /// The first and the longest wait between reconnection attempts.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -51,10 +62,21 @@ impl DieselStore {
     pub fn broadcast(&self, listen_url: &str) -> Arc<dyn Broadcast> {
         match &self.pools {
             Pools::Postgres(pool) => Arc::new(PgBroadcast {
-                pool: pool.clone(),
+                queue: start_publisher(pool.clone()),
                 listen_url: with_application_name(&with_connect_timeout(listen_url)),
             }),
             Pools::Sqlite(_) => Arc::new(Alone),
+        }
+    }
+}
+
+impl DieselStore {
+    /// Publishes `notice` now and waits until it is sent (for a command that exits right
+    /// after, such as `keys rotate`); nothing to do on SQLite.
+    pub fn publish_now(&self, notice: Notice) -> StoreResult<()> {
+        match &self.pools {
+            Pools::Postgres(pool) => notify(pool, &notice.encode()),
+            Pools::Sqlite(_) => Ok(()),
         }
     }
 }
@@ -70,20 +92,20 @@ fn with_application_name(url: &str) -> String {
 
 /// [`Broadcast`] over PostgreSQL's `LISTEN`/`NOTIFY`.
 struct PgBroadcast {
-    pool: PgPool,
+    /// To the publishing thread, which ends when this is dropped.
+    queue: SyncSender<Notice>,
     /// Never logged: it may carry a password.
     listen_url: String,
 }
 
 impl Broadcast for PgBroadcast {
     fn publish(&self, notice: Notice) -> StoreResult<()> {
-        let mut conn = self.pool.get().map_err(map_pool)?;
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<Text, _>(CHANNEL)
-            .bind::<Text, _>(notice.encode())
-            .execute(&mut *conn)
-            .map_err(map_diesel)?;
-        Ok(())
+        self.queue.try_send(notice).map_err(|err| {
+            StoreError::Unavailable(match err {
+                TrySendError::Full(_) => "the revocation queue is full".to_owned(),
+                TrySendError::Disconnected(_) => "the revocation publisher stopped".to_owned(),
+            })
+        })
     }
 
     fn subscribe(&self, listener: Listener) -> std::io::Result<Subscription> {
@@ -103,6 +125,59 @@ impl Broadcast for PgBroadcast {
         // Dropping the sender stops the thread at its next wait.
         Ok(Box::new(stop))
     }
+}
+
+/// Starts the publishing thread of `pool`; it ends when the sender is dropped.
+fn start_publisher(pool: PgPool) -> SyncSender<Notice> {
+    let (queue, notices) = mpsc::sync_channel::<Notice>(QUEUE);
+    let spawned = std::thread::Builder::new()
+        .name("auth-revocations-out".to_owned())
+        .spawn(move || publish_until_dropped(&pool, &notices));
+    if let Err(err) = spawned {
+        // Publishing then fails (disconnected) and is logged at each revocation.
+        tracing::error!(error = %err, "cannot start the revocation publisher");
+    }
+    queue
+}
+
+/// Sends what arrives, batched, until every sender is gone.
+fn publish_until_dropped(pool: &PgPool, notices: &Receiver<Notice>) {
+    let mut failing = false;
+    while let Ok(first) = notices.recv() {
+        let mut payload = first.encode();
+        let mut count = 1;
+        while count < BATCH {
+            let Ok(next) = notices.try_recv() else { break };
+            payload.push('\n');
+            payload.push_str(&next.encode());
+            count += 1;
+        }
+        match notify(pool, &payload) {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("publishing revocations again");
+            }
+            Ok(_) => {}
+            // Once per failing stretch: an outage would otherwise log every revocation.
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(error = %err, notices = count, "publishing revocations failed; \
+                    other instances honour them when their cache entries expire");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// One `pg_notify` of `payload` on a pooled connection.
+fn notify(pool: &PgPool, payload: &str) -> StoreResult<()> {
+    let mut conn = pool.get().map_err(map_pool)?;
+    diesel::sql_query("SELECT pg_notify($1, $2)")
+        .bind::<Text, _>(CHANNEL)
+        .bind::<Text, _>(payload)
+        .execute(&mut *conn)
+        .map_err(map_diesel)?;
+    Ok(())
 }
 
 /// Opens the listening connection.

@@ -24,7 +24,7 @@ pub async fn run_keys_command(
     match command {
         KeysCommand::Rotate => rotate(&database, &key_encryption, store).await,
         KeysCommand::List => list(store).await,
-        KeysCommand::Retire { kid } => retire(&database, store, kid).await,
+        KeysCommand::Retire { kid } => retire(store, kid).await,
         KeysCommand::Rewrap { new } => rewrap(&database, &key_encryption, &new, store).await,
     }
 }
@@ -44,10 +44,9 @@ async fn rotate(
     let key = auth_core::token::generate_signing_key(&kek.key, now, true)
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     let kid = key.kid.clone();
-    let database = database.clone();
     tokio::task::spawn_blocking(move || {
         store.add_signing_key(&key)?;
-        announce_keys(&database, &store);
+        announce_keys(&store);
         anyhow::Ok(())
     })
     .await??;
@@ -70,16 +69,11 @@ async fn list(store: Arc<DieselStore>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn retire(
-    database: &DatabaseArgs,
-    store: Arc<DieselStore>,
-    kid: String,
-) -> anyhow::Result<()> {
+async fn retire(store: Arc<DieselStore>, kid: String) -> anyhow::Result<()> {
     let retired = kid.clone();
-    let database = database.clone();
     tokio::task::spawn_blocking(move || {
         auth_core::token::retire_signing_key(store.as_ref(), &retired)?;
-        announce_keys(&database, &store);
+        announce_keys(&store);
         anyhow::Ok(())
     })
     .await??;
@@ -92,9 +86,8 @@ async fn retire(
 
 /// Tells running servers (on PostgreSQL) to reload their keys now rather than within a
 /// minute. Blocks. A failure only delays that, so it is reported, not fatal.
-fn announce_keys(database: &DatabaseArgs, store: &DieselStore) {
-    let broadcast = store.broadcast(&database.database_url);
-    if let Err(err) = broadcast.publish(auth_core::broadcast::Notice::Keys) {
+fn announce_keys(store: &DieselStore) {
+    if let Err(err) = store.publish_now(auth_core::broadcast::Notice::Keys) {
         eprintln!("could not tell running servers (they reload within a minute): {err}");
     }
 }
