@@ -47,7 +47,7 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often the breaker's probe tries an unreachable database (see [`breaker`]).
-const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Lock key that serializes migrations of concurrently starting instances on PostgreSQL.
 const MIGRATION_LOCK_KEY: i64 = 0x6175_7468_6469_6573; // "authdies"

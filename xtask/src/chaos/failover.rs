@@ -27,7 +27,7 @@ const WRITERS: usize = 6;
 /// Slowest answer allowed at any time, failover included.
 const ANSWER_BOUND: Duration = Duration::from_secs(2);
 /// How much longer than the database's own write gap the server's may be: its breaker probes
-/// every 250 ms, a pool connection is made on demand, and registrations take a few ms each.
+/// every 50 ms, a pool connection is made on demand, and registrations take a few ms each.
 const GAP_SLACK: Duration = Duration::from_millis(500);
 
 /// Runs the case with `adapter`.

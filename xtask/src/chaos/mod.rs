@@ -199,7 +199,13 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 Case::Outage => vec![outage::run(&env, adapters[0]).await],
                 Case::Pool => vec![pool::run(&env, adapters[0]).await],
                 Case::Instances => vec![instances::run(&env).await],
-                Case::Failover => vec![failover::run(&env, adapters[0]).await],
+                Case::Failover => {
+                    let mut all = Vec::new();
+                    for &adapter in &adapters {
+                        all.push(failover::run(&env, adapter).await);
+                    }
+                    all
+                }
                 Case::Soak => {
                     let mut all = Vec::new();
                     for &database in &databases {
