@@ -30,9 +30,8 @@ pub fn run() -> anyhow::Result<bool> {
                 "kill9,outage,pool,instances,soak,failover",
             ],
         ),
-        // actix is left out of the SIGTERM case for now (docs/operations.md, known bug).
         (
-            "chaos sigterm (axum)",
+            "chaos sigterm",
             &[
                 "xtask",
                 "chaos",
@@ -41,22 +40,6 @@ pub fn run() -> anyhow::Result<bool> {
                 "sqlite",
                 "--cases",
                 "sigterm",
-                "--adapter",
-                "axum",
-            ],
-        ),
-        (
-            "chaos sigterm (warp)",
-            &[
-                "xtask",
-                "chaos",
-                "--short",
-                "--database",
-                "sqlite",
-                "--cases",
-                "sigterm",
-                "--adapter",
-                "warp",
             ],
         ),
         (

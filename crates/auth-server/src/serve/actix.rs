@@ -61,8 +61,10 @@ pub(crate) async fn serve(
     let worker_in_flight = in_flight.clone();
     let server = actix_server::Server::build()
         .disable_signals()
-        // Whole seconds, as actix takes them; the flag is in seconds too.
-        .shutdown_timeout(grace.as_secs())
+        // Whole seconds, as actix takes them; the flag is in seconds too. One more than the
+        // grace: our own deadline (below) ends the wait and counts what is cut, never actix's
+        // forced shutdown before it.
+        .shutdown_timeout(grace.as_secs() + 1)
         .listen("auth-server", listener, move || {
             http_service(
                 app.clone(),
@@ -78,19 +80,40 @@ pub(crate) async fn serve(
     // Set before any worker can need it: workers only see connections once `run` has
     // started the accept thread, and a gate without a handle still refuses past the limit.
     let _ = gate.server.set(handle.clone());
-    tokio::spawn(async move {
+    let signalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let signal_seen = Arc::clone(&signalled);
+    let mut stopping = tokio::spawn(async move {
         signal.await;
+        signal_seen.store(true, std::sync::atomic::Ordering::Release);
+        let deadline = tokio::time::Instant::now() + grace;
         tracing::info!(
             requests = in_flight.count(),
             "stopped accepting; letting requests in flight finish"
         );
-        // actix gives up on its connections at its own shutdown timeout, the same grace,
-        // and may finish just before this timer: what is still counted either way is cut
-        // when the process exits.
-        let _ = tokio::time::timeout(grace, handle.stop(true)).await;
+        // Stops accepting at once; the workers finish their connections.
+        tokio::spawn(handle.stop(true));
+        // actix-server's graceful stop can return while a worker still serves requests
+        // (seen in `cargo xtask chaos --cases sigterm`: one worker reported its connections,
+        // the other none, and the stop returned after the first's 1 s check, cutting the
+        // other's requests at exit). Our own count of requests in flight decides instead.
+        in_flight.drained_by(deadline).await;
         log_cut(&in_flight, grace);
     });
-    server.await?;
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => {
+            result?;
+            // Once signalled, the server future ends through the stop above: let it finish.
+            if signalled.load(std::sync::atomic::Ordering::Acquire) {
+                let _ = stopping.await;
+            } else {
+                stopping.abort();
+            }
+        }
+        // Drained, or the grace is over (what is still running is cut when the process
+        // exits, and was counted in the log).
+        _ = &mut stopping => {}
+    }
     Ok(())
 }
 

@@ -41,6 +41,13 @@ impl InFlight {
     }
 
     /// Requests started and not yet answered.
+    /// Waits until no request is in flight or `until` has come (checking every 10 ms).
+    pub(crate) async fn drained_by(&self, until: tokio::time::Instant) {
+        while self.count() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub(crate) fn count(&self) -> usize {
         self.0.load(Ordering::Relaxed)
     }
