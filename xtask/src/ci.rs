@@ -3,7 +3,7 @@
 
 /// Runs the checks; `Ok(false)` when one fails.
 pub fn run() -> anyhow::Result<bool> {
-    let steps: [(&str, &[&str]); 9] = [
+    let steps: [(&str, &[&str]); 8] = [
         ("format", &["fmt", "--all", "--check"]),
         (
             "clippy",
