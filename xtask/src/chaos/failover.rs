@@ -90,7 +90,7 @@ async fn failover(env: &Env<'_>, adapter: Adapter) -> anyhow::Result<(bool, Stri
         && !seen.acknowledged.is_empty()
         && resumed
         && seen.slowest <= ANSWER_BOUND
-        && server_gap <= direct_gap + GAP_SLACK;
+        && server_gap <= direct_gap.saturating_add(GAP_SLACK);
     let mut refused = seen.refused.clone();
     refused.sort_unstable();
     refused.dedup();
