@@ -40,9 +40,10 @@ use crate::limits::ConnectionLimits;
 /// (`HttpServer`'s default).
 const CLIENT_DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Serves `app` on `listener` until the stop signal, then stops accepting (the accept
-/// thread ends, closing the listener) and lets the requests in flight finish for up to the
-/// grace; actix drops the ones still running then, whose count is logged.
+/// Serves `app` on `listener` until the stop signal, then stops accepting (the accept thread
+/// paused for good and the listening socket shut down, so new connections are refused) and
+/// lets the requests in flight finish for up to the grace; the ones still running then are
+/// counted in a log line and cut.
 pub(crate) async fn serve(
     app: App,
     listener: std::net::TcpListener,
@@ -51,6 +52,8 @@ pub(crate) async fn serve(
     stop: Stop<impl Future<Output = ()> + Send + 'static>,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
+    // The same listening socket, to shut it down at the stop signal (see below).
+    let listening = listener.try_clone()?;
     let gate = Arc::new(Gate::new(limits.max_connections));
     let worker_gate = Arc::clone(&gate);
     let Stop {
@@ -61,9 +64,9 @@ pub(crate) async fn serve(
     let worker_in_flight = in_flight.clone();
     let server = actix_server::Server::build()
         .disable_signals()
-        // Whole seconds, as actix takes them; the flag is in seconds too. One more than the
-        // grace: our own deadline (below) ends the wait and counts what is cut, never actix's
-        // forced shutdown before it.
+        // Whole seconds, as actix takes them; the flag is in seconds too. The stop below
+        // waits for the requests itself and then stops actix without grace; one second more
+        // in case actix is stopped another way.
         .shutdown_timeout(grace.as_secs() + 1)
         .listen("auth-server", listener, move || {
             http_service(
@@ -77,6 +80,7 @@ pub(crate) async fn serve(
         })?
         .run();
     let handle = server.handle();
+    let gate_at_stop = Arc::clone(&gate);
     // Set before any worker can need it: workers only see connections once `run` has
     // started the accept thread, and a gate without a handle still refuses past the limit.
     let _ = gate.server.set(handle.clone());
@@ -90,14 +94,20 @@ pub(crate) async fn serve(
             requests = in_flight.count(),
             "stopped accepting; letting requests in flight finish"
         );
-        // Stops accepting at once; the workers finish their connections.
-        tokio::spawn(handle.stop(true));
-        // actix-server's graceful stop can return while a worker still serves requests
-        // (seen in `cargo xtask chaos --cases sigterm`: one worker reported its connections,
-        // the other none, and the stop returned after the first's 1 s check, cutting the
-        // other's requests at exit). Our own count of requests in flight decides instead.
+        // Stops accepting at once, without actix-server's stop: its graceful stop can return
+        // while a worker still serves requests (seen in `cargo xtask chaos --cases sigterm`:
+        // one worker reported its connections, the other none, and the stop returned after
+        // the first's 1 s check, tearing the other's requests down). So the accept thread is
+        // paused for good, the listening socket shut down (new connections are refused at
+        // once), and our own count of requests in flight decides when to go.
+        gate_at_stop.close();
+        if let Err(err) = rustix::net::shutdown(&listening, rustix::net::Shutdown::Both) {
+            tracing::warn!(error = %err, "cannot shut the listening socket down");
+        }
         in_flight.drained_by(deadline).await;
         log_cut(&in_flight, grace);
+        // Nothing left to wait for: close the idle connections and end the workers.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), handle.stop(false)).await;
     });
     tokio::pin!(server);
     tokio::select! {
@@ -194,6 +204,8 @@ struct Gate {
 struct GateState {
     open: usize,
     paused: bool,
+    /// Closed for good (shutting down): never resumes.
+    closed: bool,
 }
 
 impl Gate {
@@ -221,13 +233,20 @@ impl Gate {
     fn release(&self) {
         let mut state = self.lock();
         state.open = state.open.saturating_sub(1);
-        if state.paused && state.open < self.max {
+        if state.paused && !state.closed && state.open < self.max {
             state.paused = false;
             if let Some(server) = self.server.get() {
                 // The command is sent at once; its acknowledgement is not needed.
                 drop(server.resume());
             }
         }
+    }
+
+    /// Stops accepting for good (the server is shutting down).
+    fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        self.pause(&mut state);
     }
 
     /// Pauses accepting, under the state's lock, so pauses and resumes reach the accept
