@@ -68,9 +68,7 @@ impl DieselStore {
             Pools::Sqlite(_) => Arc::new(Alone),
         }
     }
-}
 
-impl DieselStore {
     /// Publishes `notice` now and waits until it is sent (for a command that exits right
     /// after, such as `keys rotate`); nothing to do on SQLite.
     pub fn publish_now(&self, notice: Notice) -> StoreResult<()> {

@@ -364,3 +364,30 @@ fn sqlite_bytes_per_user_and_session() {
 fn postgres_bytes_per_user_and_session() {
     measure(postgres(), "postgres");
 }
+
+/// The benchmark's write-limit measurement commits transactions on the store's pool and
+/// leaves no table behind.
+fn write_limit_commits_and_cleans_up(mut fixture: Fixture) {
+    let before = fixture.raw.tables();
+    let limit = fixture
+        .store
+        .measure_write_limit(2, std::time::Duration::from_millis(200))
+        .expect("measured");
+    assert_eq!(limit.writers, 2);
+    assert!(limit.per_second > 0.0, "{limit:?}");
+    assert_eq!(fixture.raw.tables(), before, "the scratch tables are dropped");
+}
+
+#[test]
+fn sqlite_write_limit_commits_and_cleans_up() {
+    write_limit_commits_and_cleans_up(sqlite());
+}
+
+#[test]
+#[cfg_attr(
+    not(auth_test_postgres),
+    ignore = "set AUTH_TEST_POSTGRES_URL to run against PostgreSQL"
+)]
+fn postgres_write_limit_commits_and_cleans_up() {
+    write_limit_commits_and_cleans_up(postgres());
+}

@@ -91,7 +91,7 @@ impl DieselStore {
         )
         .unwrap_or(0);
         let result = write_tx!(self, conn => {
-            lock_row(conn, id)?;
+            conn.lock_row(id)?;
             diesel::sql_query("UPDATE write_limit_rows SET n = n + 1 WHERE id = $1")
                 .bind::<BigInt, _>(id)
                 .execute(conn)?;
@@ -124,8 +124,4 @@ impl LockRow for PgConnection {
             .execute(self)?;
         Ok(())
     }
-}
-
-fn lock_row<C: LockRow>(conn: &mut C, id: i64) -> Result<(), Fail> {
-    conn.lock_row(id)
 }
