@@ -375,7 +375,11 @@ fn write_limit_commits_and_cleans_up(mut fixture: Fixture) {
         .expect("measured");
     assert_eq!(limit.writers, 2);
     assert!(limit.per_second > 0.0, "{limit:?}");
-    assert_eq!(fixture.raw.tables(), before, "the scratch tables are dropped");
+    assert_eq!(
+        fixture.raw.tables(),
+        before,
+        "the scratch tables are dropped"
+    );
 }
 
 #[test]
