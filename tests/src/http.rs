@@ -48,6 +48,7 @@ pub(crate) struct Ctx {
     another_proxy: Option<std::net::IpAddr>,
     limits: Option<Limits>,
     jwt_secret: Option<Arc<[u8]>>,
+    cors_origin: Option<Arc<str>>,
 }
 
 /// Hands out distinct client IPs from 198.18.0.0/15: consecutive addresses from a random
@@ -96,6 +97,7 @@ impl Ctx {
             another_proxy: target.another_proxy,
             limits: target.limits,
             jwt_secret: target.jwt_secret.as_deref().map(Arc::from),
+            cors_origin: target.cors_origin.as_deref().map(Arc::from),
         }
         .with_fresh_ip())
     }
@@ -169,6 +171,13 @@ impl Ctx {
     pub(crate) fn require_jwt_secret(&self) -> Result<Arc<[u8]>, CaseError> {
         self.jwt_secret.clone().ok_or_else(|| {
             CaseError::Skipped("the target gave no HS256 secret to sign crafted tokens".to_owned())
+        })
+    }
+
+    /// An origin on the target's CORS allow-list; Skipped when it gave none.
+    pub(crate) fn require_cors_origin(&self) -> Result<Arc<str>, CaseError> {
+        self.cors_origin.clone().ok_or_else(|| {
+            CaseError::Skipped("the target gave no origin on its CORS allow-list".to_owned())
         })
     }
 
@@ -479,6 +488,7 @@ pub(crate) mod tests {
             another_proxy: None,
             limits: None,
             jwt_secret: None,
+            cors_origin: None,
         })
         .unwrap();
         assert_eq!(
@@ -516,6 +526,7 @@ pub(crate) mod tests {
             another_proxy: None,
             limits: None,
             jwt_secret: None,
+            cors_origin: None,
         })
         .unwrap();
         assert_eq!(
@@ -541,6 +552,7 @@ pub(crate) mod tests {
             another_proxy: None,
             limits: None,
             jwt_secret: None,
+            cors_origin: None,
         }
     }
 

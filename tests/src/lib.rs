@@ -34,6 +34,7 @@
 //!     another_proxy: None,
 //!     limits: Some(Limits::CONTRACT),
 //!     jwt_secret: None,
+//!     cors_origin: None,
 //! };
 //! let report = run_suite(&target, Some("refresh/")).await;
 //! println!("{}", render_table(&[report]));
@@ -103,6 +104,9 @@ pub struct Target {
     /// that need validly signed crafted tokens (an expired one, a wrong `iss`, ...) are
     /// Skipped without it.
     pub jwt_secret: Option<Vec<u8>>,
+    /// A browser origin on the deployment's CORS allow-list (`--cors-allowed-origins`); the
+    /// CORS cases are Skipped when `None`.
+    pub cors_origin: Option<String>,
 }
 
 /// A rate limit: at most `max` counted events within a sliding `window`.
@@ -182,6 +186,7 @@ impl fmt::Debug for Target {
             .field("admin", &self.admin)
             .field("forwarded_for", &self.forwarded_for)
             .field("limits", &self.limits)
+            .field("cors_origin", &self.cors_origin)
             .field(
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
@@ -272,6 +277,7 @@ mod tests {
             another_proxy: None,
             limits: None,
             jwt_secret: None,
+            cors_origin: None,
         }
     }
 
@@ -295,6 +301,7 @@ mod tests {
                         "X-Forwarded-For",
                         "rate limits",
                         "HS256 secret",
+                        "CORS allow-list",
                     ]
                     .iter()
                     .any(|why| reason.contains(why)),

@@ -88,6 +88,10 @@ pub const MATRIX: &[ServerConfig<'static>] = &[
 /// (127.0.0.1) and [`ANOTHER_PROXY`].
 pub const TRUSTED_PROXIES: &str = "127.0.0.0/8";
 
+/// The origin the matrix's servers allow for CORS (`--cors-allowed-origins`), passed to the
+/// suite as [`crate::Target::cors_origin`].
+pub const CORS_ORIGIN: &str = "http://app.conformance.test:5173";
+
 /// A second proxy of [`TRUSTED_PROXIES`], for the case of a request passing two proxies.
 pub const ANOTHER_PROXY: std::net::IpAddr =
     std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 10, 20, 30));

@@ -216,6 +216,7 @@ mod tests {
             another_proxy: None,
             limits: None,
             jwt_secret: None,
+            cors_origin: None,
         })
         .unwrap()
     }

@@ -69,6 +69,10 @@ pub struct Args {
     /// crafted tokens.
     #[arg(long, env = "AUTH_CONFORMANCE_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// For `--base-url` runs: an origin on the deployment's CORS allow-list
+    /// (`--cors-allowed-origins`), for the CORS cases.
+    #[arg(long)]
+    cors_origin: Option<String>,
     /// Email of an existing user with the role `admin`, for `--base-url` runs (the matrix
     /// creates its own).
     #[arg(long, requires = "admin_password")]
@@ -111,6 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 another_proxy: None,
                 limits: args.contract_limits.then_some(Limits::CONTRACT),
                 jwt_secret: args.jwt_secret.clone().map(String::into_bytes),
+                cors_origin: args.cors_origin.clone(),
             };
             let report = runtime.block_on(run_suite(&target, args.filter.as_deref()));
             vec![Section {
@@ -286,6 +291,7 @@ impl Run<'_> {
                 another_proxy: Some(auth_conformance::matrix::ANOTHER_PROXY),
                 limits: Some(MATRIX_LIMITS),
                 jwt_secret: jwt_secret.map(String::into_bytes),
+                cors_origin: Some(auth_conformance::matrix::CORS_ORIGIN.to_owned()),
             };
             let report = run_suite(&target, self.filter).await;
             drop(server);
@@ -305,6 +311,8 @@ fn serve_args(config: &ServerConfig<'_>) -> Vec<String> {
         // Each case sends a client IP of its own, so the limits apply per case.
         "--trusted-proxies".to_owned(),
         auth_conformance::matrix::TRUSTED_PROXIES.to_owned(),
+        "--cors-allowed-origins".to_owned(),
+        auth_conformance::matrix::CORS_ORIGIN.to_owned(),
         format!("--rate-login-email-ip={}", limits.login_email_ip),
         format!("--rate-login-email={}", limits.login_email),
         format!("--rate-login-ip={}", limits.login_ip),

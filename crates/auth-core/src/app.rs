@@ -127,7 +127,14 @@ impl App {
     /// Answers one request. Never panics; every outcome is a JSON response.
     pub async fn handle(&self, request: Request) -> Response {
         let started = Instant::now();
-        let response = self.dispatch(&request).await;
+        let config = self.auth().config();
+        let origin = crate::cors::allowed_origin(config, &request);
+        let response = match origin {
+            Some(origin) if crate::cors::is_preflight(&request) && self.serves(&request.path) => {
+                crate::cors::preflight(origin)
+            }
+            _ => crate::cors::decorate(config, origin, self.dispatch(&request).await),
+        };
         tracing::info!(
             method = %request.method,
             path = %request.path,

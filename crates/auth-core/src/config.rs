@@ -185,6 +185,9 @@ pub struct Config {
     /// sessions, personal tokens, rate-limit counters and stale known addresses (default
     /// 5 min; zero: no purger).
     pub purge_interval: Duration,
+    /// Browser origins allowed to call the API with credentials (CORS), each exact and
+    /// normalised by [`parse_allowed_origin`] (default: none, so no CORS headers at all).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -211,6 +214,7 @@ impl Default for Config {
             refuse_common_passwords: true,
             principal_cache_ttl: Duration::from_secs(1),
             purge_interval: Duration::from_secs(300),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -220,6 +224,53 @@ pub const MIN_SECRET_LEN: usize = 32;
 
 /// Largest leeway the contract allows for `exp` and `nbf`.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(30);
+
+/// Parses one allowed CORS origin as a browser serialises it in `Origin`: `http` or `https`,
+/// a host, an optional port; lower-cased, the scheme's default port dropped, one trailing `/`
+/// forgiven. Refuses `*` (never together with credentials), `null`, paths, queries,
+/// user information and anything else a browser never sends.
+pub fn parse_allowed_origin(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    if lower == "*" {
+        return Err(
+            "`*` cannot be an allowed origin: answers carry credentials, so every \
+                    origin must be named"
+                .to_owned(),
+        );
+    }
+    let (scheme, rest) = lower
+        .split_once("://")
+        .ok_or_else(|| format!("`{text}` is not an origin: write scheme://host[:port]"))?;
+    let default_port = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return Err(format!("`{text}`: an origin's scheme is http or https")),
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    if authority.is_empty() || !authority.chars().all(valid) {
+        return Err(format!(
+            "`{text}` is not an origin: only scheme://host[:port], no path, query or user"
+        ));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    if host.is_empty() || host.starts_with('.') || host.ends_with('.') {
+        return Err(format!("`{text}` names no host"));
+    }
+    if let Some(port) = port
+        && (port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!("`{text}`: the port must be a number"));
+    }
+    let origin = format!("{scheme}://{authority}");
+    Ok(origin
+        .strip_suffix(default_port)
+        .map_or(origin.clone(), str::to_owned))
+}
 
 #[cfg(test)]
 mod tests {
@@ -232,5 +283,27 @@ mod tests {
         assert!(Limit::parse("10").is_err());
         assert!(Limit::parse("10/0").is_err());
         assert!(Limit::parse("x/9").is_err());
+    }
+
+    #[test]
+    fn origins_parse_as_browsers_send_them() {
+        let ok = |t: &str| parse_allowed_origin(t).unwrap();
+        assert_eq!(ok("https://App.Example.com/"), "https://app.example.com");
+        assert_eq!(ok("https://app.example.com:443"), "https://app.example.com");
+        assert_eq!(ok("http://127.0.0.1:8081"), "http://127.0.0.1:8081");
+        assert_eq!(ok("http://[::1]:8081"), "http://[::1]:8081");
+        for bad in [
+            "*",
+            "null",
+            "app.example.com",
+            "ftp://x.org",
+            "https://x.org/app",
+            "https://u@x.org",
+            "https://x.org?q",
+            "https://",
+            "https://x.org:http",
+        ] {
+            assert!(parse_allowed_origin(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -248,6 +248,12 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTH_TRUSTED_PROXIES", hide_env_values = true, value_delimiter = ',',
           value_parser = auth_core::http::parse_trusted_proxy)]
     pub trusted_proxies: Vec<auth_core::http::TrustedProxy>,
+    /// Browser origins allowed to call the API with credentials (CORS), exact and
+    /// comma-separated (`https://app.example.com,http://127.0.0.1:5173`); `*` is refused.
+    /// Default: none, so no CORS headers are sent (docs/browser.md).
+    #[arg(long, env = "AUTH_CORS_ALLOWED_ORIGINS", hide_env_values = true, value_delimiter = ',',
+          value_parser = auth_core::config::parse_allowed_origin)]
+    pub cors_allowed_origins: Vec<String>,
     /// IPv6 clients are counted per network of this many leading bits (64: one customer's
     /// network; 48: a whole site), for every per-IP limit.
     #[arg(long, env = "AUTH_IPV6_PREFIX_LEN", hide_env_values = true, default_value_t = 64,
@@ -349,6 +355,7 @@ impl ServeArgs {
                 refresh_ip: self.rate_refresh_ip,
             },
             trusted_proxies: self.trusted_proxies.clone(),
+            cors_allowed_origins: self.cors_allowed_origins.clone(),
             ipv6_prefix_len: self.ipv6_prefix_len,
             known_address_window: Duration::from_secs(self.known_address_window),
             purge_interval: Duration::from_secs(self.purge_interval),

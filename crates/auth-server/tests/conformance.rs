@@ -13,7 +13,8 @@
 use std::sync::Arc;
 
 use auth_conformance::matrix::{
-    ANOTHER_PROXY, MATRIX, MATRIX_LIMITS, ServerConfig, Signing, TRUSTED_PROXIES, unexpected_skips,
+    ANOTHER_PROXY, CORS_ORIGIN, MATRIX, MATRIX_LIMITS, ServerConfig, Signing, TRUSTED_PROXIES,
+    unexpected_skips,
 };
 use auth_conformance::{
     Credentials, Failure, Hooks, Limit, Mount, Report, SUITE_REUSE_INTERVAL, Target, render_skips,
@@ -135,6 +136,7 @@ fn settings(database_url: &str, config: ServerConfig<'_>) -> (ServeArgs, Option<
         .split(',')
         .map(|proxy| auth_core::http::parse_trusted_proxy(proxy).expect("a valid range"))
         .collect();
+    args.cors_allowed_origins = vec![CORS_ORIGIN.to_owned()];
     args.rate_login_email_ip = server_limit(MATRIX_LIMITS.login_email_ip);
     args.rate_login_email = server_limit(MATRIX_LIMITS.login_email);
     args.rate_login_ip = server_limit(MATRIX_LIMITS.login_ip);
@@ -193,6 +195,7 @@ async fn run(adapter: Adapter, database_url: String, config: ServerConfig<'stati
                 another_proxy: Some(ANOTHER_PROXY),
                 limits: Some(MATRIX_LIMITS),
                 jwt_secret: jwt_secret.map(String::into_bytes),
+                cors_origin: Some(CORS_ORIGIN.to_owned()),
             };
             run_suite(&target, None).await
         }

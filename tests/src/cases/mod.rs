@@ -8,6 +8,7 @@ mod bearer;
 mod client_addresses;
 mod common;
 mod concurrency;
+mod cors;
 mod envelope;
 mod jwt_user;
 mod last_admin;
@@ -52,6 +53,7 @@ const GROUPS: &[&[Case]] = &[
     personal_token::CASES,
     rbac::CASES,
     jwt_user::CASES,
+    cors::CASES,
     openapi::CASES,
 ];
 

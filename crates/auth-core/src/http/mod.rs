@@ -41,6 +41,10 @@ pub struct RequestHeaders {
     pub forwarded_for: Option<String>,
     /// `Content-Length`, when present and numeric.
     pub content_length: Option<u64>,
+    /// `Origin` (CORS).
+    pub origin: Option<String>,
+    /// `Access-Control-Request-Method`: present on a CORS preflight only.
+    pub access_control_request_method: Option<String>,
 }
 
 impl RequestHeaders {
@@ -56,6 +60,10 @@ impl RequestHeaders {
                 &mut headers.content_type
             } else if name.eq_ignore_ascii_case("user-agent") {
                 &mut headers.user_agent
+            } else if name.eq_ignore_ascii_case("origin") {
+                &mut headers.origin
+            } else if name.eq_ignore_ascii_case("access-control-request-method") {
+                &mut headers.access_control_request_method
             } else if name.eq_ignore_ascii_case("x-forwarded-for") {
                 let line = String::from_utf8_lossy(value);
                 match &mut headers.forwarded_for {
