@@ -3,6 +3,7 @@
 //! The three kinds cannot stand in for one another: opaque tokens carry a kind prefix and are
 //! looked up by hash in their own table; a JWT is only ever verified as an access token.
 
+pub mod csrf;
 mod keys;
 mod maintenance;
 mod sealed;
