@@ -266,10 +266,8 @@ pub fn parse_allowed_origin(text: &str) -> Result<String, String> {
     {
         return Err(format!("`{text}`: the port must be a number"));
     }
-    let origin = format!("{scheme}://{authority}");
-    Ok(origin
-        .strip_suffix(default_port)
-        .map_or(origin.clone(), str::to_owned))
+    let authority = authority.strip_suffix(default_port).unwrap_or(authority);
+    Ok(format!("{scheme}://{authority}"))
 }
 
 #[cfg(test)]

@@ -46,24 +46,47 @@ fn expect_vary_origin(resp: &Resp) -> Result<(), Failure> {
     }
 }
 
-/// The answer lets `origin` read it: its exact origin allowed, with credentials, `Vary:
-/// Origin`, and `WWW-Authenticate` and `Retry-After` exposed.
-fn expect_readable_by(resp: &Resp, origin: &str) -> Result<(), Failure> {
-    let allowed = one(resp, "access-control-allow-origin")?;
-    if allowed != origin {
+/// The one header `name` (shown as `display`) lists every one of `items`.
+fn expect_lists(resp: &Resp, name: &str, display: &str, items: &[&str]) -> Result<(), Failure> {
+    let value = one(resp, name)?;
+    match items.iter().find(|item| !lists(&value, item)) {
+        Some(item) => Err(resp.fail(format!("`{display}` listing {item}"))),
+        None => Ok(()),
+    }
+}
+
+/// The answer allows exactly `origin`, with credentials, and says `Vary: Origin`: what a
+/// preflight and an actual answer to a listed origin share.
+fn expect_allowed(resp: &Resp, origin: &str) -> Result<(), Failure> {
+    if one(resp, "access-control-allow-origin")? != origin {
         return Err(resp.fail(format!("`Access-Control-Allow-Origin: {origin}`")));
     }
     if one(resp, "access-control-allow-credentials")? != "true" {
         return Err(resp.fail("`Access-Control-Allow-Credentials: true`"));
     }
-    expect_vary_origin(resp)?;
-    let exposed = one(resp, "access-control-expose-headers")?;
-    for header in ["WWW-Authenticate", "Retry-After"] {
-        if !lists(&exposed, header) {
-            return Err(resp.fail(format!("`Access-Control-Expose-Headers` listing {header}")));
-        }
-    }
-    Ok(())
+    expect_vary_origin(resp)
+}
+
+/// The answer lets `origin` read it: allowed ([`expect_allowed`]), and `WWW-Authenticate` and
+/// `Retry-After` exposed.
+fn expect_readable_by(resp: &Resp, origin: &str) -> Result<(), Failure> {
+    expect_allowed(resp, origin)?;
+    expect_lists(
+        resp,
+        "access-control-expose-headers",
+        "Access-Control-Expose-Headers",
+        &["WWW-Authenticate", "Retry-After"],
+    )
+}
+
+/// `POST /register` of a fresh account, sent with `Origin: origin`.
+async fn register_from(ctx: &Ctx, origin: &str) -> Result<Resp, Failure> {
+    let (email, password) = (unique_email(), unique_password());
+    ctx.native(Method::POST, "/register")
+        .header("origin", origin)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
 }
 
 /// The answer carries no `Access-Control-*` header.
@@ -108,47 +131,32 @@ async fn preflight_from_an_allowed_origin_is_answered(ctx: Ctx) -> CaseResult {
         let resp = preflight(&ctx, &origin, route, method).await?;
         let step = format!("a preflight of {method} {route}");
         resp.expect_status(204).step(&step)?;
-        let allowed = one(&resp, "access-control-allow-origin").step(&step)?;
-        if allowed != *origin {
-            return Err(resp
-                .fail(format!("`Access-Control-Allow-Origin: {origin}`"))
-                .into());
-        }
-        if one(&resp, "access-control-allow-credentials").step(&step)? != "true" {
-            return Err(resp.fail("`Access-Control-Allow-Credentials: true`").into());
-        }
-        let methods = one(&resp, "access-control-allow-methods").step(&step)?;
-        if !lists(&methods, method) {
-            return Err(resp
-                .fail(format!("`Access-Control-Allow-Methods` listing {method}"))
-                .into());
-        }
-        let headers = one(&resp, "access-control-allow-headers").step(&step)?;
-        for header in ["Authorization", "Content-Type", "X-CSRF-Token"] {
-            if !lists(&headers, header) {
-                return Err(resp
-                    .fail(format!("`Access-Control-Allow-Headers` listing {header}"))
-                    .into());
-            }
-        }
+        expect_allowed(&resp, &origin).step(&step)?;
+        expect_lists(
+            &resp,
+            "access-control-allow-methods",
+            "Access-Control-Allow-Methods",
+            &[method],
+        )
+        .step(&step)?;
+        expect_lists(
+            &resp,
+            "access-control-allow-headers",
+            "Access-Control-Allow-Headers",
+            &["Authorization", "Content-Type", "X-CSRF-Token"],
+        )
+        .step(&step)?;
         let max_age = one(&resp, "access-control-max-age").step(&step)?;
         if max_age.parse::<u32>().map_or(true, |secs| secs == 0) {
             return Err(resp.fail("a positive `Access-Control-Max-Age`").into());
         }
-        expect_vary_origin(&resp).step(&step)?;
     }
     Ok(())
 }
 
 async fn answers_to_an_allowed_origin_say_who_may_read_them(ctx: Ctx) -> CaseResult {
     let origin = ctx.require_cors_origin()?;
-    let (email, password) = (unique_email(), unique_password());
-    let resp = ctx
-        .native(Method::POST, "/register")
-        .header("origin", origin.to_string())
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?;
+    let resp = register_from(&ctx, &origin).await?;
     resp.expect_status(201)
         .step("POST /register from the allowed origin")?;
     expect_readable_by(&resp, &origin).step("POST /register from the allowed origin")?;
@@ -179,13 +187,7 @@ async fn errors_to_an_allowed_origin_expose_their_headers(ctx: Ctx) -> CaseResul
 
 async fn an_origin_not_on_the_list_gets_no_cors_headers(ctx: Ctx) -> CaseResult {
     ctx.require_cors_origin()?;
-    let (email, password) = (unique_email(), unique_password());
-    let resp = ctx
-        .native(Method::POST, "/register")
-        .header("origin", STRANGER)
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?;
+    let resp = register_from(&ctx, STRANGER).await?;
     resp.expect_status(201)
         .step("POST /register from an origin not on the list")?;
     expect_no_cors(&resp).step("POST /register from an origin not on the list")?;
