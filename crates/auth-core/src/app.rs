@@ -49,7 +49,7 @@ impl App {
         let mounts = mount_all(specs)?;
         let openapi = Response::json(
             200,
-            &crate::openapi::document(&mounts, auth.publishes_jwks()),
+            &crate::openapi::document(&mounts, auth.publishes_jwks(), auth.config()),
         );
         Ok(Self {
             inner: Arc::new(Inner {

@@ -1,27 +1,39 @@
 //! The OpenAPI 3.1 document of exactly the mounted routes, generated from the route tables and
 //! the types the handlers decode and encode (their `utoipa::ToSchema` derives).
 
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Schema, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
     ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, RefOr, Required,
     ResponseBuilder, ResponsesBuilder,
 };
 
+use crate::config::Config;
 use crate::error::{Error, reason_phrase};
 use crate::http::JSON;
 use crate::mount::{HEALTH_PATH, JWKS_PATH, LIVE_PATH, MountedProfile, OPENAPI_PATH, READY_PATH};
 use crate::profile::Route;
+use crate::service::is_safe_method;
 
 /// Name of the bearer security scheme.
 const BEARER: &str = "bearer";
+/// Name of the access cookie's security scheme (the cookie transport).
+const ACCESS_COOKIE: &str = "accessCookie";
+/// Name of the refresh cookie's security scheme.
+const REFRESH_COOKIE: &str = "refreshCookie";
+/// The header a state change authenticated by the access cookie must carry.
+const CSRF_HEADER: &str = "X-CSRF-Token";
 
-/// Builds the document for these mounts (and the JWKS route when `jwks` is served).
-pub fn document(mounts: &[MountedProfile], jwks: bool) -> OpenApi {
+/// Builds the document for these mounts (and the JWKS route when `jwks` is served); the
+/// cookie transport's cookies are named as `config` names them.
+pub fn document(mounts: &[MountedProfile], jwks: bool, config: &Config) -> OpenApi {
     let mut components: Vec<(String, RefOr<Schema>)> = Vec::new();
     let mut paths = PathsBuilder::new();
     for mount in mounts {
@@ -47,6 +59,27 @@ pub fn document(mounts: &[MountedProfile], jwks: bool) -> OpenApi {
         BEARER,
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
+    if mounts.iter().any(|m| m.profile.cookie_sessions) {
+        component_builder = component_builder
+            .security_scheme(
+                ACCESS_COOKIE,
+                cookie_scheme(
+                    crate::cookie::access_name(config),
+                    "The cookie transport's access token (HttpOnly, Path=/), set by register, \
+                     login and refresh with \"transport\": \"cookie\". Used when no \
+                     Authorization header is sent; every method but GET and HEAD must then \
+                     carry the session's X-CSRF-Token.",
+                ),
+            )
+            .security_scheme(
+                REFRESH_COOKIE,
+                cookie_scheme(
+                    crate::cookie::refresh_name(config),
+                    "The cookie transport's refresh token (HttpOnly, scoped to the refresh \
+                     path), exchanged by a refresh without a body.",
+                ),
+            );
+    }
     components.sort_by(|a, b| a.0.cmp(&b.0));
     components.dedup_by(|a, b| a.0 == b.0);
     for (name, schema) in components {
@@ -126,9 +159,7 @@ fn operation(
                 .build(),
         ));
     }
-    if route.authenticated {
-        builder = builder.security(SecurityRequirement::new(BEARER, Vec::<String>::new()));
-    }
+    builder = security(builder, mount, route);
     let mut responses = ResponsesBuilder::new();
     let success = ResponseBuilder::new().description(reason_phrase(route.success));
     let success = match route.response {
@@ -139,6 +170,20 @@ fn operation(
                 .build(),
         ),
         None => success,
+    };
+    let success = if route.sets_cookies {
+        success.header(
+            "Set-Cookie",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some(
+                    "With the cookie transport: the access and refresh cookies (cleared with \
+                     Max-Age=0 by a logout by cookie).",
+                ))
+                .build(),
+        )
+    } else {
+        success
     };
     responses = responses.response(route.success.to_string(), success.build());
     for status in error_statuses(mount, route) {
@@ -173,12 +218,63 @@ fn error_statuses(mount: &MountedProfile, route: &Route) -> Vec<u16> {
     }
     if route.authenticated {
         statuses.push(render(&Error::InvalidToken));
+        if csrf_checked(mount, route) {
+            statuses.push(render(&Error::CsrfFailed));
+        }
     }
     statuses.extend([render(&Error::Internal), render(&Error::Unavailable)]);
     statuses.retain(|status| *status != route.success);
     statuses.sort_unstable();
     statuses.dedup();
     statuses
+}
+
+/// An `apiKey` scheme in a cookie.
+fn cookie_scheme(name: &str, description: &str) -> SecurityScheme {
+    SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+        name,
+        description,
+    )))
+}
+
+/// Whether the route, authenticated by the access cookie, needs `X-CSRF-Token`.
+fn csrf_checked(mount: &MountedProfile, route: &Route) -> bool {
+    route.authenticated && mount.profile.cookie_sessions && !is_safe_method(route.method)
+}
+
+/// The route's security alternatives (any one of them suffices) and the CSRF header.
+fn security(
+    mut builder: OperationBuilder,
+    mount: &MountedProfile,
+    route: &Route,
+) -> OperationBuilder {
+    let requirement = |name: &str| SecurityRequirement::new(name, Vec::<String>::new());
+    if route.takes_refresh_cookie {
+        // The body's refresh token, the bearer access token, or the refresh cookie.
+        builder = builder
+            .security(SecurityRequirement::default())
+            .security(requirement(BEARER))
+            .security(requirement(REFRESH_COOKIE));
+    } else if route.authenticated {
+        builder = builder.security(requirement(BEARER));
+        if mount.profile.cookie_sessions {
+            builder = builder.security(requirement(ACCESS_COOKIE));
+        }
+    }
+    if csrf_checked(mount, route) {
+        builder = builder.parameter(
+            ParameterBuilder::new()
+                .name(CSRF_HEADER)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "The session's csrf_token; required when the access cookie authenticates \
+                     (403 CSRF_FAILED otherwise), ignored with a bearer token.",
+                ))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+        );
+    }
+    builder
 }
 
 fn operation_id(mount: &MountedProfile, route: &Route) -> String {

@@ -9,6 +9,7 @@ use crate::profile::Profile;
 cases!("openapi" needs []:
     document_is_openapi_3_1,
     paths_are_exactly_the_mounted_routes,
+    describes_the_cookie_transport needs [Native],
 );
 
 /// Paths served whatever the profiles, which the document may list or not.
@@ -93,6 +94,67 @@ async fn paths_are_exactly_the_mounted_routes(ctx: Ctx) -> CaseResult {
         format!("missing {missing:?}, not mounted {extra:?}"),
     )
     .into())
+}
+
+/// The object a `{"$ref": "#/components/..."}` points to (or `value` itself).
+fn resolve<'d>(document: &'d Value, value: &'d Value) -> &'d Value {
+    match value["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+        Some(pointer) => document.pointer(pointer).unwrap_or(&Value::Null),
+        None => value,
+    }
+}
+
+async fn describes_the_cookie_transport(ctx: Ctx) -> CaseResult {
+    let resp = document(&ctx).await?;
+    let body = resp.json().unwrap_or(&Value::Null);
+    let cookie_scheme = body["components"]["securitySchemes"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .any(|(_, scheme)| {
+            scheme["type"] == "apiKey"
+                && scheme["in"] == "cookie"
+                && scheme["name"]
+                    .as_str()
+                    .is_some_and(|name| name.ends_with("auth_access"))
+        });
+    if !cookie_scheme {
+        return Err(resp
+            .fail("a security scheme of `type: apiKey`, `in: cookie` for the access cookie")
+            .into());
+    }
+    let prefix = ctx
+        .prefix(Profile::Native)
+        .unwrap_or(Profile::Native.default_prefix())
+        .to_owned();
+    let operation = |path: &str, method: &str| &body["paths"][format!("{prefix}{path}")][method];
+    let login = operation("/login", "post");
+    let schema = resolve(
+        body,
+        &login["requestBody"]["content"]["application/json"]["schema"],
+    );
+    if schema["properties"]["transport"].is_null() {
+        return Err(resp
+            .fail("native's login body documenting a `transport` property")
+            .into());
+    }
+    let csrf_documented = operation("/logout", "post")["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|parameter| resolve(body, parameter))
+        .any(|parameter| {
+            parameter["in"] == "header"
+                && parameter["name"]
+                    .as_str()
+                    .is_some_and(|name| name.eq_ignore_ascii_case("x-csrf-token"))
+        });
+    if !csrf_documented {
+        return Err(resp
+            .fail("native's `POST /logout` documenting the `X-CSRF-Token` header")
+            .into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -77,6 +77,10 @@ pub struct Route {
     pub errors: &'static [u16],
     /// Query parameters it reads: name and JSON type (`string`, `integer`).
     pub query: &'static [(&'static str, &'static str)],
+    /// Whether it can answer with the cookie transport's `Set-Cookie` (documentation).
+    pub sets_cookies: bool,
+    /// Whether it takes the refresh cookie (documentation).
+    pub takes_refresh_cookie: bool,
 }
 
 impl Route {
@@ -103,6 +107,19 @@ impl Route {
     /// Documents the query parameters.
     pub const fn query(mut self, parameters: &'static [(&'static str, &'static str)]) -> Self {
         self.query = parameters;
+        self
+    }
+
+    /// Documents that the route can set the session cookies (`"transport": "cookie"`).
+    pub const fn sets_cookies(mut self) -> Self {
+        self.sets_cookies = true;
+        self
+    }
+
+    /// Documents that the route takes the refresh cookie (and sets the session cookies).
+    pub const fn takes_refresh_cookie(mut self) -> Self {
+        self.takes_refresh_cookie = true;
+        self.sets_cookies = true;
         self
     }
 
@@ -226,6 +243,8 @@ pub(crate) const fn route(
         response: None,
         errors: &[],
         query: &[],
+        sets_cookies: false,
+        takes_refresh_cookie: false,
     }
 }
 

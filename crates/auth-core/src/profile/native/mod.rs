@@ -46,6 +46,7 @@ static ROUTES: &[Route] = &[
     })
     .body(schema_of::<RegisterRequest>)
     .answers(201, Some(or_cookie_session::<AuthResponse<'static>>))
+    .sets_cookies()
     .errors(&[400, 422]),
     route(
         "POST",
@@ -56,6 +57,7 @@ static ROUTES: &[Route] = &[
     )
     .body(schema_of::<NativeLoginRequest>)
     .answers(200, Some(or_cookie_session::<AuthResponse<'static>>))
+    .sets_cookies()
     .errors(&[401, 403, 422, 429]),
     route("GET", "/me", true, "The authenticated user", |c| {
         me(c).boxed()
@@ -70,6 +72,7 @@ static ROUTES: &[Route] = &[
     )
     .optional_body(schema_of::<RefreshRequest>)
     .answers(200, Some(or_cookie_session::<TokenBody<'static>>))
+    .takes_refresh_cookie()
     .errors(&[401, 422]),
     route(
         "POST",
@@ -78,7 +81,8 @@ static ROUTES: &[Route] = &[
         "Revoke this session or personal token",
         |c| logout(c).boxed(),
     )
-    .answers(204, None),
+    .answers(204, None)
+    .sets_cookies(),
     route("GET", "/sessions", true, "The user's live sessions", |c| {
         sessions(c).boxed()
     })
