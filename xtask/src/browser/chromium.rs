@@ -1,6 +1,7 @@
 //! Headless Chromium as a child process: a fresh profile in a temporary directory, the
 //! DevTools websocket URL read from its stderr, and the whole process group killed (and the
-//! profile removed) when the guard goes, on every exit path.
+//! profile removed) when the guard goes, on every exit path. Being a group of its own, it
+//! does not get the terminal's Ctrl-C: `browser::run` kills it on a signal ([`kill_group`]).
 
 use std::collections::VecDeque;
 use std::io::{BufRead as _, BufReader};
@@ -140,17 +141,27 @@ impl Chromium {
             format!("; Chromium's stderr ends with:\n{lines}")
         }
     }
+
+    /// The browser's process id, which is also its process group's.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Kills the process group `pid` (Chromium's, see [`Chromium::pid`]) with SIGKILL.
+pub fn kill_group(pid: u32) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
 }
 
 impl Drop for Chromium {
     fn drop(&mut self) {
         // The group's id is the browser's pid (`process_group(0)`).
-        if let Some(pid) = i32::try_from(self.child.id())
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-        }
+        kill_group(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

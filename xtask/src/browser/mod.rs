@@ -15,6 +15,8 @@ mod page;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -171,6 +173,8 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     let runtime = tokio::runtime::Runtime::new()?;
 
     let browser = Chromium::launch(&chromium_binary, LAUNCH_TIMEOUT)?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let watcher = runtime.spawn(on_signal(browser.pid(), Arc::clone(&interrupted)));
     let mut cdp = Cdp::connect(browser.ws_url(), CALL_TIMEOUT)
         .with_context(|| format!("cannot drive Chromium{}", browser.stderr_tail()))?;
     cdp.set_deadline(deadline);
@@ -183,8 +187,11 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
 
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut failures = String::new();
-    for database in args.database.expand() {
+    'runs: for database in args.database.expand() {
         for adapter in args.adapter.expand() {
+            if interrupted.load(Ordering::SeqCst) {
+                break 'runs;
+            }
             let label = format!("{adapter}/{database}");
             let run_started = Instant::now();
             let check = Check {
@@ -228,7 +235,12 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         }
     }
     drop(cdp);
+    // No signal may kill a process group whose id the system has given to another.
+    watcher.abort();
     drop(browser);
+    if interrupted.load(Ordering::SeqCst) {
+        bail!("interrupted ({passed} steps passed, {failed} failed before)");
+    }
     if !failures.is_empty() {
         println!("\nFailures:\n{failures}");
     }
@@ -237,6 +249,33 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
         started.elapsed().as_secs_f64()
     );
     Ok(failed == 0)
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: kills Chromium's process group (which the terminal's
+/// Ctrl-C does not reach) and flags the run, whose remaining calls then fail at once, so it
+/// ends through its guards (servers killed, databases dropped, directories removed). A
+/// second signal exits at once.
+async fn on_signal(browser: u32, interrupted: Arc<AtomicBool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+            _ = hangup.recv() => {}
+        }
+        if interrupted.swap(true, Ordering::SeqCst) {
+            chromium::kill_group(browser);
+            std::process::exit(130);
+        }
+        eprintln!("browser: interrupted; stopping Chromium, then the servers");
+        chromium::kill_group(browser);
+    }
 }
 
 /// `binary` as given when it is a path, else found on `PATH`.
@@ -292,7 +331,7 @@ impl Check<'_> {
             Ok(steps) => steps,
             Err(err) => vec![(
                 "setup",
-                Step::error("the server and pages start", "a running server", &err),
+                Step::error("setup: database, server, pages, tab", "all ready", &err),
             )],
         }
     }
@@ -382,16 +421,13 @@ fn cookie(tab: &mut Tab<'_>, origin: &str, api: &str) -> Vec<Step> {
     steps.extend(attribute_steps("after login", &cookies));
     steps.push(sent_to(
         tab,
-        &format!("{api}/me"),
+        api,
+        "/me",
         &[ACCESS_COOKIE.0],
         &[REFRESH_COOKIE.0],
     ));
-    steps.push(sent_to(
-        tab,
-        &format!("{api}/refresh"),
-        &[ACCESS_COOKIE.0, REFRESH_COOKIE.0],
-        &[],
-    ));
+    let both = [ACCESS_COOKIE.0, REFRESH_COOKIE.0];
+    steps.push(sent_to(tab, api, "/refresh", &both, &[]));
     steps.push(hidden("after login", &values, &seen));
     let before = cookie_value(&cookies, ACCESS_COOKIE.0);
 
@@ -544,13 +580,11 @@ fn names(cookies: &[Cookie]) -> String {
         .join(", ")
 }
 
-/// Which cookies the browser would send to `url` (`Network.getCookies`): all of `sent`,
-/// none of `withheld`.
-fn sent_to(tab: &mut Tab<'_>, url: &str, sent: &[&str], withheld: &[&str]) -> Step {
-    let name = format!(
-        "cookies sent to {}",
-        url.rsplit('/').next().map_or(url, |p| p)
-    );
+/// Which cookies the browser would send to `api` + `path` (`Network.getCookies`): all of
+/// `sent`, none of `withheld`.
+fn sent_to(tab: &mut Tab<'_>, api: &str, path: &str, sent: &[&str], withheld: &[&str]) -> Step {
+    let name = format!("cookies the browser sends to {API_PATH}{path}");
+    let url = format!("{api}{path}");
     let expected = format!(
         "{}{}",
         sent.join(" and "),
@@ -560,7 +594,7 @@ fn sent_to(tab: &mut Tab<'_>, url: &str, sent: &[&str], withheld: &[&str]) -> St
             format!(", not {}", withheld.join(", "))
         }
     );
-    match tab.cookies_for(url) {
+    match tab.cookies_for(&url) {
         Ok(cookies) => {
             let has = |n: &str| cookies.iter().any(|c| c.name == n);
             let ok = sent.iter().all(|n| has(n)) && !withheld.iter().any(|n| has(n));
