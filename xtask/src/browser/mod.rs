@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -172,9 +172,15 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     let postgres_url = server::postgres_admin_url(args.postgres_url.as_deref());
     let runtime = tokio::runtime::Runtime::new()?;
 
-    let browser = Chromium::launch(&chromium_binary, LAUNCH_TIMEOUT)?;
+    // Watching from before the launch, so that no signal leaves Chromium behind.
     let interrupted = Arc::new(AtomicBool::new(false));
-    let watcher = runtime.spawn(on_signal(browser.pid(), Arc::clone(&interrupted)));
+    let browser_pid = Arc::new(AtomicU32::new(0));
+    let watcher = runtime.spawn(on_signal(
+        Arc::clone(&browser_pid),
+        Arc::clone(&interrupted),
+    ));
+    let browser = Chromium::launch(&chromium_binary, LAUNCH_TIMEOUT)?;
+    browser_pid.store(browser.pid(), Ordering::SeqCst);
     let mut cdp = Cdp::connect(browser.ws_url(), CALL_TIMEOUT)
         .with_context(|| format!("cannot drive Chromium{}", browser.stderr_tail()))?;
     cdp.set_deadline(deadline);
@@ -236,6 +242,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     }
     drop(cdp);
     // No signal may kill a process group whose id the system has given to another.
+    browser_pid.store(0, Ordering::SeqCst);
     watcher.abort();
     drop(browser);
     if interrupted.load(Ordering::SeqCst) {
@@ -255,7 +262,11 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
 /// Ctrl-C does not reach) and flags the run, whose remaining calls then fail at once, so it
 /// ends through its guards (servers killed, databases dropped, directories removed). A
 /// second signal exits at once.
-async fn on_signal(browser: u32, interrupted: Arc<AtomicBool>) {
+async fn on_signal(browser: Arc<AtomicU32>, interrupted: Arc<AtomicBool>) {
+    let kill_browser = || match browser.load(Ordering::SeqCst) {
+        0 => {}
+        pid => chromium::kill_group(pid),
+    };
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut terminate), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
@@ -269,12 +280,11 @@ async fn on_signal(browser: u32, interrupted: Arc<AtomicBool>) {
             _ = terminate.recv() => {}
             _ = hangup.recv() => {}
         }
+        kill_browser();
         if interrupted.swap(true, Ordering::SeqCst) {
-            chromium::kill_group(browser);
             std::process::exit(130);
         }
         eprintln!("browser: interrupted; stopping Chromium, then the servers");
-        chromium::kill_group(browser);
     }
 }
 
@@ -331,7 +341,7 @@ impl Check<'_> {
             Ok(steps) => steps,
             Err(err) => vec![(
                 "setup",
-                Step::error("setup: database, server, pages, tab", "all ready", &err),
+                Step::error("database, server, pages and tab ready", "all ready", &err),
             )],
         }
     }
