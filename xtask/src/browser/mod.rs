@@ -130,6 +130,8 @@ struct PageResult {
     steps: Vec<Step>,
     /// Every string the page's script could read.
     seen: Vec<String>,
+    /// Whether it ran to its end (a failed step that later ones depend on stops it).
+    completed: bool,
 }
 
 /// A cookie as the browser keeps it (`Storage.getCookies`).
@@ -419,7 +421,8 @@ fn blocked(tab: &mut Tab<'_>, origin: &str, api: &str) -> Vec<Step> {
 fn cookie(tab: &mut Tab<'_>, origin: &str, api: &str) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut seen = Vec::new();
-    let mut values = Vec::new();
+    // Every auth cookie the browser has held so far, old values included.
+    let mut held = Vec::new();
     let Some(login) = page_phase(tab, Some(origin), "cookieLogin", api, &mut steps) else {
         return steps;
     };
@@ -427,7 +430,7 @@ fn cookie(tab: &mut Tab<'_>, origin: &str, api: &str) -> Vec<Step> {
     let Some(cookies) = jar(tab, "cookies after login", &mut steps) else {
         return steps;
     };
-    values.extend(auth_values(&cookies));
+    held.extend(auth_cookies(&cookies));
     steps.extend(attribute_steps("after login", &cookies));
     steps.push(sent_to(
         tab,
@@ -438,7 +441,7 @@ fn cookie(tab: &mut Tab<'_>, origin: &str, api: &str) -> Vec<Step> {
     ));
     let both = [ACCESS_COOKIE.0, REFRESH_COOKIE.0];
     steps.push(sent_to(tab, api, "/refresh", &both, &[]));
-    steps.push(hidden("after login", &values, &seen));
+    steps.push(hidden("after login", &held, &seen));
     let before = cookie_value(&cookies, ACCESS_COOKIE.0);
 
     let Some(refresh) = page_phase(tab, None, "cookieRefresh", "", &mut steps) else {
@@ -448,7 +451,7 @@ fn cookie(tab: &mut Tab<'_>, origin: &str, api: &str) -> Vec<Step> {
     let Some(cookies) = jar(tab, "cookies after refresh", &mut steps) else {
         return steps;
     };
-    values.extend(auth_values(&cookies));
+    held.extend(auth_cookies(&cookies));
     let after = cookie_value(&cookies, ACCESS_COOKIE.0);
     steps.push(Step::new(
         "access cookie renewed by refresh",
@@ -461,7 +464,7 @@ fn cookie(tab: &mut Tab<'_>, origin: &str, api: &str) -> Vec<Step> {
         },
     ));
     steps.extend(attribute_steps("after refresh", &cookies));
-    steps.push(hidden("after refresh", &values, &seen));
+    steps.push(hidden("after refresh", &held, &seen));
 
     let Some(logout) = page_phase(tab, None, "cookieLogout", "", &mut steps) else {
         return steps;
@@ -485,12 +488,13 @@ fn cookie(tab: &mut Tab<'_>, origin: &str, api: &str) -> Vec<Step> {
             left.join(", ")
         },
     ));
-    steps.push(hidden("after logout", &values, &seen));
+    steps.push(hidden("after logout", &held, &seen));
     steps
 }
 
 /// Navigates to `origin` (when given), runs `window.<function>(api)` and appends its steps;
-/// what the page could read, or `None` when a step failed (the flow stops there).
+/// what the page could read, or `None` when the phase stopped early (a step that later ones
+/// depend on failed, or the page could not run it): the flow stops there.
 fn page_phase(
     tab: &mut Tab<'_>,
     origin: Option<&str>,
@@ -513,10 +517,7 @@ fn page_phase(
             vec![Step::new(function, false, "at least one step", "none")],
             None,
         ),
-        Ok(result) => {
-            let ok = result.steps.iter().all(|step| step.ok);
-            (result.steps, ok.then_some(result.seen))
-        }
+        Ok(result) => (result.steps, result.completed.then_some(result.seen)),
         Err(err) => (
             vec![Step::error(
                 format!("{function} runs in the page"),
@@ -526,10 +527,11 @@ fn page_phase(
             None,
         ),
     };
-    // What the browser said is often the reason (e.g. "blocked by CORS policy: …").
+    // When a phase stops, what the browser said is often the reason (e.g. "blocked by CORS
+    // policy: …").
     if seen.is_none()
         && !console.is_empty()
-        && let Some(failed) = phase.iter_mut().find(|step| !step.ok)
+        && let Some(failed) = phase.iter_mut().rev().find(|step| !step.ok)
     {
         // Writing to a String cannot fail.
         let _ = write!(
@@ -614,12 +616,12 @@ fn sent_to(tab: &mut Tab<'_>, api: &str, path: &str, sent: &[&str], withheld: &[
     }
 }
 
-/// The values of the auth cookies among `cookies`.
-fn auth_values(cookies: &[Cookie]) -> Vec<String> {
+/// The auth cookies among `cookies`.
+fn auth_cookies(cookies: &[Cookie]) -> Vec<Cookie> {
     cookies
         .iter()
         .filter(|c| c.name == ACCESS_COOKIE.0 || c.name == REFRESH_COOKIE.0)
-        .map(|c| c.value.clone())
+        .cloned()
         .collect()
 }
 
@@ -630,21 +632,24 @@ fn cookie_value(cookies: &[Cookie], name: &str) -> Option<String> {
         .map(|c| c.value.clone())
 }
 
-/// No cookie value shows up in anything the page could read (answer bodies,
+/// No value of `cookies` shows up in anything the page could read (answer bodies,
 /// `document.cookie`).
-fn hidden(when: &str, values: &[String], seen: &[String]) -> Step {
-    let leaked = values
+fn hidden(when: &str, cookies: &[Cookie], seen: &[String]) -> Step {
+    let mut leaked: Vec<&str> = cookies
         .iter()
-        .filter(|value| !value.is_empty() && seen.iter().any(|text| text.contains(value.as_str())))
-        .count();
+        .filter(|c| !c.value.is_empty() && seen.iter().any(|text| text.contains(&c.value)))
+        .map(|c| c.name.as_str())
+        .collect();
+    leaked.sort_unstable();
+    leaked.dedup();
     Step::new(
         format!("no cookie value readable by the page {when}"),
-        leaked == 0,
-        "no auth cookie value in any body or document.cookie",
-        if leaked == 0 {
+        leaked.is_empty(),
+        "no auth cookie value in any answer body or document.cookie",
+        if leaked.is_empty() {
             format!("none in {} strings", seen.len())
         } else {
-            format!("{leaked} cookie value(s) found")
+            format!("the value of {} is", leaked.join(", "))
         },
     )
 }
@@ -694,6 +699,8 @@ impl<'a> Tab<'a> {
             .take_events(Some(&self.session))
             .into_iter()
             .filter_map(|event| console_text(&event.method, &event.params))
+            // Logged for every answer that is not 2xx, which the flows expect (401, 403).
+            .filter(|text| !text.contains("the server responded with a status of"))
             .collect();
         messages[messages.len().saturating_sub(SHOWN)..].to_vec()
     }
@@ -848,9 +855,11 @@ mod tests {
 
     #[test]
     fn a_cookie_value_in_what_the_page_read_is_a_leak() {
-        let values = vec!["secret-value".to_owned()];
+        let values = [cookie("auth_access", "/", Some("Lax"))];
         assert!(hidden("x", &values, &["{\"user\":{}}".to_owned()]).ok);
-        assert!(!hidden("x", &values, &["a=secret-value".to_owned()]).ok);
+        let leaked = hidden("x", &values, &["a=auth_access-value".to_owned()]);
+        assert!(!leaked.ok);
+        assert_eq!(leaked.got, "the value of auth_access is");
     }
 
     #[test]
