@@ -113,6 +113,17 @@ pub(crate) const AUTH: Shape = Shape {
     ],
 };
 
+/// The answer of register, login and refresh with the cookie transport: the tokens are in
+/// `HttpOnly` cookies, so the body holds none (exactly these keys).
+pub(crate) const COOKIE_SESSION: Shape = Shape {
+    name: "{user, expires_in, csrf_token}",
+    fields: &[
+        ("user", Field::Object(&USER)),
+        ("expires_in", Field::Int),
+        ("csrf_token", Field::Str),
+    ],
+};
+
 /// One entry of `GET /sessions`.
 pub(crate) const SESSION: Shape = Shape {
     name: "session",

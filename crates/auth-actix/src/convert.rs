@@ -13,7 +13,8 @@ pub(crate) fn into_response(response: CoreResponse) -> HttpResponse {
             // actix manages the Connection header itself; this is how it is told.
             out.force_close();
         } else {
-            out.insert_header((name, value));
+            // Appended, not inserted: a session answer sets two cookies.
+            out.append_header((name, value));
         }
     }
     out.body(response.body)

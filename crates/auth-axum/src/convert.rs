@@ -14,7 +14,8 @@ pub(crate) fn into_response(response: CoreResponse) -> Response {
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(&value),
         ) {
-            out.headers_mut().insert(name, value);
+            // Appended, not inserted: a session answer sets two cookies.
+            out.headers_mut().append(name, value);
         }
     }
     out

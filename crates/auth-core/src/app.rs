@@ -225,7 +225,8 @@ impl App {
                     request,
                     params,
                     access_ttl: mount.access_ttl,
-                    profile: mount.profile.name,
+                    profile: mount.profile,
+                    prefix: &mount.prefix,
                 })
                 .await
             }

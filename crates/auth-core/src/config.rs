@@ -188,6 +188,45 @@ pub struct Config {
     /// Browser origins allowed to call the API with credentials (CORS), each exact and
     /// normalised by [`parse_allowed_origin`] (default: none, so no CORS headers at all).
     pub cors_allowed_origins: Vec<String>,
+    /// Whether the cookies of the cookie transport are `Secure` (default on; off only for
+    /// plain-HTTP development). `Secure` cookies are named `__Host-auth_access` and
+    /// `__Secure-auth_refresh`, plain ones `auth_access` and `auth_refresh`.
+    pub cookie_secure: bool,
+    /// The `SameSite` of those cookies (default `Lax`).
+    pub cookie_same_site: SameSite,
+}
+
+/// A cookie's `SameSite` attribute: which cross-site requests carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SameSite {
+    /// Top-level navigations only (the default): no cross-site `fetch`, form post or frame.
+    #[default]
+    Lax,
+    /// Same-site requests only.
+    Strict,
+    /// Every request; browsers take it with `Secure` only (an API on another site).
+    None,
+}
+
+impl SameSite {
+    /// The attribute's value, e.g. `Lax`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+
+    /// Parses `lax`, `strict` or `none` (any case).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "lax" => Ok(SameSite::Lax),
+            "strict" => Ok(SameSite::Strict),
+            "none" => Ok(SameSite::None),
+            _ => Err(format!("`{text}`: SameSite is lax, strict or none")),
+        }
+    }
 }
 
 impl Default for Config {
@@ -215,6 +254,8 @@ impl Default for Config {
             principal_cache_ttl: Duration::from_secs(1),
             purge_interval: Duration::from_secs(300),
             cors_allowed_origins: Vec::new(),
+            cookie_secure: true,
+            cookie_same_site: SameSite::Lax,
         }
     }
 }

@@ -52,6 +52,8 @@ pub enum Rule {
     NotCommon,
     /// Has a format that is not supported (e.g. an unknown password-hash scheme).
     Format,
+    /// Must be one of these strings.
+    OneOf(&'static [&'static str]),
 }
 
 impl Rule {
@@ -73,6 +75,7 @@ impl Rule {
             Rule::Exists => "does not exist".to_owned(),
             Rule::NotCommon => "is too common; choose another password".to_owned(),
             Rule::Format => "has an unsupported format".to_owned(),
+            Rule::OneOf(values) => format!("must be one of: {}", values.join(", ")),
         }
     }
 }
@@ -129,6 +132,10 @@ pub enum Error {
     /// Authenticated, but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// A state change authenticated by a session cookie came without the session's
+    /// `X-CSRF-Token` (or with another one).
+    #[error("CSRF token missing or wrong")]
+    CsrfFailed,
     /// No such resource (or not the caller's).
     #[error("not found")]
     NotFound,
@@ -183,7 +190,10 @@ impl Error {
         match self {
             Error::MalformedRequest | Error::EmailTaken => 400,
             Error::InvalidCredentials | Error::MissingToken | Error::InvalidToken => 401,
-            Error::AccountInactive | Error::WrongCurrentPassword | Error::Forbidden => 403,
+            Error::AccountInactive
+            | Error::WrongCurrentPassword
+            | Error::Forbidden
+            | Error::CsrfFailed => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::LastAdmin => 409,

@@ -19,6 +19,7 @@ pub mod broadcast;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod cookie;
 pub mod cors;
 pub mod error;
 pub mod http;

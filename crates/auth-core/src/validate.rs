@@ -80,6 +80,25 @@ impl Fields {
         }
     }
 
+    /// An optional field that must be one of `values` (exactly, case included): its index.
+    /// Anything else, a non-string included, breaks [`Rule::OneOf`].
+    pub fn optional_one_of(
+        &mut self,
+        name: &str,
+        values: &'static [&'static str],
+    ) -> Option<usize> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if values.contains(&s.as_str()) => {
+                values.iter().position(|v| v == s)
+            }
+            Some(_) => {
+                self.reject(name, Rule::OneOf(values));
+                None
+            }
+        }
+    }
+
     /// An optional integer field.
     pub fn optional_integer(&mut self, name: &str) -> Option<i64> {
         match self.object.get(name) {

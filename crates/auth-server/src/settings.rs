@@ -254,6 +254,26 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTH_CORS_ALLOWED_ORIGINS", hide_env_values = true, value_delimiter = ',',
           value_parser = auth_core::config::parse_allowed_origin)]
     pub cors_allowed_origins: Vec<String>,
+    /// Whether the cookie transport's cookies are `Secure` (default on). Off only for
+    /// plain-HTTP development: `--cookie-secure false`; the cookies are then named
+    /// `auth_access` and `auth_refresh` instead of `__Host-auth_access` and
+    /// `__Secure-auth_refresh`.
+    #[arg(
+        long,
+        env = "AUTH_COOKIE_SECURE",
+        hide_env_values = true,
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub cookie_secure: bool,
+    /// `SameSite` of the cookie transport's cookies: `lax` (default), `strict`, or `none`
+    /// (an API on another site than its pages; needs `Secure`).
+    #[arg(long, env = "AUTH_COOKIE_SAME_SITE", hide_env_values = true, default_value = "lax",
+          value_parser = auth_core::config::SameSite::parse)]
+    pub cookie_same_site: auth_core::config::SameSite,
     /// IPv6 clients are counted per network of this many leading bits (64: one customer's
     /// network; 48: a whole site), for every per-IP limit.
     #[arg(long, env = "AUTH_IPV6_PREFIX_LEN", hide_env_values = true, default_value_t = 64,
@@ -356,6 +376,8 @@ impl ServeArgs {
             },
             trusted_proxies: self.trusted_proxies.clone(),
             cors_allowed_origins: self.cors_allowed_origins.clone(),
+            cookie_secure: self.cookie_secure,
+            cookie_same_site: self.cookie_same_site,
             ipv6_prefix_len: self.ipv6_prefix_len,
             known_address_window: Duration::from_secs(self.known_address_window),
             purge_interval: Duration::from_secs(self.purge_interval),
@@ -567,6 +589,9 @@ pub fn connect(database: &DatabaseArgs) -> anyhow::Result<Arc<DieselStore>> {
 /// keep tokens valid, and a copy of the database alone cannot mint one); EdDSA with the
 /// stored keys, opened with the key-encryption key.
 pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Result<Arc<Auth>> {
+    if !auth_core::cookie::accepted_by_browsers(args.cookie_same_site, args.cookie_secure) {
+        bail!("--cookie-same-site none needs Secure cookies: browsers drop the others");
+    }
     let signing = signing(args, store.clone()).await?;
     let config = args.core_config(signing);
     let listen_url = args

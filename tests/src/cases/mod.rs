@@ -8,6 +8,7 @@ mod bearer;
 mod client_addresses;
 mod common;
 mod concurrency;
+mod cookies;
 mod cors;
 mod envelope;
 mod jwt_user;
@@ -54,6 +55,7 @@ const GROUPS: &[&[Case]] = &[
     rbac::CASES,
     jwt_user::CASES,
     cors::CASES,
+    cookies::CASES,
     openapi::CASES,
 ];
 

@@ -45,12 +45,17 @@ pub struct RequestHeaders {
     pub origin: Option<String>,
     /// `Access-Control-Request-Method`: present on a CORS preflight only.
     pub access_control_request_method: Option<String>,
+    /// `Cookie`: every line, in order, joined with `; ` (one list, RFC 6265 §5.4; HTTP/2
+    /// clients send one line per cookie).
+    pub cookie: Option<String>,
+    /// `X-CSRF-Token`: what a page sends beside its session cookie on a state change.
+    pub csrf_token: Option<String>,
 }
 
 impl RequestHeaders {
     /// Picks the headers that matter out of any `(name, value)` iterator; names compare
-    /// case-insensitively, and the first occurrence wins, except for `X-Forwarded-For`, whose
-    /// lines are one list in order.
+    /// case-insensitively, and the first occurrence wins, except for `X-Forwarded-For` and
+    /// `Cookie`, whose lines are each one list in order.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
         let mut headers = Self::default();
         for (name, value) in pairs {
@@ -64,15 +69,13 @@ impl RequestHeaders {
                 &mut headers.origin
             } else if name.eq_ignore_ascii_case("access-control-request-method") {
                 &mut headers.access_control_request_method
+            } else if name.eq_ignore_ascii_case("x-csrf-token") {
+                &mut headers.csrf_token
             } else if name.eq_ignore_ascii_case("x-forwarded-for") {
-                let line = String::from_utf8_lossy(value);
-                match &mut headers.forwarded_for {
-                    Some(list) => {
-                        list.push_str(", ");
-                        list.push_str(&line);
-                    }
-                    None => headers.forwarded_for = Some(line.into_owned()),
-                }
+                append_line(&mut headers.forwarded_for, ", ", value);
+                continue;
+            } else if name.eq_ignore_ascii_case("cookie") {
+                append_line(&mut headers.cookie, "; ", value);
                 continue;
             } else if name.eq_ignore_ascii_case("content-length") {
                 if headers.content_length.is_none() {
@@ -94,6 +97,18 @@ impl RequestHeaders {
             }
         }
         headers
+    }
+}
+
+/// Appends one line of a list header to what earlier lines gave.
+fn append_line(list: &mut Option<String>, separator: &str, value: &[u8]) {
+    let line = String::from_utf8_lossy(value);
+    match list {
+        Some(list) => {
+            list.push_str(separator);
+            list.push_str(&line);
+        }
+        None => *list = Some(line.into_owned()),
     }
 }
 
@@ -421,6 +436,17 @@ mod tests {
             h.forwarded_for.as_deref(),
             Some("198.51.100.1, 203.0.113.9, 10.0.0.2")
         );
+    }
+
+    #[test]
+    fn cookie_lines_are_one_list() {
+        let h = RequestHeaders::from_pairs([
+            ("Cookie", b"a=1".as_slice()),
+            ("cookie", b"b=2; c=3".as_slice()),
+            ("X-CSRF-Token", b"t".as_slice()),
+        ]);
+        assert_eq!(h.cookie.as_deref(), Some("a=1; b=2; c=3"));
+        assert_eq!(h.csrf_token.as_deref(), Some("t"));
     }
 
     #[test]

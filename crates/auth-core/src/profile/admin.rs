@@ -28,6 +28,7 @@ pub static PROFILE: Profile = Profile {
     render_error,
     input_names: super::native_input_names,
     error_schema: schema_of::<Problem>,
+    cookie_sessions: true,
 };
 
 static ROUTES: &[Route] = &[

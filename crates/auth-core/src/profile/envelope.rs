@@ -21,6 +21,7 @@ pub static PROFILE: Profile = Profile {
     render_error,
     input_names: super::native_input_names,
     error_schema: schema_of::<EnvelopeError>,
+    cookie_sessions: false,
 };
 
 static ROUTES: &[Route] = &[route(

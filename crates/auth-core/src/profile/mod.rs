@@ -12,6 +12,7 @@ pub mod native;
 pub mod personal_token;
 pub mod problem;
 pub mod rbac;
+pub mod transport;
 pub mod wording;
 
 use std::time::Duration;
@@ -140,6 +141,10 @@ pub struct Profile {
     pub input_names: fn(Input) -> &'static str,
     /// Schema of this profile's error bodies.
     pub error_schema: SchemaFn,
+    /// Whether its authenticated routes take the access cookie of the cookie transport
+    /// (with CSRF protection) when no `Authorization` header is sent. The seed profiles keep
+    /// their bearer-only wire.
+    pub cookie_sessions: bool,
 }
 
 /// The field names `native` (and every profile speaking its field names) gives the domain's
@@ -184,13 +189,20 @@ impl LoginRequest {
     /// Decodes and validates the body.
     pub fn decode(call: &Call<'_>) -> Result<Self, Error> {
         let mut fields = call.fields()?;
+        let login = Self::read(&mut fields);
+        fields.finish()?;
+        Ok(login)
+    }
+
+    /// Reads `email` and `password` from a body that may hold more fields (their errors are
+    /// collected in `fields`).
+    pub fn read(fields: &mut Fields) -> Self {
         let email = fields.email("email");
         let password = fields.presented_password("password");
-        fields.finish()?;
-        Ok(Self {
+        Self {
             email: email.unwrap_or_default(),
             password: password.unwrap_or_default(),
-        })
+        }
     }
 }
 
@@ -226,7 +238,7 @@ pub(crate) fn jwt_ttl(call: &Call<'_>, default: Duration) -> Duration {
 /// lifetime (`default` unless configured).
 pub(crate) fn session_terms(call: &Call<'_>, default: Duration) -> crate::service::SessionTerms {
     crate::service::SessionTerms {
-        profile: call.profile,
+        profile: call.profile.name,
         access_ttl: jwt_ttl(call, default),
     }
 }
@@ -241,8 +253,10 @@ pub struct Call<'a> {
     pub params: &'a [(&'static str, String)],
     /// Access-token lifetime for this mount (`None`: no expiry unless asked).
     pub access_ttl: Option<Duration>,
-    /// The name of the mounted profile answering.
-    pub profile: &'static str,
+    /// The mounted profile answering.
+    pub profile: &'static Profile,
+    /// The prefix it is mounted at, e.g. `/api/v1/auth`.
+    pub prefix: &'a str,
 }
 
 impl Call<'_> {
@@ -286,11 +300,23 @@ impl Call<'_> {
         self.request.headers.user_agent.as_deref()
     }
 
-    /// Authenticates the bearer token.
+    /// Authenticates the caller: the bearer token, or where the profile takes the cookie
+    /// transport and no `Authorization` header is sent, the access cookie (with the CSRF
+    /// check of state changes); see [`crate::service::Sessions::authenticate_request`].
     pub async fn principal(&self) -> Result<Principal, Error> {
         self.auth
             .sessions()
-            .authenticate(self.request.headers.authorization.as_deref())
+            .authenticate_request(
+                &self.request.method,
+                &self.request.headers,
+                self.profile.cookie_sessions,
+            )
             .await
+    }
+
+    /// Whether the caller authenticates by the access cookie: no `Authorization` header, on a
+    /// profile that takes the cookie transport.
+    pub fn by_cookie(&self) -> bool {
+        self.profile.cookie_sessions && self.request.headers.authorization.is_none()
     }
 }

@@ -25,6 +25,7 @@ pub static PROFILE: Profile = Profile {
     render_error,
     input_names: super::native_input_names,
     error_schema: schema_of::<PersonalTokenError>,
+    cookie_sessions: false,
 };
 
 static ROUTES: &[Route] = &[route(

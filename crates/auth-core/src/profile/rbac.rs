@@ -27,6 +27,7 @@ pub static PROFILE: Profile = Profile {
     render_error,
     input_names: super::native_input_names,
     error_schema: schema_of::<DetailError>,
+    cookie_sessions: false,
 };
 
 static ROUTES: &[Route] = &[

@@ -24,6 +24,7 @@ pub fn laravel(error: &FieldError) -> String {
         Rule::Between(min, max) => format!("The {field} field must be between {min} and {max}."),
         Rule::Exists => format!("The selected {field} is invalid."),
         Rule::Format => format!("The {field} field format is invalid."),
+        Rule::OneOf(_) => format!("The selected {field} is invalid."),
         Rule::NotCommon => {
             format!(
                 "The given {field} has appeared in a data leak. Please choose a different {field}."
@@ -100,6 +101,7 @@ pub fn fastapi(error: &FieldError) -> FastApiIssue {
         ),
         Rule::Exists => ("Value does not exist".to_owned(), "value_error"),
         Rule::Format => ("Value error, unsupported format".to_owned(), "value_error"),
+        Rule::OneOf(values) => (format!("Input should be {}", values.join(" or ")), "enum"),
         Rule::NotCommon => (
             "Value error, password is too common".to_owned(),
             "value_error",

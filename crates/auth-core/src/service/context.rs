@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::password::PasswordHasher;
 use crate::store::{Store, StoreError, StoreResult};
 use crate::token::TokenSigner;
+use crate::token::csrf::CsrfKey;
 use crate::workers::Workers;
 
 /// The shared context of the services. One per [`crate::Auth`].
@@ -20,6 +21,8 @@ pub(crate) struct Context {
     store_threads: Workers<Arc<dyn Store>>,
     pub(crate) hasher: PasswordHasher,
     pub(crate) signer: TokenSigner,
+    /// Makes and checks the CSRF tokens of cookie sessions.
+    pub(crate) csrf: CsrfKey,
     pub(crate) cache: Arc<PrincipalCache>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
@@ -57,6 +60,7 @@ impl Context {
         Ok(Self {
             store_threads,
             hasher,
+            csrf: CsrfKey::derive(&config.signing),
             signer,
             cache: Arc::new(PrincipalCache::new(
                 config.principal_cache_ttl,

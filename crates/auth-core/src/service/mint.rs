@@ -49,6 +49,8 @@ impl Minted {
             access_token: self.access_token.clone(),
             expires_in: self.expires_in,
             refresh_token: refresh_token_text(self.session_id, generation, &self.secret),
+            refresh_expires_in: u64::try_from(self.refresh_expires_at - self.created_at)
+                .unwrap_or(0),
         }
     }
 }

@@ -15,6 +15,7 @@
 mod accounts;
 mod admin;
 mod context;
+mod credentials;
 mod keys;
 mod mint;
 mod personal_tokens;
@@ -34,6 +35,7 @@ use uuid::Uuid;
 
 pub use accounts::Accounts;
 pub use admin::Admin;
+pub use credentials::is_safe_method;
 pub use personal_tokens::PersonalTokens;
 pub use purge::Purged;
 pub use sessions::{Sessions, bearer_token};
@@ -68,6 +70,17 @@ pub struct TokenPair {
     pub expires_in: u64,
     /// The refresh token, shown once.
     pub refresh_token: String,
+    /// Lifetime of the refresh token in seconds (what a refresh cookie's `Max-Age` says).
+    /// Replays sealed before it existed read as 0.
+    #[serde(default)]
+    pub refresh_expires_in: u64,
+}
+
+impl TokenPair {
+    /// The session the pair belongs to (its refresh token names it).
+    pub fn session_id(&self) -> Option<Uuid> {
+        mint::parse_refresh_token(&self.refresh_token).map(|(session_id, _, _)| session_id)
+    }
 }
 
 impl std::fmt::Debug for TokenPair {
@@ -236,6 +249,11 @@ impl Auth {
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.ctx.config
+    }
+
+    /// The key of the cookie sessions' CSRF tokens (derived from the signing secret).
+    pub fn csrf(&self) -> &crate::token::csrf::CsrfKey {
+        &self.ctx.csrf
     }
 
     /// Registration, credentials, password change.

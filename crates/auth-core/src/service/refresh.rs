@@ -267,6 +267,7 @@ mod tests {
             access_token: "a".into(),
             expires_in: 60,
             refresh_token: "r".into(),
+            refresh_expires_in: 3600,
         };
         let sealed = seal_replay("authrt_one", &pair).unwrap();
         assert_eq!(open_replay("authrt_one", &sealed), Some(pair));

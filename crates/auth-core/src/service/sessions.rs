@@ -92,6 +92,24 @@ impl Sessions<'_> {
         if token.starts_with(REFRESH_PREFIX) {
             return Err(Error::InvalidToken);
         }
+        self.authenticate_access_token(token).await
+    }
+
+    /// Authenticates the value of an access cookie (the cookie transport): a session's access
+    /// token, as a bearer one would be. Nothing else can be in a cookie this server set, so a
+    /// personal or refresh token there is refused.
+    pub async fn authenticate_cookie(&self, token: &str) -> Result<Principal, Error> {
+        if !is_token_text(token)
+            || token.starts_with(PERSONAL_PREFIX)
+            || token.starts_with(REFRESH_PREFIX)
+        {
+            return Err(Error::InvalidToken);
+        }
+        self.authenticate_access_token(token).await
+    }
+
+    /// Authenticates a JWT access token of a live session of an active user.
+    async fn authenticate_access_token(&self, token: &str) -> Result<Principal, Error> {
         // Keys rotated or retired elsewhere apply within the reload interval, also on an
         // instance that only verifies (a no-op unless the last load is over a minute old).
         keys::reload(self.0, false).await;
@@ -233,14 +251,16 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
         return Err(Error::MissingToken);
     }
     let token = rest.trim();
-    // Every token this server issues is printable ASCII; anything else cannot be one.
-    if token.is_empty()
-        || token.len() > MAX_TOKEN_LEN
-        || !token.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if !is_token_text(token) {
         return Err(Error::InvalidToken);
     }
     Ok(token)
+}
+
+/// Whether `text` can be a token this server issued: every one is printable ASCII, and none
+/// is empty or longer than [`MAX_TOKEN_LEN`].
+fn is_token_text(text: &str) -> bool {
+    !text.is_empty() && text.len() <= MAX_TOKEN_LEN && text.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A credential used at `now`, its `last_used_at` refreshed when older than the interval.

@@ -1,4 +1,4 @@
-//! CSRF tokens of cookie sessions (issue 12, rule 2; WIP, not wired yet): one token per
+//! CSRF tokens of cookie sessions (issue 12, rule 2): one token per
 //! session, `HMAC-SHA256(key, session id)`, so it is the same in every tab and on every
 //! instance, needs no column, and dies with its session. The key is derived from the secret
 //! every instance already shares: the HS256 secret, or with EdDSA the key-encryption key.

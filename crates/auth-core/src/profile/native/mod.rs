@@ -9,15 +9,17 @@ use uuid::Uuid;
 
 use super::body::{UserBody, timestamp};
 use super::problem::{Problem, render_error};
+use super::transport::{
+    Transport, clear_cookies, cookie_answer, or_cookie_session, refresh_cookie,
+};
 
 use super::{
     Call, LoginRequest, Profile, Route, jwt_ttl, list_of, route, schema_of, session_terms,
 };
-use crate::error::{Error, Rule};
+use crate::error::Error;
 use crate::http::Response;
-use crate::principal::Principal;
 use crate::service::TokenPair;
-use crate::store::{PersonalTokenRecord, SessionRecord};
+use crate::store::SessionRecord;
 
 /// Default access-token lifetime: 7 days.
 pub const ACCESS_TTL: Duration = Duration::from_secs(604_800);
@@ -31,14 +33,19 @@ pub static PROFILE: Profile = Profile {
     render_error,
     input_names: super::native_input_names,
     error_schema: schema_of::<Problem>,
+    cookie_sessions: true,
 };
+
+mod tokens;
+
+use tokens::{CreateTokenRequest, PersonalTokenBody, create_token, delete_token};
 
 static ROUTES: &[Route] = &[
     route("POST", "/register", false, "Register a new user", |c| {
         register(c).boxed()
     })
     .body(schema_of::<RegisterRequest>)
-    .answers(201, Some(schema_of::<AuthResponse<'static>>))
+    .answers(201, Some(or_cookie_session::<AuthResponse<'static>>))
     .errors(&[400, 422]),
     route(
         "POST",
@@ -47,8 +54,8 @@ static ROUTES: &[Route] = &[
         "Log in with email and password",
         |c| login(c).boxed(),
     )
-    .body(schema_of::<LoginRequest>)
-    .answers(200, Some(schema_of::<AuthResponse<'static>>))
+    .body(schema_of::<NativeLoginRequest>)
+    .answers(200, Some(or_cookie_session::<AuthResponse<'static>>))
     .errors(&[401, 403, 422, 429]),
     route("GET", "/me", true, "The authenticated user", |c| {
         me(c).boxed()
@@ -62,7 +69,7 @@ static ROUTES: &[Route] = &[
         |c| refresh(c).boxed(),
     )
     .optional_body(schema_of::<RefreshRequest>)
-    .answers(200, Some(schema_of::<TokenBody<'static>>))
+    .answers(200, Some(or_cookie_session::<TokenBody<'static>>))
     .errors(&[401, 422]),
     route(
         "POST",
@@ -102,7 +109,7 @@ static ROUTES: &[Route] = &[
         "/tokens",
         true,
         "The user's personal access tokens",
-        |c| tokens(c).boxed(),
+        |c| tokens::tokens(c).boxed(),
     )
     .answers(200, Some(list_of::<PersonalTokenBody<'static>>)),
     route(
@@ -147,33 +154,6 @@ pub struct SessionBody {
     current: bool,
 }
 
-/// A personal access token (`token` only when just created).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct PersonalTokenBody<'a> {
-    id: Uuid,
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<&'a str>,
-    created_at: String,
-    expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_used_at: Option<Option<String>>,
-}
-
-impl<'a> PersonalTokenBody<'a> {
-    fn new(record: &'a PersonalTokenRecord, token: Option<&'a str>) -> Self {
-        Self {
-            id: record.id,
-            name: &record.name,
-            token,
-            created_at: timestamp(record.created_at),
-            expires_at: record.expires_at.map(timestamp),
-            // Listed tokens show when they were last used; a freshly created one shows its secret instead.
-            last_used_at: token.is_none().then(|| record.last_used_at.map(timestamp)),
-        }
-    }
-}
-
 /// `{user, token}`, the answer to register and login (no `Debug`: it holds the tokens).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AuthResponse<'a> {
@@ -202,6 +182,9 @@ pub struct RegisterRequest {
     /// Display name.
     #[schema(max_length = 255, example = "John Doe")]
     pub full_name: Option<String>,
+    /// Where the session's tokens go: in the body (`bearer`, the default) or in `HttpOnly`
+    /// cookies (`cookie`: the body is then a `CookieSessionBody`).
+    pub transport: Option<Transport>,
 }
 
 impl RegisterRequest {
@@ -210,28 +193,62 @@ impl RegisterRequest {
         let email = fields.email("email");
         let password = fields.new_password("password");
         let full_name = fields.optional_name("full_name");
+        let transport = Transport::decode(&mut fields);
         fields.finish()?;
         Ok(Self {
             email: email.unwrap_or_default(),
             password: password.unwrap_or_default(),
             full_name,
+            transport,
         })
     }
 }
 
-/// `POST /refresh`: the body form; without it, the bearer access token is rotated.
+/// `POST /login` of `native`: [`LoginRequest`] and the transport.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NativeLoginRequest {
+    /// Email address (trimmed, compared case-insensitively).
+    #[schema(format = Email, example = "user@example.com")]
+    pub email: String,
+    /// Password, 1 to 1024 characters.
+    #[schema(format = Password, example = "securepassword")]
+    pub password: String,
+    /// Where the session's tokens go: in the body (`bearer`, the default) or in `HttpOnly`
+    /// cookies (`cookie`: the body is then a `CookieSessionBody`).
+    pub transport: Option<Transport>,
+}
+
+impl NativeLoginRequest {
+    fn decode(call: &Call<'_>) -> Result<(LoginRequest, Option<Transport>), Error> {
+        let mut fields = call.fields()?;
+        let login = LoginRequest::read(&mut fields);
+        let transport = Transport::decode(&mut fields);
+        fields.finish()?;
+        Ok((login, transport))
+    }
+}
+
+/// `POST /refresh`. The refresh token comes from the body, else the bearer access token's
+/// session is rotated, else the refresh cookie is exchanged.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     /// The refresh token to exchange.
     pub refresh_token: Option<String>,
+    /// How to answer: `bearer` (a `TokenBody`) or `cookie` (a `CookieSessionBody` and the
+    /// cookies). Default: `cookie` when the refresh cookie was exchanged, else `bearer`.
+    pub transport: Option<Transport>,
 }
 
 impl RefreshRequest {
     fn decode(call: &Call<'_>) -> Result<Self, Error> {
         let mut fields = crate::validate::Fields::parse_optional(call.body())?;
         let refresh_token = fields.optional_string("refresh_token");
+        let transport = Transport::decode(&mut fields);
         fields.finish()?;
-        Ok(Self { refresh_token })
+        Ok(Self {
+            refresh_token,
+            transport,
+        })
     }
 }
 
@@ -259,44 +276,6 @@ impl PasswordChangeRequest {
     }
 }
 
-/// `POST /tokens` (no `Debug`: it holds the password).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CreateTokenRequest {
-    /// Display name, 1 to 255 characters.
-    #[schema(min_length = 1, max_length = 255)]
-    pub name: String,
-    /// The caller's current password: an access token alone cannot mint a long-lived
-    /// credential.
-    #[schema(format = Password)]
-    pub current_password: String,
-    /// Lifetime in seconds; never expires without it.
-    #[schema(minimum = 1)]
-    pub expires_in: Option<i64>,
-}
-
-impl CreateTokenRequest {
-    fn decode(call: &Call<'_>) -> Result<Self, Error> {
-        let mut fields = call.fields()?;
-        let name = fields.optional_name("name");
-        if !fields.has("name") {
-            fields.reject("name", Rule::Required);
-        } else if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-            fields.reject("name", Rule::NotEmpty);
-        }
-        let current = fields.presented_password("current_password");
-        let expires_in = fields.optional_integer("expires_in");
-        if expires_in.is_some_and(|secs| !(1..=MAX_TOKEN_TTL_SECS).contains(&secs)) {
-            fields.reject("expires_in", Rule::Between(1, MAX_TOKEN_TTL_SECS));
-        }
-        fields.finish()?;
-        Ok(Self {
-            name: name.unwrap_or_default(),
-            current_password: current.unwrap_or_default(),
-            expires_in,
-        })
-    }
-}
-
 fn ttl(call: &Call<'_>) -> Duration {
     jwt_ttl(call, ACCESS_TTL)
 }
@@ -314,11 +293,24 @@ async fn register(call: Call<'_>) -> Result<Response, Error> {
             session_terms(&call, ACCESS_TTL),
         )
         .await?;
-    Ok(Response::json(201, &AuthResponse::new(&grant)))
+    grant_answer(&call, 201, &grant, body.transport)
+}
+
+/// The answer of a new session: `{user, token}`, or by cookie.
+fn grant_answer(
+    call: &Call<'_>,
+    status: u16,
+    grant: &crate::service::SessionGrant,
+    transport: Option<Transport>,
+) -> Result<Response, Error> {
+    match transport {
+        Some(Transport::Cookie) => cookie_answer(call, status, &grant.user, &grant.tokens),
+        Some(Transport::Bearer) | None => Ok(Response::json(status, &AuthResponse::new(grant))),
+    }
 }
 
 async fn login(call: Call<'_>) -> Result<Response, Error> {
-    let body = LoginRequest::decode(&call)?;
+    let (body, transport) = NativeLoginRequest::decode(&call)?;
     let grant = call
         .auth
         .sessions()
@@ -329,7 +321,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
             session_terms(&call, ACCESS_TTL),
         )
         .await?;
-    Ok(Response::json(200, &AuthResponse::new(&grant)))
+    grant_answer(&call, 200, &grant, transport)
 }
 
 async fn me(call: Call<'_>) -> Result<Response, Error> {
@@ -340,22 +332,48 @@ async fn me(call: Call<'_>) -> Result<Response, Error> {
 async fn refresh(call: Call<'_>) -> Result<Response, Error> {
     let body = RefreshRequest::decode(&call)?;
     let sessions = call.auth.sessions();
-    let pair = match body.refresh_token {
-        Some(token) => sessions.refresh(&token, call.client(), ttl(&call)).await?,
-        None => {
-            let principal = call.principal().await?;
-            sessions
+    let authorization = call.request.headers.authorization.as_deref();
+    // A refresh needs no CSRF token: a forged one only rotates the victim's tokens into
+    // cookies the forger cannot read, and a page reloaded without its CSRF token gets it
+    // back from here.
+    let (pair, by_cookie) = match (body.refresh_token, refresh_cookie(&call)) {
+        (Some(token), _) => (
+            sessions.refresh(&token, call.client(), ttl(&call)).await?,
+            false,
+        ),
+        (None, Some(token)) if authorization.is_none() => {
+            let pair = sessions.refresh(token, call.client(), ttl(&call)).await?;
+            (pair, true)
+        }
+        (None, _) => {
+            let principal = sessions.authenticate(authorization).await?;
+            let pair = sessions
                 .refresh_session(&principal, call.client(), ttl(&call))
-                .await?
+                .await?;
+            (pair, false)
         }
     };
-    Ok(Response::json(200, &TokenBody::new(&pair)))
+    let cookie = match body.transport {
+        Some(transport) => transport == Transport::Cookie,
+        None => by_cookie,
+    };
+    if !cookie {
+        return Ok(Response::json(200, &TokenBody::new(&pair)));
+    }
+    // The answer shows the user: read through the new access token, as any request would.
+    let principal = sessions.authenticate_cookie(&pair.access_token).await?;
+    cookie_answer(&call, 200, &principal.user, &pair)
 }
 
 async fn logout(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
     call.auth.sessions().logout(&principal).await?;
-    Ok(Response::empty(204))
+    let done = Response::empty(204);
+    Ok(if call.by_cookie() {
+        clear_cookies(&call, done)
+    } else {
+        done
+    })
 }
 
 async fn sessions(call: Call<'_>) -> Result<Response, Error> {
@@ -396,52 +414,6 @@ async fn password(call: Call<'_>) -> Result<Response, Error> {
             body.new_password,
             call.client(),
         )
-        .await?;
-    Ok(Response::empty(204))
-}
-
-/// Longest personal-token lifetime accepted: 10 years.
-const MAX_TOKEN_TTL_SECS: i64 = 10 * 366 * 24 * 3600;
-
-async fn create_token(call: Call<'_>) -> Result<Response, Error> {
-    let principal: Principal = call.principal().await?;
-    let body = CreateTokenRequest::decode(&call)?;
-    let expires_in = body
-        .expires_in
-        .map(|secs| Duration::from_secs(secs.unsigned_abs()));
-    let issued = call
-        .auth
-        .personal_tokens()
-        .create_for(
-            &principal,
-            body.current_password,
-            call.client(),
-            body.name,
-            expires_in,
-        )
-        .await?;
-    Ok(Response::json(
-        201,
-        &PersonalTokenBody::new(&issued.record, Some(&issued.secret)),
-    ))
-}
-
-async fn tokens(call: Call<'_>) -> Result<Response, Error> {
-    let principal = call.principal().await?;
-    let records = call.auth.personal_tokens().list(&principal).await?;
-    let list: Vec<PersonalTokenBody> = records
-        .iter()
-        .map(|r| PersonalTokenBody::new(r, None))
-        .collect();
-    Ok(Response::json(200, &list))
-}
-
-async fn delete_token(call: Call<'_>) -> Result<Response, Error> {
-    let principal = call.principal().await?;
-    let token_id = call.id_param("id")?;
-    call.auth
-        .personal_tokens()
-        .revoke(&principal, token_id)
         .await?;
     Ok(Response::empty(204))
 }
