@@ -48,10 +48,7 @@ pub fn run() -> anyhow::Result<bool> {
         ),
         ("server build", &["build", "-p", "auth-server"]),
         // As in .ci/run, which also installs Chromium when it is missing.
-        (
-            "browser",
-            &["xtask", "browser", "--flows", "bearer,blocked"],
-        ),
+        ("browser", &["xtask", "browser"]),
         (
             "bench smoke test",
             &["xtask", "bench", "--quick", "--database", "sqlite"],

@@ -14,7 +14,6 @@ mod page;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -170,7 +169,6 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
     )?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
-    let cookie_secure = serve_help(&binary)?.contains("--cookie-secure");
     let postgres_url = server::postgres_admin_url(args.postgres_url.as_deref());
     let runtime = tokio::runtime::Runtime::new()?;
 
@@ -208,7 +206,6 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 adapter,
                 database,
                 postgres_url: &postgres_url,
-                cookie_secure,
                 deadline,
             };
             let steps = check.run(&mut cdp, &args.flows);
@@ -225,7 +222,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
             );
             for (flow, step) in &steps {
                 println!(
-                    "{label:<16} {flow:<8} {:<44} {}",
+                    "{label:<16} {flow:<8} {:<52} {}",
                     step.name,
                     if step.ok { "ok" } else { "FAIL" }
                 );
@@ -307,22 +304,6 @@ fn find_chromium(binary: &Path) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// `auth-server serve --help`, to learn which flags this build has.
-fn serve_help(binary: &Path) -> anyhow::Result<String> {
-    let output = Command::new(binary)
-        .args(["serve", "--help"])
-        .output()
-        .with_context(|| format!("cannot run {} serve --help", binary.display()))?;
-    if !output.status.success() {
-        bail!(
-            "{} serve --help failed ({})",
-            binary.display(),
-            output.status
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
 /// One adapter × database.
 struct Check<'a> {
     runtime: &'a tokio::runtime::Runtime,
@@ -330,8 +311,6 @@ struct Check<'a> {
     adapter: Adapter,
     database: Database,
     postgres_url: &'a str,
-    /// Whether this server build has `--cookie-secure` (and so the cookie transport).
-    cookie_secure: bool,
     deadline: Instant,
 }
 
@@ -353,11 +332,13 @@ impl Check<'_> {
         let stranger = PageServer::start(self.runtime)?;
         let scratch = tempfile::tempdir()?;
         let fresh = FreshDatabase::new(self.database, self.postgres_url, "auth_browser")?;
-        let mut args = vec!["--cors-allowed-origins".to_owned(), page.origin()];
-        if self.cookie_secure {
-            // Plain HTTP on 127.0.0.1: Secure cookies would not be stored.
-            args.extend(["--cookie-secure".to_owned(), "false".to_owned()]);
-        }
+        let args = vec![
+            "--cors-allowed-origins".to_owned(),
+            page.origin(),
+            // Plain HTTP on 127.0.0.1, where the browser would not send Secure cookies.
+            "--cookie-secure".to_owned(),
+            "false".to_owned(),
+        ];
         let launch = Launch {
             binary: self.binary,
             adapter: self.adapter,
@@ -380,12 +361,6 @@ impl Check<'_> {
         for &flow in flows {
             let flow_steps = match flow {
                 Flow::Bearer => bearer(&mut tab, &page.origin(), &api),
-                Flow::Cookie if !self.cookie_secure => vec![Step::new(
-                    "the server has the cookie transport",
-                    false,
-                    "`auth-server serve --help` lists --cookie-secure",
-                    "it does not: this build has no cookie transport",
-                )],
                 Flow::Cookie => cookie(&mut tab, &page.origin(), &api),
                 Flow::Blocked => blocked(&mut tab, &stranger.origin(), &api),
             };
