@@ -22,6 +22,7 @@ fn own_route_answers_bad_authorization_like_the_core() {
                 actix_web::App::new()
                     .configure(auth_actix::mount(app.clone()))
                     .route(support::OWN_ROUTE, web::get().to(hello))
+                    .route(support::OWN_ROUTE, web::post().to(hello))
             })
             .workers(1)
             .listen(listener)

@@ -26,7 +26,10 @@ fn own_route_answers_bad_authorization_like_the_core() {
         runtime.block_on(async move {
             listener.set_nonblocking(true).expect("non-blocking");
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            let router = auth_axum::mount(app, Router::new().route(support::OWN_ROUTE, get(hello)));
+            let router = auth_axum::mount(
+                app,
+                Router::new().route(support::OWN_ROUTE, get(hello).post(hello)),
+            );
             axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<SocketAddr>(),

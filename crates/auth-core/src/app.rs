@@ -124,6 +124,26 @@ impl App {
         self.authenticate(headers.authorization.as_deref()).await
     }
 
+    /// Authenticates a request for an adapter's extractor from its method and raw headers,
+    /// exactly as the auth routes do ([`crate::service::Sessions::authenticate_request`]): the
+    /// `Authorization` header; else, when the default mount (`native`'s) takes the cookie
+    /// transport, the access cookie, with the CSRF check of state changes. A refusal comes
+    /// rendered in that mount's shape, so a user's own route answers like the auth routes.
+    pub async fn authenticate_request<'h>(
+        &self,
+        method: &str,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+    ) -> Result<Principal, Response> {
+        let headers = crate::http::RequestHeaders::from_pairs(headers);
+        let mount = self.default_mount();
+        let cookies = mount.is_some_and(|m| m.profile.cookie_sessions);
+        self.auth()
+            .sessions()
+            .authenticate_request(method, &headers, cookies)
+            .await
+            .map_err(|err| self.error_response(mount, &err))
+    }
+
     /// Answers one request. Never panics; every outcome is a JSON response.
     pub async fn handle(&self, request: Request) -> Response {
         let started = Instant::now();

@@ -2,12 +2,13 @@
 
 use auth_core::{App, Principal};
 use warp::Filter;
-use warp::http::HeaderValue;
+use warp::http::{HeaderMap, Method};
 
 use crate::AuthRejection;
 
-/// The signed-in user of a request (bearer access token or personal access token), as
-/// extracted by [`auth_user`].
+/// The signed-in user of a request (bearer access token, personal access token, or the
+/// cookie transport's access cookie with `X-CSRF-Token` on state changes), as extracted by
+/// [`auth_user`].
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub Principal);
 
@@ -20,19 +21,20 @@ impl std::ops::Deref for AuthUser {
 }
 
 /// A filter yielding the signed-in user, or rejecting with [`AuthRejection`]: exactly the
-/// answer the auth routes give the same `Authorization` header, once the routes using it
-/// are given to [`crate::mount`].
+/// answer the auth routes give the same headers, once the routes using it are given to
+/// [`crate::mount`].
 pub fn auth_user(app: App) -> impl Filter<Extract = (AuthUser,), Error = warp::Rejection> + Clone {
-    // The raw value, not `warp::header::optional::<String>`: that one answers a header that is
-    // not UTF-8 with warp's own 400, and the core decides what such a header means.
-    let authorization = warp::header::value("authorization")
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify();
-    authorization.and_then(move |authorization: Option<HeaderValue>| {
+    // The raw values, not `warp::header::optional::<String>`: that one answers a header that
+    // is not UTF-8 with warp's own 400, and the core decides what such a header means, and
+    // which headers count (`Authorization`, or the session cookie and `X-CSRF-Token`).
+    let request = warp::method().and(warp::header::headers_cloned());
+    request.and_then(move |method: Method, headers: HeaderMap| {
         let app = app.clone();
         async move {
-            app.authenticate_header(authorization.as_ref().map(HeaderValue::as_bytes))
+            let pairs = headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes()));
+            app.authenticate_request(method.as_str(), pairs)
                 .await
                 .map(AuthUser)
                 .map_err(|response| warp::reject::custom(AuthRejection(response)))

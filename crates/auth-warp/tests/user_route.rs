@@ -21,7 +21,7 @@ fn own_route_answers_bad_authorization_like_the_core() {
             listener.set_nonblocking(true).expect("non-blocking");
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             let hello = warp::path!("hello")
-                .and(warp::get())
+                .and(warp::get().or(warp::post()).unify())
                 .and(auth_warp::auth_user(app.clone()))
                 .map(|user: AuthUser| support::hello(&user.user.email));
             let routes = auth_warp::mount(app, hello);

@@ -111,6 +111,66 @@ pub fn assert_own_route_answers_like_the_core(addr: SocketAddr) {
     );
     assert_eq!(own.status, 200, "a good token passes: {own:?}");
     assert_eq!(String::from_utf8_lossy(&own.body), hello(email));
+    assert_own_route_takes_the_session_cookie(addr);
+}
+
+/// The cookie transport reaches the user's own routes as it reaches the auth routes: the
+/// access cookie signs a read in; a state change by cookie without the session's
+/// `X-CSRF-Token` gets the core's 403 `CSRF_FAILED`, with it the user.
+fn assert_own_route_takes_the_session_cookie(addr: SocketAddr) {
+    let email = "cookie-route@example.com";
+    let registered = exchange(
+        addr,
+        "POST",
+        "/api/v1/auth/register",
+        b"Content-Type: application/json",
+        format!(
+            r#"{{"email":"{email}","password":"correct horse battery staple","transport":"cookie"}}"#
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        registered.status, 201,
+        "cookie registration works: {registered:?}"
+    );
+    let cookie = registered
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "set-cookie")
+        .find_map(|(_, value)| value.split(';').next().filter(|c| c.starts_with("__Host-")))
+        .expect("an access cookie is set")
+        .to_owned();
+    let body = String::from_utf8_lossy(&registered.body);
+    let csrf = body
+        .split(r#""csrf_token":""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the answer carries the CSRF token");
+    let by_cookie = format!("Cookie: {cookie}");
+    let own = exchange(addr, "GET", OWN_ROUTE, by_cookie.as_bytes(), b"");
+    assert_eq!(own.status, 200, "the access cookie passes a read: {own:?}");
+    assert_eq!(String::from_utf8_lossy(&own.body), hello(email));
+    let own = exchange(addr, "POST", OWN_ROUTE, by_cookie.as_bytes(), b"");
+    assert_eq!(
+        own.status, 403,
+        "a state change by cookie needs the CSRF token: {own:?}"
+    );
+    let core = exchange(
+        addr,
+        "POST",
+        "/api/v1/auth/logout",
+        by_cookie.as_bytes(),
+        b"",
+    );
+    assert_eq!(own.body, core.body, "the core's refusal, byte for byte");
+    assert_eq!(own.header("content-type"), core.header("content-type"));
+    assert!(
+        String::from_utf8_lossy(&core.body).contains("CSRF_FAILED"),
+        "{core:?}"
+    );
+    let with_csrf = format!("{by_cookie}\r\nX-CSRF-Token: {csrf}");
+    let own = exchange(addr, "POST", OWN_ROUTE, with_csrf.as_bytes(), b"");
+    assert_eq!(own.status, 200, "with the CSRF token it passes: {own:?}");
 }
 
 /// A response as read off the wire.
