@@ -1,9 +1,9 @@
 //! `cargo xtask ci`: the checks CI (`.ci/run`) runs, in order, stopping at the first failure
-//! (`.ci/run` also starts Postgres and installs the Python tools and cargo-deny).
+//! (`.ci/run` also starts Postgres and installs the Python tools, cargo-deny and Chromium).
 
 /// Runs the checks; `Ok(false)` when one fails.
 pub fn run() -> anyhow::Result<bool> {
-    let steps: [(&str, &[&str]); 8] = [
+    let steps: [(&str, &[&str]); 9] = [
         ("format", &["fmt", "--all", "--check"]),
         (
             "clippy",
@@ -47,6 +47,8 @@ pub fn run() -> anyhow::Result<bool> {
             &["deny", "check", "licenses", "bans", "sources"],
         ),
         ("server build", &["build", "-p", "auth-server"]),
+        // As in .ci/run, which also installs Chromium when it is missing.
+        ("browser", &["xtask", "browser"]),
         (
             "bench smoke test",
             &["xtask", "bench", "--quick", "--database", "sqlite"],

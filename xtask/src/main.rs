@@ -6,13 +6,17 @@
 //!   and `target/bench/latest.json` (see `docs/performance.md`).
 //! - `chaos`: fault cases against real server processes: `kill -9` during a write storm,
 //!   SIGTERM under load, a Postgres outage, pool exhaustion, three mixed instances, a soak.
+//! - `browser`: the server driven by headless Chromium over the DevTools protocol, for
+//!   every adapter and database: the bearer and cookie transports from an allowed origin, a
+//!   blocked origin (`docs/browser-test.md`).
 //! - `ci`: exactly what CI runs: format check, clippy, and the README's test command.
 //!
-//! Both `conformance` and `bench` start servers through `server` (one launcher, with the
-//! `Adapter` and `Database` choices); the configurations `conformance` checks are
+//! `conformance`, `bench`, `chaos` and `browser` start servers through `server` (one
+//! launcher, with the `Adapter` and `Database` choices); the configurations `conformance` checks are
 //! `auth_conformance::matrix::MATRIX`, shared with the in-tree test.
 
 mod bench;
+mod browser;
 mod chaos;
 mod ci;
 mod conformance;
@@ -36,6 +40,9 @@ enum Task {
     /// Run the fault cases (crashes, shutdown, outage, pool, instances, soak) against real
     /// server processes and databases; a table of case x result.
     Chaos(chaos::Args),
+    /// Drive the server from a page in headless Chromium (bearer and cookie transports,
+    /// CORS), per adapter and database.
+    Browser(browser::Args),
     /// Run what CI runs: fmt check, clippy, `cargo test --workspace`.
     Ci,
 }
@@ -46,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Task::Conformance(args) => conformance::run(args),
         Task::Bench(args) => bench::run(args),
         Task::Chaos(args) => chaos::run(args),
+        Task::Browser(args) => browser::run(args),
         Task::Ci => ci::run(),
     };
     match result {
