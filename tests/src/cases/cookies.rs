@@ -26,6 +26,7 @@ cases!("cookies" needs [Native]:
     bearer_requests_need_no_csrf_token,
     transport_must_be_cookie_or_bearer,
     seed_profiles_ignore_the_cookies needs [Native, Rbac],
+    admin_routes_take_the_cookie needs [Native, Admin],
 );
 
 /// The two possible names of each cookie: `Secure`, then plain.
@@ -524,5 +525,40 @@ async fn seed_profiles_ignore_the_cookies(ctx: Ctx) -> CaseResult {
             .fail("401: a seed profile reads bearer tokens only, never the access cookie")
             .into());
     }
+    Ok(())
+}
+
+async fn admin_routes_take_the_cookie(ctx: Ctx) -> CaseResult {
+    let Some(admin) = ctx.admin_credentials() else {
+        return Err(CaseError::Skipped(
+            "the target gave no admin credentials".to_owned(),
+        ));
+    };
+    let resp = ctx
+        .login_raw(&json!({
+            "email": admin.email,
+            "password": admin.password,
+            "transport": "cookie",
+        }))
+        .await?;
+    let session = CookieSession::read(&ctx, &resp, 200).step("the admin's cookie login")?;
+    let admin_route = |method: Method, route: &str| {
+        ctx.at(Profile::Admin, method, route)
+            .header("cookie", session.cookie())
+    };
+    admin_route(Method::GET, "/users?limit=1")
+        .send()
+        .await?
+        .expect_json(200)
+        .step("GET /users of the admin API by cookie")?;
+    let route = format!("/users/{}", Uuid::new_v4());
+    let resp = admin_route(Method::DELETE, &route).send().await?;
+    expect_csrf_failed(&resp).step("DELETE /users/{id} of the admin API by cookie, no CSRF")?;
+    admin_route(Method::DELETE, &route)
+        .header("x-csrf-token", session.csrf_token.clone())
+        .send()
+        .await?
+        .expect_problem(404, "NOT_FOUND")
+        .step("DELETE /users/{unknown id} of the admin API by cookie with the CSRF token")?;
     Ok(())
 }
