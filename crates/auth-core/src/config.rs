@@ -194,6 +194,52 @@ pub struct Config {
     pub cookie_secure: bool,
     /// The `SameSite` of those cookies (default `Lax`).
     pub cookie_same_site: SameSite,
+    /// The account lifecycle over email: links, lifetimes, limits, templates.
+    pub mail: MailSettings,
+}
+
+/// How the email flows behave (issue 13).
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// Page that takes a verification (and email-change) token: the mail links to it with
+    /// `token=<token>` added to its query. Without it the mail carries the bare token.
+    pub verify_email_url: Option<String>,
+    /// Page that takes a password-reset token (same rule).
+    pub reset_password_url: Option<String>,
+    /// Page that takes a magic-link token (same rule).
+    pub magic_link_url: Option<String>,
+    /// Lifetime of verification and email-change tokens (default 24 h).
+    pub verify_email_ttl: Duration,
+    /// Lifetime of password-reset tokens (default 30 min).
+    pub reset_password_ttl: Duration,
+    /// Lifetime of magic-link tokens (default 15 min).
+    pub magic_link_ttl: Duration,
+    /// Refuse logins (403 `EMAIL_NOT_VERIFIED`) until the address is verified (default off).
+    pub require_verified_email: bool,
+    /// Mails of one kind to one address (default 5 per hour); past it the request still
+    /// answers as usual but nothing is sent.
+    pub per_address: Limit,
+    /// Mail-sending requests per client IP (default 30 per hour); past it, 429.
+    pub per_ip: Limit,
+    /// What the mails say.
+    pub templates: crate::mail::Templates,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            verify_email_url: None,
+            reset_password_url: None,
+            magic_link_url: None,
+            verify_email_ttl: Duration::from_secs(24 * 3600),
+            reset_password_ttl: Duration::from_secs(30 * 60),
+            magic_link_ttl: Duration::from_secs(15 * 60),
+            require_verified_email: false,
+            per_address: Limit::per(5, 3600),
+            per_ip: Limit::per(30, 3600),
+            templates: crate::mail::Templates::default(),
+        }
+    }
 }
 
 /// A cookie's `SameSite` attribute: which cross-site requests carry it.
@@ -256,6 +302,7 @@ impl Default for Config {
             cors_allowed_origins: Vec::new(),
             cookie_secure: true,
             cookie_same_site: SameSite::Lax,
+            mail: MailSettings::default(),
         }
     }
 }

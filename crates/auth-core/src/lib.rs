@@ -23,6 +23,7 @@ pub mod cookie;
 pub mod cors;
 pub mod error;
 pub mod http;
+pub mod mail;
 mod memo;
 pub mod mount;
 pub mod openapi;

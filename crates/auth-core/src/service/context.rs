@@ -13,6 +13,7 @@ use crate::password::PasswordHasher;
 use crate::store::{Store, StoreError, StoreResult};
 use crate::token::TokenSigner;
 use crate::token::csrf::CsrfKey;
+use crate::token::mail_seal::MailSealKey;
 use crate::workers::Workers;
 
 /// The shared context of the services. One per [`crate::Auth`].
@@ -23,6 +24,10 @@ pub(crate) struct Context {
     pub(crate) signer: TokenSigner,
     /// Makes and checks the CSRF tokens of cookie sessions.
     pub(crate) csrf: CsrfKey,
+    /// Seals queued mail.
+    pub(crate) mail_key: MailSealKey,
+    /// Wakes this instance's mail sender when a message is queued.
+    pub(crate) mail_wakeup: Arc<tokio::sync::Notify>,
     pub(crate) cache: Arc<PrincipalCache>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
@@ -61,6 +66,8 @@ impl Context {
             store_threads,
             hasher,
             csrf: CsrfKey::derive(&config.signing),
+            mail_key: MailSealKey::derive(&config.signing),
+            mail_wakeup: Arc::new(tokio::sync::Notify::new()),
             signer,
             cache: Arc::new(PrincipalCache::new(
                 config.principal_cache_ttl,

@@ -17,6 +17,7 @@ mod admin;
 mod context;
 mod credentials;
 mod keys;
+mod mail_sender;
 mod mint;
 mod personal_tokens;
 mod purge;

@@ -15,9 +15,11 @@
 //! The same contract is checked against every implementation by one suite
 //! (`auth_core::testing::store_suite`, feature `test-support`).
 
+mod mail;
 mod records;
 mod refresh;
 
+pub use mail::*;
 pub use records::*;
 pub use refresh::*;
 
@@ -248,6 +250,8 @@ pub trait Store:
     + PersonalTokenStore
     + RateLimitStore
     + KeyStore
+    + OneTimeTokenStore
+    + MailQueueStore
     + Send
     + Sync
     + 'static

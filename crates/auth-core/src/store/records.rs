@@ -68,6 +68,9 @@ pub struct UserRecord {
     pub created_at: i64,
     /// Last modification time.
     pub updated_at: i64,
+    /// When the address was proven (a verification or email-change link followed); `None`:
+    /// never, or not since it changed.
+    pub email_verified_at: Option<i64>,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -224,6 +227,20 @@ pub struct UserPatch {
     pub organization_id: Option<Option<Uuid>>,
     /// New attributes object (replaces the old one).
     pub attributes: Option<Value>,
+    /// New address: as given and normalized (unique across users: a taken one is
+    /// [`super::StoreError::Conflict`], writing nothing).
+    pub email: Option<NewEmail>,
+    /// New verification time (`Some(None)` clears it).
+    pub email_verified_at: Option<Option<i64>>,
+}
+
+/// A user's new address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEmail {
+    /// The address as given (trimmed).
+    pub email: String,
+    /// The normalized (lower-cased) address.
+    pub email_key: String,
 }
 
 impl UserPatch {

@@ -36,16 +36,22 @@ fn mac(key: &[u8]) -> HmacSha256 {
     }
 }
 
+/// A key of its own for one use (`label`), derived from the secret every instance shares:
+/// the HS256 secret, or with EdDSA the key-encryption key.
+pub(crate) fn derived_key(signing: &Signing, label: &[u8]) -> [u8; 32] {
+    let base: &[u8] = match signing {
+        Signing::Hs256 { secret } => secret,
+        Signing::EdDsa { key_encryption_key } => key_encryption_key,
+    };
+    let mut derived = mac(base);
+    derived.update(label);
+    derived.finalize().into_bytes().into()
+}
+
 impl CsrfKey {
     /// Derives the key from the signing secret the instances share.
     pub fn derive(signing: &Signing) -> Self {
-        let base: &[u8] = match signing {
-            Signing::Hs256 { secret } => secret,
-            Signing::EdDsa { key_encryption_key } => key_encryption_key,
-        };
-        let mut derived = mac(base);
-        derived.update(KEY_LABEL);
-        Self(derived.finalize().into_bytes().into())
+        Self(derived_key(signing, KEY_LABEL))
     }
 
     fn session_mac(&self, session_id: Uuid) -> HmacSha256 {

@@ -5,6 +5,7 @@
 
 pub mod csrf;
 mod keys;
+pub mod mail_seal;
 mod maintenance;
 mod sealed;
 mod signer;
