@@ -90,6 +90,7 @@ pub(crate) const USER: Shape = Shape {
         ("roles", Field::StrArray),
         ("organization_id", Field::Nullable(&Field::Uuid)),
         ("created_at", Field::Time),
+        ("email_verified_at", Field::Nullable(&Field::Time)),
     ],
 };
 
@@ -298,7 +299,7 @@ pub(crate) const JWT_USER_USER: Shape = Shape {
         ("id", Field::Uuid),
         ("name", Field::Nullable(&Field::Str)),
         ("email", Field::Str),
-        ("email_verified_at", Field::Null),
+        ("email_verified_at", Field::Nullable(&Field::Time)),
         ("two_factor_confirmed_at", Field::Null),
         ("current_team_id", Field::Null),
         ("profile_photo_path", Field::Null),

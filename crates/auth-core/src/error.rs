@@ -132,6 +132,13 @@ pub enum Error {
     /// Authenticated, but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// A one-time token of a mail (verification, reset, magic link, email change) is
+    /// unknown, used, expired, or not for this.
+    #[error("invalid or expired link token")]
+    InvalidOneTimeToken,
+    /// The right password, but the address is not verified and verification is required.
+    #[error("email not verified")]
+    EmailNotVerified,
     /// A state change authenticated by a session cookie came without the session's
     /// `X-CSRF-Token` (or with another one).
     #[error("CSRF token missing or wrong")]
@@ -188,12 +195,13 @@ impl Error {
     /// otherwise (see each profile's encoder).
     pub fn status(&self) -> u16 {
         match self {
-            Error::MalformedRequest | Error::EmailTaken => 400,
+            Error::MalformedRequest | Error::EmailTaken | Error::InvalidOneTimeToken => 400,
             Error::InvalidCredentials | Error::MissingToken | Error::InvalidToken => 401,
             Error::AccountInactive
             | Error::WrongCurrentPassword
             | Error::Forbidden
-            | Error::CsrfFailed => 403,
+            | Error::CsrfFailed
+            | Error::EmailNotVerified => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::LastAdmin => 409,

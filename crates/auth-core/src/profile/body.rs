@@ -24,6 +24,8 @@ pub struct UserBody<'a> {
     roles: &'a [String],
     organization_id: Option<Uuid>,
     created_at: String,
+    /// When the address was verified (RFC 3339), or null.
+    email_verified_at: Option<String>,
 }
 
 impl<'a> UserBody<'a> {
@@ -37,6 +39,7 @@ impl<'a> UserBody<'a> {
             roles: &user.roles,
             organization_id: user.organization_id,
             created_at: timestamp(user.created_at),
+            email_verified_at: user.email_verified_at.map(timestamp),
         }
     }
 }

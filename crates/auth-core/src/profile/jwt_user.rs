@@ -72,7 +72,7 @@ impl JwtUser {
             id: user.id,
             name: user.full_name,
             email: user.email,
-            email_verified_at: None,
+            email_verified_at: user.email_verified_at.map(timestamp),
             two_factor_confirmed_at: None,
             current_team_id: None,
             profile_photo_path: None,

@@ -3,7 +3,8 @@
 use uuid::Uuid;
 
 use super::{
-    Client, Context, NewAccount, SessionGrant, SessionTerms, Sessions, Throttle, ThrottledAction,
+    Client, Context, EmailFlows, NewAccount, SessionGrant, SessionTerms, Sessions, Throttle,
+    ThrottledAction,
 };
 use crate::cache::Stale;
 use crate::error::{Error, Input, Rule};
@@ -40,6 +41,11 @@ impl Accounts<'_> {
             ..NewAccount::default()
         };
         let user = create(self.0, account).await?;
+        // The account exists now: a verification mail that cannot be queued must not undo
+        // it (the user can ask for another one).
+        if let Err(err) = EmailFlows(self.0).send_verification(&user).await {
+            tracing::warn!(error = %err, "verification mail not queued");
+        }
         Sessions(self.0).open(user, client.user_agent, terms).await
     }
 
@@ -201,6 +207,13 @@ impl Accounts<'_> {
                 store.update_user(user_id, &patch, revoke, now, None)
             })
             .await?;
+        // The change is made: a notice that cannot be queued is logged, not an error.
+        if let Err(err) = EmailFlows(self.0)
+            .notify_password_changed(&principal.user)
+            .await
+        {
+            tracing::warn!(error = %err, "password-change notice not queued");
+        }
         Ok(())
     }
 }

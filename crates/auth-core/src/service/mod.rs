@@ -16,6 +16,7 @@ mod accounts;
 mod admin;
 mod context;
 mod credentials;
+mod email_flows;
 mod keys;
 mod mail_sender;
 mod mint;
@@ -37,6 +38,7 @@ use uuid::Uuid;
 pub use accounts::Accounts;
 pub use admin::Admin;
 pub use credentials::is_safe_method;
+pub use email_flows::{ANSWER_FLOOR, EmailFlows};
 pub use personal_tokens::PersonalTokens;
 pub use purge::Purged;
 pub use sessions::{Sessions, bearer_token};
@@ -265,6 +267,11 @@ impl Auth {
     /// The rate limits.
     pub fn throttle(&self) -> Throttle<'_> {
         Throttle(&self.ctx)
+    }
+
+    /// The account lifecycle over email: verification, reset, magic links, email change.
+    pub fn email_flows(&self) -> EmailFlows<'_> {
+        EmailFlows(&self.ctx)
     }
 
     /// Login, authentication, refresh, logout, the caller's sessions.

@@ -38,6 +38,10 @@ impl Sessions<'_> {
         let user = Accounts(self.0)
             .check_credentials(email, password, client)
             .await?;
+        // Told only after the right password, like an inactive account.
+        if self.0.config.mail.require_verified_email && user.email_verified_at.is_none() {
+            return Err(Error::EmailNotVerified);
+        }
         self.open(user, client.user_agent, terms).await
     }
 

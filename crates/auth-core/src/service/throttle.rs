@@ -21,6 +21,8 @@ pub enum ThrottledAction {
     Register,
     /// Refreshes.
     Refresh,
+    /// Requests that send mail (forgot password, magic link, resend, email change).
+    Mail,
 }
 
 /// The rate-limit service.
@@ -34,6 +36,7 @@ impl Throttle<'_> {
         let (bucket, limit) = match action {
             ThrottledAction::Register => ("register", limits.register_ip),
             ThrottledAction::Refresh => ("refresh", limits.refresh_ip),
+            ThrottledAction::Mail => ("mail", self.0.config.mail.per_ip),
         };
         if !limit.enabled() {
             return Ok(());

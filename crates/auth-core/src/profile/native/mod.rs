@@ -36,8 +36,13 @@ pub static PROFILE: Profile = Profile {
     cookie_sessions: true,
 };
 
+mod email;
 mod tokens;
 
+use email::{
+    AcceptedBody, EmailChangeRequest, EmailRequest, MagicLinkVerifyRequest, ResetPasswordRequest,
+    TokenRequest,
+};
 use tokens::{CreateTokenRequest, PersonalTokenBody, create_token, delete_token};
 
 static ROUTES: &[Route] = &[
@@ -98,6 +103,78 @@ static ROUTES: &[Route] = &[
     .body(schema_of::<PasswordChangeRequest>)
     .answers(204, None)
     .errors(&[403, 422]),
+    route("POST", "/verify-email", false, "Verify the address", |c| {
+        email::verify_email(c).boxed()
+    })
+    .body(schema_of::<TokenRequest>)
+    .answers(204, None)
+    .errors(&[400]),
+    route(
+        "POST",
+        "/verify-email/resend",
+        true,
+        "Send a new verification link",
+        |c| email::resend_verification(c).boxed(),
+    )
+    .answers(202, Some(schema_of::<AcceptedBody>))
+    .errors(&[429]),
+    route(
+        "POST",
+        "/password/forgot",
+        false,
+        "Mail a password-reset link",
+        |c| email::forgot_password(c).boxed(),
+    )
+    .body(schema_of::<EmailRequest>)
+    .answers(202, Some(schema_of::<AcceptedBody>))
+    .errors(&[429]),
+    route(
+        "POST",
+        "/password/reset",
+        false,
+        "Set a new password from a reset link",
+        |c| email::reset_password(c).boxed(),
+    )
+    .body(schema_of::<ResetPasswordRequest>)
+    .answers(204, None)
+    .errors(&[400]),
+    route("POST", "/magic-link", false, "Mail a sign-in link", |c| {
+        email::request_magic_link(c).boxed()
+    })
+    .body(schema_of::<EmailRequest>)
+    .answers(202, Some(schema_of::<AcceptedBody>))
+    .errors(&[429]),
+    route(
+        "POST",
+        "/magic-link/verify",
+        false,
+        "Sign in with a sign-in link",
+        |c| email::verify_magic_link(c).boxed(),
+    )
+    .body(schema_of::<MagicLinkVerifyRequest>)
+    .answers(200, Some(or_cookie_session::<AuthResponse<'static>>))
+    .sets_cookies()
+    .errors(&[400]),
+    route(
+        "POST",
+        "/email",
+        true,
+        "Change the address (mails a confirmation link)",
+        |c| email::request_email_change(c).boxed(),
+    )
+    .body(schema_of::<EmailChangeRequest>)
+    .answers(202, Some(schema_of::<AcceptedBody>))
+    .errors(&[403, 429]),
+    route(
+        "POST",
+        "/email/confirm",
+        false,
+        "Confirm a new address",
+        |c| email::confirm_email_change(c).boxed(),
+    )
+    .body(schema_of::<TokenRequest>)
+    .answers(200, Some(schema_of::<UserBody<'static>>))
+    .errors(&[400]),
     route(
         "POST",
         "/tokens",
