@@ -13,9 +13,7 @@ use super::transport::{
     Transport, clear_cookies, cookie_answer, or_cookie_session, refresh_cookie,
 };
 
-use super::{
-    Call, LoginRequest, Profile, Route, jwt_ttl, list_of, route, schema_of, session_terms,
-};
+use super::{Call, Profile, Route, jwt_ttl, list_of, route, schema_of, session_terms};
 use crate::error::Error;
 use crate::http::Response;
 use crate::service::TokenPair;
@@ -37,12 +35,14 @@ pub static PROFILE: Profile = Profile {
 };
 
 mod email;
+mod requests;
 mod tokens;
 
 use email::{
     AcceptedBody, EmailChangeRequest, EmailRequest, MagicLinkVerifyRequest, ResetPasswordRequest,
     TokenRequest,
 };
+use requests::{NativeLoginRequest, PasswordChangeRequest, RefreshRequest, RegisterRequest};
 use tokens::{CreateTokenRequest, PersonalTokenBody, create_token, delete_token};
 
 static ROUTES: &[Route] = &[
@@ -248,112 +248,6 @@ impl<'a> AuthResponse<'a> {
             user: UserBody::new(&grant.user),
             token: TokenBody::new(&grant.tokens),
         }
-    }
-}
-
-/// `POST /register`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RegisterRequest {
-    /// Email address.
-    #[schema(format = Email, example = "user@example.com")]
-    pub email: String,
-    /// Password, 8 to 1024 characters.
-    #[schema(format = Password, min_length = 8, max_length = 1024, example = "securepassword")]
-    pub password: String,
-    /// Display name.
-    #[schema(max_length = 255, example = "John Doe")]
-    pub full_name: Option<String>,
-    /// Where the session's tokens go: in the body (`bearer`, the default) or in `HttpOnly`
-    /// cookies (`cookie`: the body is then a `CookieSessionBody`).
-    pub transport: Option<Transport>,
-}
-
-impl RegisterRequest {
-    fn decode(call: &Call<'_>) -> Result<Self, Error> {
-        let mut fields = call.fields()?;
-        let email = fields.email("email");
-        let password = fields.new_password("password");
-        let full_name = fields.optional_name("full_name");
-        let transport = Transport::decode(&mut fields);
-        fields.finish()?;
-        Ok(Self {
-            email: email.unwrap_or_default(),
-            password: password.unwrap_or_default(),
-            full_name,
-            transport,
-        })
-    }
-}
-
-/// `POST /login` of `native`: [`LoginRequest`] and the transport.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct NativeLoginRequest {
-    /// Email address (trimmed, compared case-insensitively).
-    #[schema(format = Email, example = "user@example.com")]
-    pub email: String,
-    /// Password, 1 to 1024 characters.
-    #[schema(format = Password, example = "securepassword")]
-    pub password: String,
-    /// Where the session's tokens go: in the body (`bearer`, the default) or in `HttpOnly`
-    /// cookies (`cookie`: the body is then a `CookieSessionBody`).
-    pub transport: Option<Transport>,
-}
-
-impl NativeLoginRequest {
-    fn decode(call: &Call<'_>) -> Result<(LoginRequest, Option<Transport>), Error> {
-        let mut fields = call.fields()?;
-        let login = LoginRequest::read(&mut fields);
-        let transport = Transport::decode(&mut fields);
-        fields.finish()?;
-        Ok((login, transport))
-    }
-}
-
-/// `POST /refresh`. The refresh token comes from the body, else the bearer access token's
-/// session is rotated, else the refresh cookie is exchanged.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RefreshRequest {
-    /// The refresh token to exchange.
-    pub refresh_token: Option<String>,
-    /// How to answer: `bearer` (a `TokenBody`) or `cookie` (a `CookieSessionBody` and the
-    /// cookies). Default: `cookie` when the refresh cookie was exchanged, else `bearer`.
-    pub transport: Option<Transport>,
-}
-
-impl RefreshRequest {
-    fn decode(call: &Call<'_>) -> Result<Self, Error> {
-        let mut fields = crate::validate::Fields::parse_optional(call.body())?;
-        let refresh_token = fields.optional_string("refresh_token");
-        let transport = Transport::decode(&mut fields);
-        fields.finish()?;
-        Ok(Self {
-            refresh_token,
-            transport,
-        })
-    }
-}
-
-/// `POST /password` (no `Debug`: it holds passwords).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct PasswordChangeRequest {
-    /// The current password.
-    #[schema(format = Password)]
-    pub current_password: String,
-    /// The new password, 8 to 1024 characters.
-    #[schema(format = Password, min_length = 8, max_length = 1024)]
-    pub new_password: String,
-}
-
-impl PasswordChangeRequest {
-    fn decode(call: &Call<'_>) -> Result<Self, Error> {
-        let mut fields = call.fields()?;
-        let current = fields.presented_password("current_password");
-        let new = fields.new_password("new_password");
-        fields.finish()?;
-        Ok(Self {
-            current_password: current.unwrap_or_default(),
-            new_password: new.unwrap_or_default(),
-        })
     }
 }
 
