@@ -10,6 +10,7 @@ mod common;
 mod concurrency;
 mod cookies;
 mod cors;
+mod email;
 mod envelope;
 mod jwt_user;
 mod last_admin;
@@ -56,6 +57,7 @@ const GROUPS: &[&[Case]] = &[
     jwt_user::CASES,
     cors::CASES,
     cookies::CASES,
+    email::CASES,
     openapi::CASES,
 ];
 
