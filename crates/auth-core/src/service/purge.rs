@@ -1,7 +1,7 @@
 //! The background purger: what has expired leaves the database in bounded batches, on a
 //! timer, instead of piling up (expired sessions with their refresh state, personal tokens
 //! past expiry, rate-limit counters and login failures out of every window, addresses not
-//! logged in from within the known-address window).
+//! logged in from within the known-address window, one-time mail tokens past expiry).
 //!
 //! One task per service runs one round at a time, so an instance never has two batches in
 //! flight. Instances sharing a database may purge at the same moment: every batch is a
@@ -32,6 +32,8 @@ pub struct Purged {
     pub rate_limits: u64,
     /// Addresses not logged in from within the known-address window.
     pub known_addresses: u64,
+    /// One-time tokens of mails (verification, reset, magic link, email change) past expiry.
+    pub one_time_tokens: u64,
 }
 
 impl Auth {
@@ -59,6 +61,8 @@ impl Auth {
                 s.purge_known_addresses(known_before, PURGE_BATCH)
             })
             .await?,
+            one_time_tokens: batches(ctx, move |s| s.purge_one_time_tokens(now, PURGE_BATCH))
+                .await?,
         })
     }
 
@@ -107,6 +111,8 @@ pub(super) fn longest_window(ctx: &Context) -> i64 {
         limits.login_ip,
         limits.register_ip,
         limits.refresh_ip,
+        ctx.config.mail.per_address,
+        ctx.config.mail.per_ip,
     ]
     .iter()
     .map(|limit| secs(limit.window))

@@ -57,6 +57,7 @@ async fn a_purge_round_removes_what_has_expired_and_keeps_the_rest() {
             rate_limits: 1,
             // The old login's address and the one remembered by hand.
             known_addresses: 2,
+            one_time_tokens: 0,
         }
     );
     assert!(store.find_refresh_token(old).expect("find").is_none());
