@@ -32,7 +32,11 @@ const MAIL_WAIT: Duration = Duration::from_secs(15);
 const QUIET_WAIT: Duration = Duration::from_secs(2);
 
 /// The next mail to `to`, or a failure naming what was expected.
-async fn mail_to(mailbox: &Arc<dyn Mailbox>, to: &str, what: &str) -> Result<ReceivedMail, Failure> {
+async fn mail_to(
+    mailbox: &Arc<dyn Mailbox>,
+    to: &str,
+    what: &str,
+) -> Result<ReceivedMail, Failure> {
     mailbox
         .next_to(to, MAIL_WAIT)
         .await
@@ -52,7 +56,9 @@ fn token_of(mail: &ReceivedMail, what: &str) -> Result<String, Failure> {
 /// A mail's text must not show the password or any bearer token of the account.
 fn expect_no_secret(mail: &ReceivedMail, account: &Account) -> Result<(), Failure> {
     let raw = &mail.raw;
-    if raw.contains(&account.password) || (!account.pair.access.is_empty() && raw.contains(&account.pair.access)) {
+    if raw.contains(&account.password)
+        || (!account.pair.access.is_empty() && raw.contains(&account.pair.access))
+    {
         return Err(Failure::new(
             "a mail without the password or a bearer token",
             format!("subject {:?}", mail.subject),
@@ -67,7 +73,10 @@ async fn post(ctx: &Ctx, route: &str, body: &Value) -> Result<Resp, Failure> {
 }
 
 /// A registered account whose verification mail was taken from the mailbox.
-async fn registered(ctx: &Ctx, mailbox: &Arc<dyn Mailbox>) -> Result<(Account, ReceivedMail), Failure> {
+async fn registered(
+    ctx: &Ctx,
+    mailbox: &Arc<dyn Mailbox>,
+) -> Result<(Account, ReceivedMail), Failure> {
     let account = ctx.register().await?;
     let mail = mail_to(mailbox, &account.email, "the verification mail").await?;
     Ok((account, mail))
@@ -92,7 +101,11 @@ async fn registration_mails_a_verification_link(ctx: Ctx) -> CaseResult {
     let (account, mail) = registered(&ctx, &mailbox).await?;
     expect_no_secret(&mail, &account)?;
     if account.user["email_verified_at"] != Value::Null {
-        return Err(Failure::new("a new account's `email_verified_at` null", account.user.to_string()).into());
+        return Err(Failure::new(
+            "a new account's `email_verified_at` null",
+            account.user.to_string(),
+        )
+        .into());
     }
     let token = token_of(&mail, "the verification mail")?;
     post(&ctx, "/verify-email", &json!({"token": token}))
@@ -101,8 +114,13 @@ async fn registration_mails_a_verification_link(ctx: Ctx) -> CaseResult {
         .step("POST /verify-email with the mailed token")?;
     let resp = ctx.me(&account.pair.access).await?;
     resp.expect_shape(200, &USER)?;
-    if !resp.json().is_some_and(|user| user["email_verified_at"].is_string()) {
-        return Err(resp.fail("`email_verified_at` set after verification").into());
+    if !resp
+        .json()
+        .is_some_and(|user| user["email_verified_at"].is_string())
+    {
+        return Err(resp
+            .fail("`email_verified_at` set after verification")
+            .into());
     }
     Ok(())
 }
@@ -116,8 +134,15 @@ async fn verification_tokens_are_single_use_and_checked(ctx: Ctx) -> CaseResult 
         .expect_no_content()?;
     expect_invalid_token(&post(&ctx, "/verify-email", &json!({"token": token})).await?)
         .step("the verification token used a second time")?;
-    expect_invalid_token(&post(&ctx, "/verify-email", &json!({"token": "not-a-token-at-all-xxxxxxxx"})).await?)
-        .step("an unknown verification token")?;
+    expect_invalid_token(
+        &post(
+            &ctx,
+            "/verify-email",
+            &json!({"token": "not-a-token-at-all-xxxxxxxx"}),
+        )
+        .await?,
+    )
+    .step("an unknown verification token")?;
     post(&ctx, "/verify-email", &json!({}))
         .await?
         .expect_validation("token")
@@ -160,7 +185,11 @@ async fn forgot_password_does_not_tell_whether_an_account_exists(ctx: Ctx) -> Ca
     let known = post(&ctx, "/password/forgot", &json!({"email": account.email})).await?;
     let known_body = expect_accepted(&known).step("forgot password of an account")?;
     if unknown_body != known_body {
-        return Err(known.fail(format!("the same body as for an unknown address: {unknown_body}")).into());
+        return Err(known
+            .fail(format!(
+                "the same body as for an unknown address: {unknown_body}"
+            ))
+            .into());
     }
     let mail = mail_to(&mailbox, &account.email, "the reset mail").await?;
     expect_no_secret(&mail, &account)?;
@@ -176,18 +205,34 @@ async fn reset_sets_the_password_and_revokes_everything(ctx: Ctx) -> CaseResult 
     let (account, _) = registered(&ctx, &mailbox).await?;
     let other = ctx.login(&account, None).await?;
     expect_accepted(&post(&ctx, "/password/forgot", &json!({"email": account.email})).await?)?;
-    let token = token_of(&mail_to(&mailbox, &account.email, "the reset mail").await?, "reset")?;
-    post(&ctx, "/password/reset", &json!({"token": token, "new_password": "short"}))
-        .await?
-        .expect_validation("new_password")
-        .step("a reset to a password the rules refuse")?;
+    let token = token_of(
+        &mail_to(&mailbox, &account.email, "the reset mail").await?,
+        "reset",
+    )?;
+    post(
+        &ctx,
+        "/password/reset",
+        &json!({"token": token, "new_password": "short"}),
+    )
+    .await?
+    .expect_validation("new_password")
+    .step("a reset to a password the rules refuse")?;
     let new_password = unique_password();
-    post(&ctx, "/password/reset", &json!({"token": token, "new_password": new_password}))
-        .await?
-        .expect_no_content()
-        .step("the reset token after a refused password: still good")?;
-    for (what, bearer) in [("the registration's", &account.pair.access), ("another session's", &other.access)] {
-        ctx.expect_rejected(bearer).await.step(&format!("{what} access token after a reset"))?;
+    post(
+        &ctx,
+        "/password/reset",
+        &json!({"token": token, "new_password": new_password}),
+    )
+    .await?
+    .expect_no_content()
+    .step("the reset token after a refused password: still good")?;
+    for (what, bearer) in [
+        ("the registration's", &account.pair.access),
+        ("another session's", &other.access),
+    ] {
+        ctx.expect_rejected(bearer)
+            .await
+            .step(&format!("{what} access token after a reset"))?;
     }
     ctx.login_raw(&json!({"email": account.email, "password": account.password}))
         .await?
@@ -196,13 +241,21 @@ async fn reset_sets_the_password_and_revokes_everything(ctx: Ctx) -> CaseResult 
     let resp = ctx
         .login_raw(&json!({"email": account.email, "password": new_password}))
         .await?;
-    resp.expect_shape(200, &AUTH).step("the new password after a reset")?;
+    resp.expect_shape(200, &AUTH)
+        .step("the new password after a reset")?;
     let notice = mail_to(&mailbox, &account.email, "the password-changed notice").await?;
     if notice.token().is_some_and(|t| t == token) {
         return Err(Failure::new("a notice without the reset token", notice.subject).into());
     }
-    expect_invalid_token(&post(&ctx, "/password/reset", &json!({"token": token, "new_password": unique_password()})).await?)
-        .step("the reset token used a second time")?;
+    expect_invalid_token(
+        &post(
+            &ctx,
+            "/password/reset",
+            &json!({"token": token, "new_password": unique_password()}),
+        )
+        .await?,
+    )
+    .step("the reset token used a second time")?;
     Ok(())
 }
 
@@ -212,14 +265,28 @@ async fn only_the_newest_reset_link_works(ctx: Ctx) -> CaseResult {
     let mut tokens = Vec::new();
     for _ in 0..2 {
         expect_accepted(&post(&ctx, "/password/forgot", &json!({"email": account.email})).await?)?;
-        tokens.push(token_of(&mail_to(&mailbox, &account.email, "a reset mail").await?, "reset")?);
+        tokens.push(token_of(
+            &mail_to(&mailbox, &account.email, "a reset mail").await?,
+            "reset",
+        )?);
     }
-    expect_invalid_token(&post(&ctx, "/password/reset", &json!({"token": tokens[0], "new_password": unique_password()})).await?)
-        .step("the older of two reset tokens")?;
-    post(&ctx, "/password/reset", &json!({"token": tokens[1], "new_password": unique_password()}))
-        .await?
-        .expect_no_content()
-        .step("the newer of two reset tokens")?;
+    expect_invalid_token(
+        &post(
+            &ctx,
+            "/password/reset",
+            &json!({"token": tokens[0], "new_password": unique_password()}),
+        )
+        .await?,
+    )
+    .step("the older of two reset tokens")?;
+    post(
+        &ctx,
+        "/password/reset",
+        &json!({"token": tokens[1], "new_password": unique_password()}),
+    )
+    .await?
+    .expect_no_content()
+    .step("the newer of two reset tokens")?;
     Ok(())
 }
 
@@ -232,12 +299,18 @@ async fn magic_link_signs_in_once(ctx: Ctx) -> CaseResult {
     if expect_accepted(&resp)? != stranger_body {
         return Err(resp.fail("the same body as for an unknown address").into());
     }
-    let token = token_of(&mail_to(&mailbox, &account.email, "the sign-in mail").await?, "magic link")?;
+    let token = token_of(
+        &mail_to(&mailbox, &account.email, "the sign-in mail").await?,
+        "magic link",
+    )?;
     let resp = post(&ctx, "/magic-link/verify", &json!({"token": token})).await?;
-    resp.expect_shape(200, &AUTH).step("POST /magic-link/verify: the answer of /login")?;
+    resp.expect_shape(200, &AUTH)
+        .step("POST /magic-link/verify: the answer of /login")?;
     resp.expect_at("/user/id", &json!(account.id))?;
     let access = resp.str_at("/token/access_token")?.to_owned();
-    ctx.expect_accepted(&access, &account).await.step("the magic link's access token")?;
+    ctx.expect_accepted(&access, &account)
+        .await
+        .step("the magic link's access token")?;
     expect_invalid_token(&post(&ctx, "/magic-link/verify", &json!({"token": token})).await?)
         .step("the magic-link token used a second time")?;
     Ok(())
@@ -258,7 +331,12 @@ async fn email_change_waits_for_the_new_address(ctx: Ctx) -> CaseResult {
         .expect_problem(403, INVALID_CREDENTIALS)
         .step("POST /email with a wrong current password")?;
     expect_accepted(&change(account.password.clone()).await?).step("POST /email")?;
-    let mail = mail_to(&mailbox, &new_email, "the confirmation mail to the new address").await?;
+    let mail = mail_to(
+        &mailbox,
+        &new_email,
+        "the confirmation mail to the new address",
+    )
+    .await?;
     let token = token_of(&mail, "email change")?;
     ctx.me(&account.pair.access)
         .await?
@@ -267,7 +345,10 @@ async fn email_change_waits_for_the_new_address(ctx: Ctx) -> CaseResult {
     let resp = post(&ctx, "/email/confirm", &json!({"token": token})).await?;
     resp.expect_shape(200, &USER).step("POST /email/confirm")?;
     resp.expect_at("/email", &json!(new_email))?;
-    if !resp.json().is_some_and(|user| user["email_verified_at"].is_string()) {
+    if !resp
+        .json()
+        .is_some_and(|user| user["email_verified_at"].is_string())
+    {
         return Err(resp.fail("the confirmed address verified").into());
     }
     let notice = mail_to(&mailbox, &account.email, "the notice to the old address").await?;
@@ -305,7 +386,9 @@ async fn mails_to_one_address_are_limited(ctx: Ctx) -> CaseResult {
     let (account, _) = registered(&ctx, &mailbox).await?;
     for attempt in 1..=6 {
         expect_accepted(&post(&ctx, "/password/forgot", &json!({"email": account.email})).await?)
-            .step(&format!("forgot password #{attempt}: 202 also past the limit"))?;
+            .step(&format!(
+            "forgot password #{attempt}: 202 also past the limit"
+        ))?;
     }
     for n in 1..=5 {
         mail_to(&mailbox, &account.email, &format!("reset mail #{n}")).await?;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bounds;
+mod email_flows;
 mod keys;
 mod purge;
 mod refresh;
