@@ -272,6 +272,8 @@ impl std::fmt::Debug for UserPatch {
             .field("roles", &self.roles)
             .field("organization_id", &self.organization_id)
             .field("attributes", &self.attributes)
+            .field("email", &self.email)
+            .field("email_verified_at", &self.email_verified_at)
             .finish()
     }
 }
