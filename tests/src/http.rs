@@ -12,6 +12,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::mailbox::Mailbox;
 use crate::profile::Profile;
 use crate::report::Failure;
 use crate::runner::CaseError;
@@ -49,6 +50,7 @@ pub(crate) struct Ctx {
     limits: Option<Limits>,
     jwt_secret: Option<Arc<[u8]>>,
     cors_origin: Option<Arc<str>>,
+    mailbox: Option<Arc<dyn Mailbox>>,
 }
 
 /// Hands out distinct client IPs from 198.18.0.0/15: consecutive addresses from a random
@@ -98,6 +100,7 @@ impl Ctx {
             limits: target.limits,
             jwt_secret: target.jwt_secret.as_deref().map(Arc::from),
             cors_origin: target.cors_origin.as_deref().map(Arc::from),
+            mailbox: target.mailbox.clone(),
         }
         .with_fresh_ip())
     }
@@ -178,6 +181,17 @@ impl Ctx {
     pub(crate) fn require_cors_origin(&self) -> Result<Arc<str>, CaseError> {
         self.cors_origin.clone().ok_or_else(|| {
             CaseError::Skipped("the target gave no origin on its CORS allow-list".to_owned())
+        })
+    }
+
+    /// Where the target's mail arrives; Skipped when the target gave no mailbox.
+    // Used by the mail cases of issue 13, which land separately.
+    #[allow(dead_code)]
+    pub(crate) fn require_mailbox(&self) -> Result<Arc<dyn Mailbox>, CaseError> {
+        self.mailbox.clone().ok_or_else(|| {
+            CaseError::Skipped(
+                "no mailbox: the target's mail goes to no SMTP sink this run can read".to_owned(),
+            )
         })
     }
 
@@ -489,6 +503,7 @@ pub(crate) mod tests {
             limits: None,
             jwt_secret: None,
             cors_origin: None,
+            mailbox: None,
         })
         .unwrap();
         assert_eq!(
@@ -527,6 +542,7 @@ pub(crate) mod tests {
             limits: None,
             jwt_secret: None,
             cors_origin: None,
+            mailbox: None,
         })
         .unwrap();
         assert_eq!(
@@ -553,6 +569,7 @@ pub(crate) mod tests {
             limits: None,
             jwt_secret: None,
             cors_origin: None,
+            mailbox: None,
         }
     }
 
@@ -594,6 +611,13 @@ pub(crate) mod tests {
             ctx.require_jwt_secret(),
             Err(CaseError::Skipped(_))
         ));
+        match ctx.require_mailbox() {
+            Err(CaseError::Skipped(reason)) => {
+                assert!(reason.starts_with("no mailbox"), "{reason}")
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a mailbox the target did not give"),
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@
 //!     limits: Some(Limits::CONTRACT),
 //!     jwt_secret: None,
 //!     cors_origin: None,
+//!     mailbox: None,
 //! };
 //! let report = run_suite(&target, Some("refresh/")).await;
 //! println!("{}", render_table(&[report]));
@@ -45,6 +46,7 @@ mod cases;
 mod check;
 mod http;
 mod jwt;
+pub mod mailbox;
 pub mod matrix;
 mod mount;
 mod native;
@@ -107,6 +109,9 @@ pub struct Target {
     /// A browser origin on the deployment's CORS allow-list (`--cors-allowed-origins`); the
     /// CORS cases are Skipped when `None`.
     pub cors_origin: Option<String>,
+    /// Where the suite reads the mail the deployment sends (a [`mailbox::SmtpSink`] it was
+    /// pointed at); the cases that follow a mailed link are Skipped when `None`.
+    pub mailbox: Option<Arc<dyn mailbox::Mailbox>>,
 }
 
 /// A rate limit: at most `max` counted events within a sliding `window`.
@@ -187,6 +192,7 @@ impl fmt::Debug for Target {
             .field("forwarded_for", &self.forwarded_for)
             .field("limits", &self.limits)
             .field("cors_origin", &self.cors_origin)
+            .field("mailbox", &self.mailbox.as_ref().map(|_| "<mailbox>"))
             .field(
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
@@ -278,6 +284,7 @@ mod tests {
             limits: None,
             jwt_secret: None,
             cors_origin: None,
+            mailbox: None,
         }
     }
 
@@ -302,6 +309,7 @@ mod tests {
                         "rate limits",
                         "HS256 secret",
                         "CORS allow-list",
+                        "no mailbox",
                     ]
                     .iter()
                     .any(|why| reason.contains(why)),

@@ -217,6 +217,7 @@ mod tests {
             limits: None,
             jwt_secret: None,
             cors_origin: None,
+            mailbox: None,
         })
         .unwrap()
     }

@@ -15,6 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context as _;
+use auth_conformance::mailbox::{Mailbox, SmtpSink};
 use auth_conformance::matrix::{MATRIX, MATRIX_LIMITS, ServerConfig, Signing, unexpected_skips};
 use auth_conformance::{
     Credentials, DEFAULT_PROFILES, Failure, Hooks, Limits, Mount, Report, SUITE_REUSE_INTERVAL,
@@ -73,6 +75,11 @@ pub struct Args {
     /// (`--cors-allowed-origins`), for the CORS cases.
     #[arg(long)]
     cors_origin: Option<String>,
+    /// For `--base-url` runs: start the suite's SMTP sink on this address (e.g.
+    /// `127.0.0.1:2525`) for the deployment to send its mail to (its `--smtp-url
+    /// smtp://127.0.0.1:2525`), so the cases that follow mailed links run.
+    #[arg(long, value_name = "ADDR")]
+    smtp_sink: Option<std::net::SocketAddr>,
     /// Email of an existing user with the role `admin`, for `--base-url` runs (the matrix
     /// creates its own).
     #[arg(long, requires = "admin_password")]
@@ -104,6 +111,16 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 .clone()
                 .zip(args.admin_password.clone())
                 .map(|(email, password)| Credentials { email, password });
+            // Kept until the run ends: dropping it closes its port.
+            let sink = args
+                .smtp_sink
+                .map(SmtpSink::start_on)
+                .transpose()
+                .context("cannot start the SMTP sink")?
+                .map(Arc::new);
+            if let Some(sink) = &sink {
+                eprintln!("SMTP sink listening at {}", sink.url());
+            }
             let target = Target {
                 base_url: url.trim_end_matches('/').to_owned(),
                 label: url.clone(),
@@ -116,6 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<bool> {
                 limits: args.contract_limits.then_some(Limits::CONTRACT),
                 jwt_secret: args.jwt_secret.clone().map(String::into_bytes),
                 cors_origin: args.cors_origin.clone(),
+                mailbox: sink.map(|sink| sink as Arc<dyn Mailbox>),
             };
             let report = runtime.block_on(run_suite(&target, args.filter.as_deref()));
             vec![Section {
@@ -244,11 +262,13 @@ impl Run<'_> {
         let scratch = tempfile::tempdir()?;
         let fresh = FreshDatabase::new(self.database, self.postgres_url, "auth_conformance")?;
         let jwt_secret = (self.config.signing == Signing::Hs256).then(random_hex_32);
+        // One sink per server, so no case reads another server's mail.
+        let sink = Arc::new(SmtpSink::start().context("cannot start the SMTP sink")?);
         let launch = Launch {
             binary: self.binary,
             adapter: self.adapter,
             database_url: fresh.url(),
-            args: serve_args(&self.config),
+            args: serve_args(&self.config, &sink.url()),
             env: secrets(self.config.signing, jwt_secret.as_deref()),
             log_filter: "warn",
             log_path: scratch.path().join("server.log"),
@@ -292,6 +312,7 @@ impl Run<'_> {
                 limits: Some(MATRIX_LIMITS),
                 jwt_secret: jwt_secret.map(String::into_bytes),
                 cors_origin: Some(auth_conformance::matrix::CORS_ORIGIN.to_owned()),
+                mailbox: Some(sink),
             };
             let report = run_suite(&target, self.filter).await;
             drop(server);
@@ -302,8 +323,9 @@ impl Run<'_> {
 }
 
 /// The `serve` arguments of a matrix server for `config`: its profiles, the matrix's rate
-/// limits and reuse interval, the suite's address as a trusted proxy.
-fn serve_args(config: &ServerConfig<'_>) -> Vec<String> {
+/// limits and reuse interval, the suite's address as a trusted proxy, its mail sent to the
+/// SMTP sink at `smtp_url`.
+fn serve_args(config: &ServerConfig<'_>, smtp_url: &str) -> Vec<String> {
     let limits = MATRIX_LIMITS;
     let mut args: Vec<String> = vec![
         "--profiles".to_owned(),
@@ -320,6 +342,8 @@ fn serve_args(config: &ServerConfig<'_>) -> Vec<String> {
         format!("--rate-refresh-ip={}", limits.refresh_ip),
         "--refresh-reuse-interval".to_owned(),
         SUITE_REUSE_INTERVAL.as_secs().to_string(),
+        "--smtp-url".to_owned(),
+        smtp_url.to_owned(),
     ];
     if config.signing == Signing::Eddsa {
         args.extend(["--signing-algorithm".to_owned(), "eddsa".to_owned()]);
