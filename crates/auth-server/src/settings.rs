@@ -12,6 +12,7 @@ use auth_diesel::{ConnectOptions, DieselStore};
 use clap::{Args, Subcommand};
 
 use crate::limits::ConnectionLimits;
+use crate::mail::MailArgs;
 use crate::secrets::{Kek, KekSource, Secret, WhenMissing, default_kek, parse_kek, read_key_file};
 use crate::serve::Adapter;
 
@@ -274,6 +275,10 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTH_COOKIE_SAME_SITE", hide_env_values = true, default_value = "lax",
           value_parser = auth_core::config::SameSite::parse)]
     pub cookie_same_site: auth_core::config::SameSite,
+    /// Mail: where it goes (SMTP or the outbox), its sender and templates, and the email
+    /// flows' links, lifetimes and limits.
+    #[command(flatten)]
+    pub mail: MailArgs,
     /// IPv6 clients are counted per network of this many leading bits (64: one customer's
     /// network; 48: a whole site), for every per-IP limit.
     #[arg(long, env = "AUTH_IPV6_PREFIX_LEN", hide_env_values = true, default_value_t = 64,
@@ -346,10 +351,11 @@ impl ServeArgs {
         Duration::from_secs(self.shutdown_grace)
     }
 
-    fn core_config(&self, signing: Signing) -> Config {
+    fn core_config(&self, signing: Signing, mail: auth_core::config::MailSettings) -> Config {
         let defaults = Config::default();
         Config {
             signing,
+            mail,
             issuer: self.issuer.clone(),
             leeway: Duration::from_secs(self.jwt_leeway),
             argon2: Argon2Params {
@@ -593,7 +599,12 @@ pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Res
         bail!("--cookie-same-site none needs Secure cookies: browsers drop the others");
     }
     let signing = signing(args, store.clone()).await?;
-    let config = args.core_config(signing);
+    // Reads the templates directory: off the executor.
+    let mail = {
+        let mail = args.mail.clone();
+        tokio::task::spawn_blocking(move || mail.settings()).await??
+    };
+    let config = args.core_config(signing, mail);
     let listen_url = args
         .database
         .database_listen_url
@@ -657,13 +668,22 @@ fn when_key_file_missing(store: &DieselStore) -> anyhow::Result<WhenMissing> {
     })
 }
 
-/// Builds the app: database, core, mounted profiles.
+/// Builds the app: mailer, database, core, mounted profiles; starts the purger and the
+/// delivery of the mail queue.
 pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
+    // First, so that a bad SMTP URL fails the start before the database is touched; TLS
+    // set-up reads the root certificates, off the executor.
+    let chosen = {
+        let (mail, url) = (args.mail.clone(), args.database.database_url.clone());
+        tokio::task::spawn_blocking(move || mail.mailer(&url)).await??
+    };
     let database = args.database.clone();
     let store = tokio::task::spawn_blocking(move || connect(&database)).await??;
     let auth = open_auth(args, store).await?;
-    // Detached: the task ends by itself once the app (and so the service) is dropped.
+    // Detached: the tasks end by themselves once the app (and so the service) is dropped.
     drop(auth.start_purger());
+    drop(auth.start_mail_sender(chosen.mailer));
+    tracing::info!(mail = %chosen.description, "mail delivery");
     Ok(App::new(auth, &args.mounts()?)?)
 }
 
@@ -695,6 +715,7 @@ mod tests {
             KeyEncryptionArgs::augment_args(clap::Command::new("key-encryption")),
             AdminCommand::augment_subcommands(clap::Command::new("user")),
             KeysCommand::augment_subcommands(clap::Command::new("keys")),
+            MailArgs::augment_args(clap::Command::new("mail")),
         ];
         for command in &commands {
             assert_eq!(showing_env_values(command), Vec::<String>::new());
@@ -707,8 +728,14 @@ mod tests {
         args.database.database_url = "postgres://u:s3cretpw@db/auth".to_owned();
         args.jwt_secret = Some(Secret::from("jwt-secret-value-0123456789abcdef"));
         args.key_encryption.key_encryption_key = Some(Secret::from("ab".repeat(32)));
+        args.mail.smtp_url = Some(Secret::from("smtps://u:smtp-pw-9@mail.example"));
         let shown = format!("{args:?}");
-        for secret in ["s3cretpw", "jwt-secret-value", &"ab".repeat(32)] {
+        for secret in [
+            "s3cretpw",
+            "jwt-secret-value",
+            &"ab".repeat(32),
+            "smtp-pw-9",
+        ] {
             assert!(!shown.contains(secret), "{shown}");
         }
         args.database.database_url = "sqlite://data/auth.db".to_owned();
@@ -743,5 +770,104 @@ mod common_password_flag {
         assert!(!refuses(&["--refuse-common-passwords", "false"]).unwrap());
         assert!(!refuses(&["--refuse-common-passwords=off"]).unwrap());
         assert!(refuses(&["--refuse-common-passwords", "maybe"]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod mail_flags {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Only {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn parse(flags: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let argv = std::iter::once("auth-server").chain(flags.iter().copied());
+        Only::try_parse_from(argv).map(|only| only.args)
+    }
+
+    #[test]
+    fn verified_email_is_required_only_when_said_so() {
+        let required = |flags: &[&str]| parse(flags).map(|a| a.mail.require_verified_email);
+        // The environment is not the tests' to change; without the variable set:
+        if std::env::var_os("AUTH_REQUIRE_VERIFIED_EMAIL").is_none() {
+            assert!(!required(&[]).unwrap());
+        }
+        assert!(required(&["--require-verified-email"]).unwrap());
+        assert!(required(&["--require-verified-email", "true"]).unwrap());
+        assert!(!required(&["--require-verified-email", "false"]).unwrap());
+        assert!(required(&["--require-verified-email=on"]).unwrap());
+        assert!(required(&["--require-verified-email", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn the_mail_flags_reach_the_core_config() {
+        let args = parse(&[
+            "--verify-email-url",
+            "https://app.example/verify",
+            "--reset-password-url=https://app.example/reset",
+            "--magic-link-url=http://127.0.0.1:5173/magic",
+            "--verify-email-ttl=60",
+            "--reset-password-ttl=61",
+            "--magic-link-ttl=62",
+            "--rate-mail-address=2/60",
+            "--rate-mail-ip=off",
+            "--mail-from=Example <no-reply@example.com>",
+        ])
+        .expect("parsed");
+        let mail = args.mail.settings().expect("settings");
+        let config = args.core_config(Signing::Hs256 { secret: Vec::new() }, mail);
+        let mail = &config.mail;
+        assert_eq!(
+            mail.verify_email_url.as_deref(),
+            Some("https://app.example/verify")
+        );
+        assert_eq!(
+            mail.reset_password_url.as_deref(),
+            Some("https://app.example/reset")
+        );
+        assert_eq!(
+            mail.magic_link_url.as_deref(),
+            Some("http://127.0.0.1:5173/magic")
+        );
+        assert_eq!(mail.verify_email_ttl, Duration::from_secs(60));
+        assert_eq!(mail.reset_password_ttl, Duration::from_secs(61));
+        assert_eq!(mail.magic_link_ttl, Duration::from_secs(62));
+        assert_eq!(mail.per_address, Limit::per(2, 60));
+        assert!(!mail.per_ip.enabled());
+        assert_eq!(
+            args.mail.mail_from.email.to_string(),
+            "no-reply@example.com"
+        );
+        for bad in [
+            &["--verify-email-url", "/verify"][..],
+            &["--magic-link-ttl", "0"],
+            &["--mail-from", "nobody"],
+            &["--rate-mail-ip", "5"],
+            &["--smtp-url", "smtp://h", "--mail-outbox", "/tmp/x"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_the_cores() {
+        let Ok(args) = ServeArgs::defaults() else {
+            return; // an AUTH_* variable of the environment does not parse: not ours
+        };
+        let mail = args.mail.settings().expect("settings");
+        let core = auth_core::config::MailSettings::default();
+        if std::env::vars().all(|(name, _)| !name.starts_with("AUTH_")) {
+            assert_eq!(mail.verify_email_ttl, core.verify_email_ttl);
+            assert_eq!(mail.reset_password_ttl, core.reset_password_ttl);
+            assert_eq!(mail.magic_link_ttl, core.magic_link_ttl);
+            assert_eq!(mail.per_address, core.per_address);
+            assert_eq!(mail.per_ip, core.per_ip);
+            assert_eq!(mail.require_verified_email, core.require_verified_email);
+            assert_eq!(mail.verify_email_url, None);
+        }
     }
 }
