@@ -147,6 +147,7 @@ mod tests {
                 attributes: serde_json::json!({}),
                 created_at: 0,
                 updated_at: 0,
+                email_verified_at: None,
             }),
             credential: Credential::PersonalToken {
                 token_id: Uuid::new_v4(),

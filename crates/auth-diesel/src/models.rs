@@ -1,8 +1,8 @@
 //! Row types and their conversion to the core's records.
 
 use auth_core::store::{
-    OrganizationRecord, PersonalTokenRecord, RoleRecord, SessionBounds, SessionRecord,
-    SigningKeyRecord, UserRecord,
+    OneTimeTokenRecord, OrganizationRecord, PersonalTokenRecord, QueuedMail, RoleRecord,
+    SessionBounds, SessionRecord, SigningKeyRecord, TokenPurpose, UserRecord,
 };
 use diesel::prelude::*;
 use serde_json::Value;
@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::error::Fail;
 use crate::schema::{
-    login_failures, organizations, personal_tokens, rate_limit_hits, roles, sessions, signing_keys,
-    user_roles, users,
+    login_failures, mail_queue, one_time_tokens, organizations, personal_tokens, rate_limit_hits,
+    roles, sessions, signing_keys, user_roles, users,
 };
 
 /// Parses a UUID column.
@@ -37,6 +37,7 @@ pub(crate) struct UserRow {
     pub attributes: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub email_verified_at: Option<i64>,
 }
 
 impl UserRow {
@@ -62,6 +63,7 @@ impl UserRow {
             attributes,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            email_verified_at: self.email_verified_at,
         })
     }
 }
@@ -88,6 +90,9 @@ pub(crate) struct NewUserRow<'a> {
 #[derive(Debug, AsChangeset)]
 #[diesel(table_name = users)]
 pub(crate) struct UserChanges<'a> {
+    pub email: Option<&'a str>,
+    pub email_key: Option<&'a str>,
+    pub email_verified_at: Option<Option<i64>>,
     pub password_hash: Option<&'a str>,
     pub full_name: Option<Option<&'a str>>,
     pub phone: Option<Option<&'a str>>,
@@ -316,5 +321,90 @@ impl<'a> NewSigningKeyRow<'a> {
             created_at: k.created_at,
             active: k.active,
         }
+    }
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = one_time_tokens)]
+pub(crate) struct OneTimeTokenRow {
+    pub user_id: String,
+    pub purpose: String,
+    pub email: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl OneTimeTokenRow {
+    pub(crate) fn into_record(self) -> Result<OneTimeTokenRecord, Fail> {
+        let purpose = TokenPurpose::parse(&self.purpose)
+            .ok_or_else(|| Fail::other("unknown purpose in column one_time_tokens.purpose"))?;
+        Ok(OneTimeTokenRecord {
+            user_id: parse_id(&self.user_id, "one_time_tokens.user_id")?,
+            purpose,
+            email: self.email,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = one_time_tokens)]
+pub(crate) struct NewOneTimeTokenRow<'a> {
+    pub token_hash: String,
+    pub user_id: String,
+    pub purpose: &'a str,
+    pub email: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A `mail_queue` row; `Debug` leaves the (sealed) payload out.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = mail_queue)]
+pub(crate) struct MailRow {
+    pub id: String,
+    pub payload: Vec<u8>,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for MailRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailRow")
+            .field("id", &self.id)
+            .field("attempts", &self.attempts)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An attempt count for the INTEGER column (saturating: a count that large is no less a
+/// failure).
+pub(crate) fn attempts_column(attempts: u32) -> i32 {
+    i32::try_from(attempts).unwrap_or(i32::MAX)
+}
+
+impl MailRow {
+    pub(crate) fn from_record(m: &QueuedMail) -> Self {
+        MailRow {
+            id: id_text(m.id),
+            payload: m.payload.clone(),
+            attempts: attempts_column(m.attempts),
+            next_attempt_at: m.next_attempt_at,
+            created_at: m.created_at,
+        }
+    }
+
+    pub(crate) fn into_record(self) -> Result<QueuedMail, Fail> {
+        Ok(QueuedMail {
+            id: parse_id(&self.id, "mail_queue.id")?,
+            payload: self.payload,
+            attempts: u32::try_from(self.attempts)
+                .map_err(|_| Fail::other("negative count in column mail_queue.attempts"))?,
+            next_attempt_at: self.next_attempt_at,
+            created_at: self.created_at,
+        })
     }
 }

@@ -30,6 +30,7 @@ diesel::table! {
         attributes -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        email_verified_at -> Nullable<BigInt>,
     }
 }
 
@@ -117,11 +118,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    one_time_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mail_queue (id) {
+        id -> Text,
+        payload -> Binary,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(personal_tokens -> users (user_id));
+diesel::joinable!(one_time_tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -135,4 +158,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     known_addresses,
     rate_limit_hits,
     signing_keys,
+    one_time_tokens,
+    mail_queue,
 );

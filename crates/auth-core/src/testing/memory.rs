@@ -9,6 +9,8 @@
 
 mod counters;
 mod credentials;
+mod keys;
+mod mail;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -17,9 +19,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::store::{
-    KeyStore, NewUser, OrganizationRecord, OrganizationStore, PersonalTokenRecord, PreviousRefresh,
-    Reseal, Revocation, RoleRecord, SessionRecord, SessionRevocation, SigningKeyRecord, Store,
-    StoreError, StoreResult, TokenHash, UserPatch, UserQuery, UserRecord, UserStore,
+    NewUser, OneTimeTokenRecord, OrganizationRecord, OrganizationStore, PersonalTokenRecord,
+    PreviousRefresh, QueuedMail, Revocation, RoleRecord, SessionRecord, SessionRevocation,
+    SigningKeyRecord, Store, StoreError, StoreResult, TokenHash, UserPatch, UserQuery, UserRecord,
+    UserStore,
 };
 
 /// A [`Store`] in memory: nothing is persisted, everything is lost on drop. Cheap to
@@ -73,6 +76,9 @@ struct State {
     known_addresses: HashMap<(String, String), i64>,
     rate_limit_hits: Vec<RateLimitHit>,
     signing_keys: Vec<SigningKeyRecord>,
+    /// By hash (the primary key); a user's go with the user.
+    one_time_tokens: HashMap<TokenHash, OneTimeTokenRecord>,
+    mail_queue: HashMap<Uuid, QueuedMail>,
 }
 
 /// A user row: the record (its `roles` always the sorted, distinct names of its
@@ -229,6 +235,7 @@ impl UserStore for MemoryStore {
             attributes: Value::Object(serde_json::Map::new()),
             created_at: user.now,
             updated_at: user.now,
+            email_verified_at: None,
         };
         state.users.insert(
             user.id,
@@ -277,6 +284,7 @@ impl UserStore for MemoryStore {
         if let Some(organization) = patch.organization_id {
             state.check_organization(organization)?;
         }
+        state.check_new_email(id, patch)?;
         // Everything is checked: from here on nothing fails, so nothing half-writes.
         let roles = patch.roles.as_deref().map(role_set);
         if let Some(names) = &roles {
@@ -285,6 +293,7 @@ impl UserStore for MemoryStore {
         let Some(user) = state.users.get_mut(&id) else {
             return Ok(None);
         };
+        mail::patch_address(user, patch);
         let record = &mut user.record;
         if let Some(hash) = &patch.password_hash {
             record.password_hash.clone_from(hash);
@@ -340,6 +349,7 @@ impl UserStore for MemoryStore {
             return Ok(false);
         }
         state.revoke(id, Revocation::EVERYTHING);
+        state.forget_one_time_tokens(id);
         Ok(true)
     }
 
@@ -404,83 +414,6 @@ impl OrganizationStore for MemoryStore {
         let mut all: Vec<OrganizationRecord> = state.organizations.values().cloned().collect();
         all.sort_unstable_by_key(|o| (o.created_at, o.id));
         Ok(all)
-    }
-}
-
-impl KeyStore for MemoryStore {
-    fn get_or_init_setting(&self, key: &str, value: &str) -> StoreResult<String> {
-        let mut state = self.lock()?;
-        Ok(state
-            .settings
-            .entry(key.to_owned())
-            .or_insert_with(|| value.to_owned())
-            .clone())
-    }
-
-    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        Ok(self.lock()?.settings.get(key).cloned())
-    }
-
-    fn delete_setting(&self, key: &str) -> StoreResult<bool> {
-        Ok(self.lock()?.settings.remove(key).is_some())
-    }
-
-    fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        let state = self.lock()?;
-        let mut keys = state.signing_keys.clone();
-        keys.sort_unstable_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
-        Ok(keys)
-    }
-
-    fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
-        let mut state = self.lock()?;
-        if state.signing_keys.iter().any(|k| k.kid == key.kid) {
-            return Err(StoreError::Conflict);
-        }
-        if key.active {
-            for other in &mut state.signing_keys {
-                other.active = false;
-            }
-        }
-        state.signing_keys.push(key.clone());
-        Ok(())
-    }
-
-    fn delete_signing_key(&self, kid: &str) -> StoreResult<bool> {
-        let mut state = self.lock()?;
-        let before = state.signing_keys.len();
-        state.signing_keys.retain(|k| k.kid != kid || k.active);
-        Ok(state.signing_keys.len() < before)
-    }
-
-    fn reseal(&self, reseal: &Reseal) -> StoreResult<bool> {
-        let mut state = self.lock()?;
-        // Check everything before writing anything.
-        let keys_match = state.signing_keys.len() == reseal.signing_keys.len()
-            && state.signing_keys.iter().all(|key| {
-                reseal
-                    .signing_keys
-                    .iter()
-                    .any(|new| new.kid == key.kid && new.old_private_key == key.private_key)
-            });
-        let settings_match = reseal
-            .settings
-            .iter()
-            .all(|new| state.settings.get(&new.key) == Some(&new.old_value));
-        if !keys_match || !settings_match {
-            return Ok(false);
-        }
-        for key in &mut state.signing_keys {
-            if let Some(new) = reseal.signing_keys.iter().find(|new| new.kid == key.kid) {
-                key.private_key = new.new_private_key.clone();
-            }
-        }
-        for new in &reseal.settings {
-            state
-                .settings
-                .insert(new.key.clone(), new.new_value.clone());
-        }
-        Ok(true)
     }
 }
 

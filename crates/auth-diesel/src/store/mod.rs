@@ -11,11 +11,13 @@ pub(crate) use std::collections::HashMap;
 
 pub(crate) use auth_core::store::{
     AccessRotation, FailureCounts, FailureQuery, FailureSeries, KeyStore, LoginAttempt,
-    NewPersonalToken, NewRefreshToken, NewSession, NewUser, OrganizationRecord, OrganizationStore,
-    PersonalTokenRecord, PersonalTokenStore, PreviousRefresh, RateLimitStore, RefreshRecord,
-    RefreshRotation, Reseal, Reservation, Revocation, RoleRecord, SessionBounds, SessionRecord,
-    SessionRevocation, SessionStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenHash,
-    Use, UserPatch, UserQuery, UserRecord, UserStore, limit_reached,
+    MailQueueStore, NewOneTimeToken, NewPersonalToken, NewRefreshToken, NewSession, NewUser,
+    OneTimeTokenRecord, OneTimeTokenStore, OrganizationRecord, OrganizationStore,
+    PersonalTokenRecord, PersonalTokenStore, PreviousRefresh, QueuedMail, RateLimitStore,
+    RefreshRecord, RefreshRotation, Reseal, Reservation, Revocation, RoleRecord, SessionBounds,
+    SessionRecord, SessionRevocation, SessionStore, SigningKeyRecord, Store, StoreError,
+    StoreResult, TokenHash, TokenPurpose, Use, UserPatch, UserQuery, UserRecord, UserStore,
+    limit_reached,
 };
 pub(crate) use diesel::connection::SimpleConnection;
 pub(crate) use diesel::dsl::{count_star, min};
@@ -28,13 +30,14 @@ pub(crate) use uuid::Uuid;
 
 pub(crate) use crate::error::Fail;
 pub(crate) use crate::models::{
-    NewLoginFailureRow, NewPersonalTokenRow, NewRateLimitHitRow, NewRoleRow, NewSigningKeyRow,
-    NewUserRow, OrganizationRow, PersonalTokenRow, RefreshRow, RoleRow, SessionRow, SigningKeyRow,
-    UserChanges, UserRoleRow, UserRow, id_text, parse_id,
+    MailRow, NewLoginFailureRow, NewOneTimeTokenRow, NewPersonalTokenRow, NewRateLimitHitRow,
+    NewRoleRow, NewSigningKeyRow, NewUserRow, OneTimeTokenRow, OrganizationRow, PersonalTokenRow,
+    RefreshRow, RoleRow, SessionRow, SigningKeyRow, UserChanges, UserRoleRow, UserRow,
+    attempts_column, id_text, parse_id,
 };
 pub(crate) use crate::schema::{
-    known_addresses, login_failures, organizations, personal_tokens, rate_limit_hits, roles,
-    sessions, settings, signing_keys, user_roles, users,
+    known_addresses, login_failures, mail_queue, one_time_tokens, organizations, personal_tokens,
+    rate_limit_hits, roles, sessions, settings, signing_keys, user_roles, users,
 };
 pub(crate) use crate::{DieselStore, Pools};
 
@@ -52,6 +55,10 @@ const LOGIN_LOCK_CLASS: i32 = 0x6c6f_6769; // "logi"
 
 /// First key of the PostgreSQL advisory lock serializing signing-key changes.
 const SIGNING_KEYS_LOCK_CLASS: i32 = 0x736b_6579; // "skey"
+
+/// First key of the PostgreSQL advisory locks serializing the replacing writes of one
+/// user's one-time tokens of one purpose (the second key is a hash of both).
+const ONE_TIME_TOKEN_LOCK_CLASS: i32 = 0x6f74_746b; // "ottk"
 
 /// First key of the PostgreSQL advisory locks serializing guarded changes of one protected
 /// role (the second key is a hash of its name): see [`guard_last_holder!`].
@@ -364,6 +371,7 @@ fn same_session(expected: Uuid, refresh: &NewRefreshToken) -> StoreResult<()> {
 }
 
 mod keys_store;
+mod mail_store;
 mod organizations_store;
 mod personal_tokens_store;
 mod rate_limits_store;

@@ -57,6 +57,9 @@ impl UserStore for DieselStore {
             }
         };
         let changes = UserChanges {
+            email: patch.email.as_ref().map(|new| new.email.as_str()),
+            email_key: patch.email.as_ref().map(|new| new.email_key.as_str()),
+            email_verified_at: patch.email_verified_at,
             password_hash: patch.password_hash.as_deref(),
             full_name: patch.full_name.as_ref().map(Option::as_deref),
             phone: patch.phone.as_ref().map(Option::as_deref),
@@ -74,6 +77,7 @@ impl UserStore for DieselStore {
             if let Some(role) = guard {
                 guard_last_holder!(conn, id.as_str(), role, stays);
             }
+            // A taken email key fails here (unique index): Conflict, all rolled back.
             let updated = diesel::update(users::table.filter(users::id.eq(id.as_str())))
                 .set(&changes)
                 .execute(conn)?;
@@ -119,8 +123,8 @@ impl UserStore for DieselStore {
             if let Some(role) = protect {
                 guard_last_holder!(conn, id.as_str(), role, |_: &UserRecord| false);
             }
-            // Sessions (and their refresh tokens), personal tokens and role assignments go
-            // along by ON DELETE CASCADE.
+            // Sessions (and their refresh tokens), personal and one-time tokens and role
+            // assignments go along by ON DELETE CASCADE.
             let deleted = diesel::delete(users::table.filter(users::id.eq(id.as_str())))
                 .execute(conn)?;
             Ok(deleted > 0)

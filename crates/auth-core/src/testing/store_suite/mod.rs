@@ -34,9 +34,12 @@
 //! [`StoreFixture`]: a store itself, or a guard owning one (and a temporary database that
 //! goes when the guard drops).
 
+mod emails;
 mod guards;
 mod keys;
 mod login_reservations;
+mod mail_queue;
+mod one_time_tokens;
 mod personal_tokens;
 mod purges;
 mod rate_limits;
@@ -47,6 +50,10 @@ mod support;
 mod user_updates;
 mod users;
 
+pub use emails::{
+    a_taken_email_is_a_conflict_and_writes_nothing, email_verified_at_round_trips,
+    update_user_changes_the_email,
+};
 pub use guards::{
     concurrent_guarded_demotions_keep_an_active_holder, guarded_changes_keep_an_active_holder,
     password_hash_replacement_is_compare_and_set,
@@ -59,10 +66,22 @@ pub use login_reservations::{
     concurrent_login_reservations_respect_the_limit,
     known_addresses_are_held_only_to_the_email_ip_limit, login_reservations_count_until_released,
 };
+pub use mail_queue::{
+    concurrent_mail_claims_hand_each_message_out_once, mail_is_claimed_when_due_oldest_first,
+    mail_is_rescheduled_and_deleted,
+};
+pub use one_time_tokens::{
+    concurrent_consumes_of_a_one_time_token_have_one_winner,
+    concurrent_replacing_one_time_tokens_leave_one,
+    expired_one_time_tokens_are_consumed_as_none_and_gone,
+    one_time_tokens_are_deleted_by_user_and_purpose,
+    one_time_tokens_are_single_use_for_their_purpose, one_time_tokens_go_with_their_user,
+    replacing_one_time_tokens_keeps_only_the_newest,
+};
 pub use personal_tokens::{credential_lookups_carry_the_users_roles, personal_tokens};
 pub use purges::{
-    expired_personal_tokens_are_purged_in_batches, expired_sessions_are_purged_in_batches,
-    known_addresses_are_purged_in_batches,
+    expired_one_time_tokens_are_purged_in_batches, expired_personal_tokens_are_purged_in_batches,
+    expired_sessions_are_purged_in_batches, known_addresses_are_purged_in_batches,
 };
 pub use rate_limits::{
     clear_login_failures_forgets_only_that_email, concurrent_rate_limit_hits_respect_the_limit,
@@ -170,6 +189,20 @@ macro_rules! __store_suite {
             only_inactive_signing_keys_are_deleted
             reseal_is_all_or_nothing
             credential_lookups_carry_the_users_roles
+            email_verified_at_round_trips
+            update_user_changes_the_email
+            a_taken_email_is_a_conflict_and_writes_nothing
+            one_time_tokens_are_single_use_for_their_purpose
+            expired_one_time_tokens_are_consumed_as_none_and_gone
+            replacing_one_time_tokens_keeps_only_the_newest
+            concurrent_replacing_one_time_tokens_leave_one
+            concurrent_consumes_of_a_one_time_token_have_one_winner
+            one_time_tokens_are_deleted_by_user_and_purpose
+            one_time_tokens_go_with_their_user
+            expired_one_time_tokens_are_purged_in_batches
+            mail_is_claimed_when_due_oldest_first
+            mail_is_rescheduled_and_deleted
+            concurrent_mail_claims_hand_each_message_out_once
         ]);
     };
     (consts () [$($case:ident)*]) => {

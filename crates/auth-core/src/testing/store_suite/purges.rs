@@ -1,10 +1,14 @@
 //! Cases of the batched housekeeping calls the background purger makes:
-//! [`SessionStore::purge_expired_sessions`](crate::store::SessionStore::purge_expired_sessions)
-//! and [`PersonalTokenStore::purge_expired_personal_tokens`](crate::store::PersonalTokenStore::purge_expired_personal_tokens).
+//! [`SessionStore::purge_expired_sessions`](crate::store::SessionStore::purge_expired_sessions),
+//! [`PersonalTokenStore::purge_expired_personal_tokens`](crate::store::PersonalTokenStore::purge_expired_personal_tokens),
+//! [`OneTimeTokenStore::purge_one_time_tokens`](crate::store::OneTimeTokenStore::purge_one_time_tokens)
+//! and [`RateLimitStore::purge_known_addresses`](crate::store::RateLimitStore::purge_known_addresses).
 
-use super::support::{T0, make_session, make_user, personal_token, seen, session_of};
-use crate::store::Store;
+use super::support::{
+    T0, make_session, make_user, one_time_token, personal_token, seen, session_of,
+};
 use crate::store::{FailureCounts, FailureQuery, LoginAttempt, Reservation};
+use crate::store::{Store, TokenPurpose};
 
 /// Expired sessions (expiry at or before `before`) go, at most `limit` per call, with their
 /// refresh state; live ones and their refresh state stay.
@@ -117,4 +121,37 @@ pub fn known_addresses_are_purged_in_batches(store: &dyn Store) {
         store.reserve_login_attempt(&attempt).expect("reserve"),
         Reservation::Reserved
     ));
+}
+
+/// One-time tokens with `expires_at <= before` go, at most `limit` per call; a live one
+/// stays and still works.
+pub fn expired_one_time_tokens_are_purged_in_batches(store: &dyn Store) {
+    let t = T0;
+    let user = make_user(store, "purge-once@example.com");
+    let doomed: Vec<_> = (0..3)
+        .map(|i| {
+            let mut token = one_time_token(&user, TokenPurpose::ALL[i % 4], t - 100);
+            token.expires_at = t - i64::try_from(i).expect("small");
+            store.create_one_time_token(&token).expect("create");
+            token
+        })
+        .collect();
+    let mut live = one_time_token(&user, TokenPurpose::PasswordReset, t - 100);
+    live.expires_at = t + 1;
+    store.create_one_time_token(&live).expect("create");
+
+    assert_eq!(store.purge_one_time_tokens(t, 2).expect("batch"), 2);
+    assert_eq!(store.purge_one_time_tokens(t, 2).expect("batch"), 1);
+    assert_eq!(store.purge_one_time_tokens(t, 2).expect("done"), 0);
+    for token in &doomed {
+        // At `t - 50` each would still work, had it not been purged.
+        let found = store
+            .consume_one_time_token(&token.hash, token.purpose, t - 50)
+            .expect("consume");
+        assert_eq!(found, None);
+    }
+    let found = store
+        .consume_one_time_token(&live.hash, live.purpose, t)
+        .expect("consume");
+    assert!(found.is_some());
 }

@@ -6,8 +6,9 @@ use std::sync::Barrier;
 use uuid::Uuid;
 
 use crate::store::{
-    NewPersonalToken, NewRefreshToken, NewSession, NewUser, OrganizationRecord, RefreshRotation,
-    SessionBounds, SessionRecord, Store, TokenHash, Use, UserRecord,
+    NewOneTimeToken, NewPersonalToken, NewRefreshToken, NewSession, NewUser, OrganizationRecord,
+    QueuedMail, RefreshRotation, SessionBounds, SessionRecord, Store, TokenHash, TokenPurpose, Use,
+    UserRecord,
 };
 
 /// The time every case starts at (2023-11-14T22:13:20Z).
@@ -145,6 +146,38 @@ pub(super) fn personal_token(user: Uuid, name: &str, created_at: i64) -> NewPers
         hash: random_hash(),
         created_at,
         expires_at: Some(created_at + 86_400),
+    }
+}
+
+/// A one-time token of `user` for `purpose`, made at `created_at` and working for an hour,
+/// replacing nothing, to insert.
+pub(super) fn one_time_token(
+    user: &UserRecord,
+    purpose: TokenPurpose,
+    created_at: i64,
+) -> NewOneTimeToken {
+    NewOneTimeToken {
+        hash: random_hash(),
+        user_id: user.id,
+        purpose,
+        email: user.email.clone(),
+        created_at,
+        expires_at: created_at + 3600,
+        replace_others: false,
+    }
+}
+
+/// A message queued at `created_at`, due at `due`, never tried, with a payload of every byte
+/// value (a store keeps the bytes as they are).
+pub(super) fn queued_mail(created_at: i64, due: i64) -> QueuedMail {
+    let mut payload: Vec<u8> = (0..=255).collect();
+    payload.extend_from_slice(Uuid::new_v4().as_bytes());
+    QueuedMail {
+        id: Uuid::new_v4(),
+        payload,
+        attempts: 0,
+        next_attempt_at: due,
+        created_at,
     }
 }
 

@@ -139,6 +139,7 @@ pub fn update_user_patches_each_field(store: &dyn Store) {
         roles: Some(strings(&["ops"])),
         organization_id: Some(Some(org.id)),
         attributes: Some(serde_json::json!({"x": null})),
+        ..UserPatch::default()
     };
     let all = store
         .update_user(user.id, &patch, Revocation::NOTHING, t + 9, None)
