@@ -258,6 +258,14 @@ impl ServerProcess {
             }
         }
         command.env("AUTH_LOG", launch.log_filter);
+        // Mail the run's servers send stays in the run's scratch directory (beside the log),
+        // never in the working directory (the default on Postgres), unless the task sends
+        // it to an SMTP sink.
+        if !launch.args.iter().any(|arg| arg.starts_with("--smtp-url"))
+            && let Some(scratch) = launch.log_path.parent()
+        {
+            command.env("AUTH_MAIL_OUTBOX", scratch.join("mail-outbox"));
+        }
         command.envs(launch.env.iter().map(|(key, value)| (key, value)));
         let child = command
             .spawn()

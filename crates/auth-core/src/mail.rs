@@ -145,6 +145,15 @@ impl Templates {
         self.by_kind.insert(kind, template);
     }
 
+    /// The template of `kind` as it stands (the built-in one unless replaced), so that a
+    /// deployment can replace a part of it only (its text, keeping the subject, say).
+    pub fn get(&self, kind: MailKind) -> Template {
+        self.by_kind
+            .get(&kind)
+            .cloned()
+            .unwrap_or_else(|| built_in(kind))
+    }
+
     /// The message of `kind` to `to`, placeholders filled. HTML placeholders are escaped.
     pub fn render(&self, kind: MailKind, to: &str, values: Placeholders<'_>) -> Mail {
         let template = self

@@ -5,12 +5,14 @@
 
 mod keys;
 mod limits;
+mod mail;
 mod secrets;
 mod serve;
 mod settings;
 
 pub use keys::run_keys_command;
 pub use limits::ConnectionLimits;
+pub use mail::{ChosenMailer, FileOutbox, MailArgs, SmtpMailer};
 pub use secrets::{KekSource, Secret, key_file_beside};
 pub use serve::{Adapter, DEFAULT_SHUTDOWN_GRACE, ServerHandle, serve, start, start_with};
 pub use settings::{

@@ -12,6 +12,7 @@ use auth_diesel::{ConnectOptions, DieselStore};
 use clap::{Args, Subcommand};
 
 use crate::limits::ConnectionLimits;
+use crate::mail::MailArgs;
 use crate::secrets::{Kek, KekSource, Secret, WhenMissing, default_kek, parse_kek, read_key_file};
 use crate::serve::Adapter;
 
@@ -274,6 +275,10 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTH_COOKIE_SAME_SITE", hide_env_values = true, default_value = "lax",
           value_parser = auth_core::config::SameSite::parse)]
     pub cookie_same_site: auth_core::config::SameSite,
+    /// Mail: where it goes (SMTP or the outbox), its sender and templates, and the email
+    /// flows' links, lifetimes and limits.
+    #[command(flatten)]
+    pub mail: MailArgs,
     /// IPv6 clients are counted per network of this many leading bits (64: one customer's
     /// network; 48: a whole site), for every per-IP limit.
     #[arg(long, env = "AUTH_IPV6_PREFIX_LEN", hide_env_values = true, default_value_t = 64,
@@ -346,10 +351,11 @@ impl ServeArgs {
         Duration::from_secs(self.shutdown_grace)
     }
 
-    fn core_config(&self, signing: Signing) -> Config {
+    fn core_config(&self, signing: Signing, mail: auth_core::config::MailSettings) -> Config {
         let defaults = Config::default();
         Config {
             signing,
+            mail,
             issuer: self.issuer.clone(),
             leeway: Duration::from_secs(self.jwt_leeway),
             argon2: Argon2Params {
@@ -593,7 +599,12 @@ pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Res
         bail!("--cookie-same-site none needs Secure cookies: browsers drop the others");
     }
     let signing = signing(args, store.clone()).await?;
-    let config = args.core_config(signing);
+    // Reads the templates directory: off the executor.
+    let mail = {
+        let mail = args.mail.clone();
+        tokio::task::spawn_blocking(move || mail.settings()).await??
+    };
+    let config = args.core_config(signing, mail);
     let listen_url = args
         .database
         .database_listen_url
@@ -657,13 +668,22 @@ fn when_key_file_missing(store: &DieselStore) -> anyhow::Result<WhenMissing> {
     })
 }
 
-/// Builds the app: database, core, mounted profiles.
+/// Builds the app: mailer, database, core, mounted profiles; starts the purger and the
+/// delivery of the mail queue.
 pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
+    // First, so that a bad SMTP URL fails the start before the database is touched; TLS
+    // set-up reads the root certificates, off the executor.
+    let chosen = {
+        let (mail, url) = (args.mail.clone(), args.database.database_url.clone());
+        tokio::task::spawn_blocking(move || mail.mailer(&url)).await??
+    };
     let database = args.database.clone();
     let store = tokio::task::spawn_blocking(move || connect(&database)).await??;
     let auth = open_auth(args, store).await?;
-    // Detached: the task ends by itself once the app (and so the service) is dropped.
+    // Detached: the tasks end by themselves once the app (and so the service) is dropped.
     drop(auth.start_purger());
+    drop(auth.start_mail_sender(chosen.mailer));
+    tracing::info!(mail = %chosen.description, "mail delivery");
     Ok(App::new(auth, &args.mounts()?)?)
 }
 
@@ -695,6 +715,7 @@ mod tests {
             KeyEncryptionArgs::augment_args(clap::Command::new("key-encryption")),
             AdminCommand::augment_subcommands(clap::Command::new("user")),
             KeysCommand::augment_subcommands(clap::Command::new("keys")),
+            MailArgs::augment_args(clap::Command::new("mail")),
         ];
         for command in &commands {
             assert_eq!(showing_env_values(command), Vec::<String>::new());
@@ -707,8 +728,14 @@ mod tests {
         args.database.database_url = "postgres://u:s3cretpw@db/auth".to_owned();
         args.jwt_secret = Some(Secret::from("jwt-secret-value-0123456789abcdef"));
         args.key_encryption.key_encryption_key = Some(Secret::from("ab".repeat(32)));
+        args.mail.smtp_url = Some(Secret::from("smtps://u:smtp-pw-9@mail.example"));
         let shown = format!("{args:?}");
-        for secret in ["s3cretpw", "jwt-secret-value", &"ab".repeat(32)] {
+        for secret in [
+            "s3cretpw",
+            "jwt-secret-value",
+            &"ab".repeat(32),
+            "smtp-pw-9",
+        ] {
             assert!(!shown.contains(secret), "{shown}");
         }
         args.database.database_url = "sqlite://data/auth.db".to_owned();

@@ -7,11 +7,13 @@
 //! Every adapter is checked with the configurations of [`MATRIX`], one server and one
 //! database each, concurrently; `cargo xtask conformance` checks the same ones against the
 //! server binary. Every server applies the contract's rate limits and trusts 127.0.0.1 as
-//! a proxy, so each case of the suite comes from a client IP of its own. A skipped case
+//! a proxy, so each case of the suite comes from a client IP of its own, and sends its mail
+//! to an SMTP sink of its own, which the suite reads as its mailbox. A skipped case
 //! fails the test unless the matrix expects it (`auth_conformance::matrix::EXPECTED_SKIPS`).
 
 use std::sync::Arc;
 
+use auth_conformance::mailbox::{Mailbox, SmtpSink};
 use auth_conformance::matrix::{
     ANOTHER_PROXY, CORS_ORIGIN, MATRIX, MATRIX_LIMITS, ServerConfig, Signing, TRUSTED_PROXIES,
     unexpected_skips,
@@ -105,11 +107,17 @@ fn server_limit(limit: Limit) -> auth_core::config::Limit {
     auth_core::config::Limit::per(u64::from(limit.max), limit.window.as_secs())
 }
 
-/// The server's settings for `config` on `database_url`, and the HS256 secret when it
-/// signs with one.
-fn settings(database_url: &str, config: ServerConfig<'_>) -> (ServeArgs, Option<String>) {
+/// The server's settings for `config` on `database_url`, sending mail to `smtp_url`, and
+/// the HS256 secret when it signs with one.
+fn settings(
+    database_url: &str,
+    smtp_url: &str,
+    config: ServerConfig<'_>,
+) -> (ServeArgs, Option<String>) {
     let mut args = ServeArgs::defaults().expect("default settings");
     args.database.database_url = database_url.to_owned();
+    args.mail.smtp_url = Some(smtp_url.into());
+    args.mail.mail_outbox = None;
     args.database.db_pool_size = 4;
     // Cheap hashing keeps the suite fast; the cost parameters are covered by unit tests.
     args.argon2_memory_kib = 256;
@@ -166,7 +174,12 @@ async fn run(adapter: Adapter, database_url: String, config: ServerConfig<'stati
             return unavailable(format!("a profile list, not {profiles:?}"), err.to_string());
         }
     };
-    let (args, jwt_secret) = settings(&database_url, config);
+    // One sink per server, so no case reads another server's mail.
+    let sink = match SmtpSink::start() {
+        Ok(sink) => Arc::new(sink),
+        Err(err) => return unavailable("an SMTP sink".to_owned(), err.to_string()),
+    };
+    let (args, jwt_secret) = settings(&database_url, &sink.url(), config);
     let app = match auth_server::build_app(&args).await {
         Ok(app) => app,
         Err(err) => {
@@ -196,6 +209,7 @@ async fn run(adapter: Adapter, database_url: String, config: ServerConfig<'stati
                 limits: Some(MATRIX_LIMITS),
                 jwt_secret: jwt_secret.map(String::into_bytes),
                 cors_origin: Some(CORS_ORIGIN.to_owned()),
+                mailbox: Some(sink as Arc<dyn Mailbox>),
             };
             run_suite(&target, None).await
         }

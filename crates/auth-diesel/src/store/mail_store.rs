@@ -168,6 +168,21 @@ impl MailQueueStore for DieselStore {
 
     fn claim_mail(&self, now: i64, lease_until: i64, limit: u32) -> StoreResult<Vec<QueuedMail>> {
         let limit = i64::from(limit);
+        // Every server polls the queue each second, nearly always to find it empty: a plain
+        // read first, so an idle queue costs no write lock (SQLite's is the database's one)
+        // and never waits behind a writer holding it, which with a small pool starves the
+        // requests of their connection.
+        let any_due = with_conn!(self, conn => {
+            let due = diesel::select(diesel::dsl::exists(
+                mail_queue::table.filter(mail_queue::next_attempt_at.le(now)),
+            ))
+            .get_result::<bool>(conn)?;
+            Ok(due)
+        })
+        .map_err(Fail::into_store)?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
         write_tx!(self, conn => {
             let due = conn.due_mail(now, limit)?;
             for chunk in due.chunks(CLAIM_CHUNK) {
