@@ -185,8 +185,6 @@ impl Ctx {
     }
 
     /// Where the target's mail arrives; Skipped when the target gave no mailbox.
-    // Used by the mail cases of issue 13, which land separately.
-    #[allow(dead_code)]
     pub(crate) fn require_mailbox(&self) -> Result<Arc<dyn Mailbox>, CaseError> {
         self.mailbox.clone().ok_or_else(|| {
             CaseError::Skipped(

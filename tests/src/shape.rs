@@ -527,6 +527,7 @@ mod tests {
             "roles": [],
             "organization_id": null,
             "created_at": "2024-01-01T00:00:00Z",
+            "email_verified_at": null,
         })
     }
 
