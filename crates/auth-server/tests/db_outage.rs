@@ -145,6 +145,9 @@ impl Drop for Cluster {
 fn args(database_url: &str) -> ServeArgs {
     let mut args = ServeArgs::defaults().expect("default settings");
     args.database.database_url = database_url.to_owned();
+    // Mail goes to the OS temp directory, never into the source tree (on Postgres the
+    // default outbox is the working directory, which is the crate's under `cargo test`).
+    args.mail.mail_outbox = Some(std::env::temp_dir().join("auth-server-test-outbox"));
     args.database.db_pool_size = 2;
     // Every `/me` asks the database, so the outage shows on it at once.
     args.principal_cache_ms = 0;

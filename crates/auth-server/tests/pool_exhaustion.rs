@@ -38,6 +38,9 @@ impl Stuck {
 fn args(database_url: &str) -> ServeArgs {
     let mut args = ServeArgs::defaults().expect("default settings");
     args.database.database_url = database_url.to_owned();
+    // Mail goes to the OS temp directory, never into the source tree (on Postgres the
+    // default outbox is the working directory, which is the crate's under `cargo test`).
+    args.mail.mail_outbox = Some(std::env::temp_dir().join("auth-server-test-outbox"));
     args.database.db_pool_size = 1;
     args.jwt_secret = Some(format!("{:064x}", rand::random::<u128>()).into());
     args.argon2_memory_kib = 256;

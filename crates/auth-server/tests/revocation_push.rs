@@ -35,6 +35,9 @@ const ADMIN_EMAIL: &str = "admin@example.com";
 fn args(database_url: &str) -> ServeArgs {
     let mut args = ServeArgs::defaults().expect("default settings");
     args.database.database_url = database_url.to_owned();
+    // Mail goes to the OS temp directory, never into the source tree (on Postgres the
+    // default outbox is the working directory, which is the crate's under `cargo test`).
+    args.mail.mail_outbox = Some(std::env::temp_dir().join("auth-server-test-outbox"));
     args.database.db_pool_size = 4;
     args.profiles = "native,admin".to_owned();
     args.principal_cache_ms = CACHE_MS;
