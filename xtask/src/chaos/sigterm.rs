@@ -41,7 +41,10 @@ async fn under_load(env: &Env<'_>, adapter: Adapter) -> anyhow::Result<(bool, St
     let grace = GRACE_SECS.to_string();
     let mut args: Vec<&str> = NO_LIMITS.to_vec();
     args.extend(["--shutdown-grace", &grace, "--hashing-slots", "1"]);
-    args.extend(["--argon2-memory-kib", "16384", "--argon2-iterations", "2"]);
+    // Costly enough that the eight clients' logins queue behind the one hashing slot for
+    // well over `IN_TRANSIT` each: at two iterations a login took ~15 ms, so only one to three
+    // were counted in flight at the signal, and a loaded CI machine once counted none.
+    args.extend(["--argon2-memory-kib", "16384", "--argon2-iterations", "8"]);
     let launch = env.launch(adapter, fresh.url(), &args, &format!("sigterm-{adapter}"));
     let mut server = ServerProcess::start(&launch).await?;
     let base = Arc::new(server.base_url());
