@@ -22,7 +22,8 @@ use crate::error::{Error, Input};
 use crate::mail::{MailKind, Placeholders};
 use crate::principal::Principal;
 use crate::store::{
-    NewEmail, NewOneTimeToken, Revocation, StoreError, TokenPurpose, UserPatch, UserRecord,
+    NewEmail, NewOneTimeToken, OneTimeTokenRecord, Revocation, StoreError, TokenPurpose, UserPatch,
+    UserRecord,
 };
 use crate::token::{OpaqueToken, hash_token};
 use crate::validate::{check_email, email_key};
@@ -167,20 +168,9 @@ impl EmailFlows<'_> {
     /// `POST /email/confirm`: the account's address becomes the confirmed one (verified), and
     /// the old address is told.
     pub async fn confirm_email_change(&self, token: &str) -> Result<UserRecord, Error> {
-        let hash = hash_token(token);
-        let now = self.0.now();
-        let record = self
-            .0
-            .store(move |store| store.consume_one_time_token(&hash, TokenPurpose::EmailChange, now))
-            .await?
-            .ok_or(Error::InvalidOneTimeToken)?;
-        let user_id = record.user_id;
-        let old = self
-            .0
-            .store(move |store| store.find_user(user_id))
-            .await?
-            .filter(|user| user.is_active)
-            .ok_or(Error::InvalidOneTimeToken)?;
+        // The token names the new address, so only the account's own checks apply.
+        let (old, record) = self.take_token(token, TokenPurpose::EmailChange).await?;
+        let (user_id, now) = (old.id, self.0.now());
         let patch = UserPatch {
             email: Some(NewEmail {
                 email_key: email_key(&record.email),
@@ -209,13 +199,29 @@ impl EmailFlows<'_> {
         self.notify(user, MailKind::PasswordChanged, "").await
     }
 
-    /// Uses up a token of `purpose`: its active user, or `InvalidOneTimeToken` (unknown,
-    /// used, expired, of another purpose, or for an address the account no longer has).
+    /// Uses up a token of `purpose` sent to the account's own address: its active user, or
+    /// `InvalidOneTimeToken` (see [`EmailFlows::take_token`], or for an address the account
+    /// no longer has).
     async fn consume(
         &self,
         token: &str,
         purpose: TokenPurpose,
     ) -> Result<(UserRecord, String), Error> {
+        let (user, record) = self.take_token(token, purpose).await?;
+        if email_key(&user.email) != email_key(&record.email) {
+            return Err(Error::InvalidOneTimeToken);
+        }
+        Ok((user, record.email))
+    }
+
+    /// Uses up a token of `purpose`: its active user and the token's record, or
+    /// `InvalidOneTimeToken` (unknown, used, expired, of another purpose, or of an account
+    /// that is gone or inactive).
+    async fn take_token(
+        &self,
+        token: &str,
+        purpose: TokenPurpose,
+    ) -> Result<(UserRecord, OneTimeTokenRecord), Error> {
         let hash = hash_token(token.trim());
         let now = self.0.now();
         let record = self
@@ -228,9 +234,9 @@ impl EmailFlows<'_> {
             .0
             .store(move |store| store.find_user(user_id))
             .await?
-            .filter(|user| user.is_active && email_key(&user.email) == email_key(&record.email))
+            .filter(|user| user.is_active)
             .ok_or(Error::InvalidOneTimeToken)?;
-        Ok((user, record.email))
+        Ok((user, record))
     }
 
     /// Sets `email_verified_at` when it is not set; the user as it is afterwards.
@@ -362,11 +368,12 @@ impl EmailFlows<'_> {
         }
         let now = self.0.now();
         let since = now - secs(limit.window);
-        let bucket = mail_bucket(kind);
+        // One bucket per kind, named after its template.
+        let bucket = format!("mail:{}", kind.name());
         let key = email_key(to);
         let (count, _) = self
             .0
-            .store(move |store| store.hit_rate_limit(bucket, &key, since, limit.max, now))
+            .store(move |store| store.hit_rate_limit(&bucket, &key, since, limit.max, now))
             .await?;
         if count >= limit.max {
             tracing::info!(
@@ -383,18 +390,6 @@ impl EmailFlows<'_> {
         let out = work.await;
         tokio::time::sleep_until(until).await;
         out
-    }
-}
-
-/// The rate-limit bucket of a kind of mail to one address.
-fn mail_bucket(kind: MailKind) -> &'static str {
-    match kind {
-        MailKind::VerifyEmail => "mail:verify_email",
-        MailKind::PasswordReset => "mail:password_reset",
-        MailKind::MagicLink => "mail:magic_link",
-        MailKind::EmailChange => "mail:email_change",
-        MailKind::EmailChanged => "mail:email_changed",
-        MailKind::PasswordChanged => "mail:password_changed",
     }
 }
 
