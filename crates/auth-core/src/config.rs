@@ -221,6 +221,10 @@ pub struct MailSettings {
     pub per_address: Limit,
     /// Mail-sending requests per client IP (default 30 per hour); past it, 429.
     pub per_ip: Limit,
+    /// Messages the persisted queue holds at most (default 10,000): past it a new message is
+    /// dropped with a warning and its request answers as usual, so a mail server that stays
+    /// down cannot grow the database without end.
+    pub queue_limit: u64,
     /// What the mails say.
     pub templates: crate::mail::Templates,
 }
@@ -237,6 +241,7 @@ impl Default for MailSettings {
             require_verified_email: false,
             per_address: Limit::per(5, 3600),
             per_ip: Limit::per(30, 3600),
+            queue_limit: 10_000,
             templates: crate::mail::Templates::default(),
         }
     }

@@ -90,8 +90,8 @@ impl MailKind {
     }
 }
 
-/// One kind's template: `{link}`, `{email}`, `{new_email}` and `{expires_in}` (minutes) are
-/// replaced when a message is made.
+/// One kind's template: `{link}`, `{email}`, `{new_email}` and `{expires_in}` (how long the
+/// link works, e.g. "30 minutes", "24 hours") are replaced when a message is made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     /// The subject line.
@@ -111,8 +111,8 @@ pub struct Placeholders<'a> {
     pub email: &'a str,
     /// The new address of an email change.
     pub new_email: &'a str,
-    /// Minutes the link works.
-    pub expires_in_minutes: u64,
+    /// How long the link works.
+    pub expires_in: std::time::Duration,
 }
 
 impl std::fmt::Debug for Placeholders<'_> {
@@ -166,7 +166,7 @@ impl Templates {
             text.replace("{link}", &value(values.link))
                 .replace("{email}", &value(values.email))
                 .replace("{new_email}", &value(values.new_email))
-                .replace("{expires_in}", &values.expires_in_minutes.to_string())
+                .replace("{expires_in}", &lifetime_phrase(values.expires_in))
         };
         Mail {
             to: to.to_owned(),
@@ -175,6 +175,21 @@ impl Templates {
             html: template.html.as_deref().map(|html| fill(html, true)),
         }
     }
+}
+
+/// A lifetime in the largest whole unit that states it exactly (24 h reads "1 day", not
+/// "1440 minutes"); past a minute, odd seconds round down, so the mail never promises more
+/// time than the link has.
+fn lifetime_phrase(lifetime: std::time::Duration) -> String {
+    let secs = lifetime.as_secs();
+    let (count, unit) = match secs / 60 {
+        0 => (secs, "second"),
+        m if m % (24 * 60) == 0 => (m / (24 * 60), "day"),
+        m if m % 60 == 0 => (m / 60, "hour"),
+        m => (m, "minute"),
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural}")
 }
 
 fn html_escape(text: &str) -> String {
@@ -192,24 +207,24 @@ fn built_in(kind: MailKind) -> Template {
         MailKind::VerifyEmail => (
             "Confirm your email address",
             "Hello,\n\nplease confirm that {email} is your address by opening this link \
-             (it works once, for {expires_in} minutes):\n\n{link}\n\nIf you did not create an \
+             (it works once, for {expires_in}):\n\n{link}\n\nIf you did not create an \
              account, ignore this message.\n",
         ),
         MailKind::PasswordReset => (
             "Reset your password",
             "Hello,\n\nsomeone asked to reset the password of the account {email}. To choose \
-             a new password, open this link (it works once, for {expires_in} minutes):\n\n\
+             a new password, open this link (it works once, for {expires_in}):\n\n\
              {link}\n\nIf it was not you, ignore this message: your password stays as it is.\n",
         ),
         MailKind::MagicLink => (
             "Your sign-in link",
-            "Hello,\n\nopen this link to sign in as {email} (it works once, for {expires_in} \
-             minutes):\n\n{link}\n\nIf you did not ask for it, ignore this message.\n",
+            "Hello,\n\nopen this link to sign in as {email} (it works once, for {expires_in}):\n\n\
+             {link}\n\nIf you did not ask for it, ignore this message.\n",
         ),
         MailKind::EmailChange => (
             "Confirm your new email address",
             "Hello,\n\nthe account {email} asked to use {new_email} from now on. To confirm, \
-             open this link (it works once, for {expires_in} minutes):\n\n{link}\n\nIf you \
+             open this link (it works once, for {expires_in}):\n\n{link}\n\nIf you \
              did not ask for it, ignore this message: nothing changes.\n",
         ),
         MailKind::EmailChanged => (
@@ -235,6 +250,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lifetimes_read_in_their_largest_exact_unit() {
+        let phrase = |secs| lifetime_phrase(std::time::Duration::from_secs(secs));
+        assert_eq!(phrase(24 * 3600), "1 day");
+        assert_eq!(phrase(48 * 3600), "2 days");
+        assert_eq!(phrase(3600), "1 hour");
+        assert_eq!(phrase(90 * 60), "90 minutes");
+        assert_eq!(phrase(15 * 60), "15 minutes");
+        assert_eq!(phrase(2), "2 seconds");
+        assert_eq!(phrase(1), "1 second");
+        assert_eq!(phrase(61), "1 minute");
+    }
+
+    #[test]
     fn templates_fill_and_escape() {
         let mut templates = Templates::default();
         let mail = templates.render(
@@ -243,12 +271,12 @@ mod tests {
             Placeholders {
                 link: "https://app/reset?token=abc",
                 email: "a@example.com",
-                expires_in_minutes: 30,
+                expires_in: std::time::Duration::from_secs(30 * 60),
                 ..Placeholders::default()
             },
         );
         assert!(mail.text.contains("https://app/reset?token=abc"));
-        assert!(mail.text.contains("30 minutes"));
+        assert!(mail.text.contains("for 30 minutes"), "{}", mail.text);
         assert_eq!(mail.subject, "Reset your password");
         assert!(!format!("{mail:?}").contains("token=abc"));
         templates.set(

@@ -332,7 +332,7 @@ impl EmailFlows<'_> {
                 link: &link,
                 email: &user.email,
                 new_email,
-                expires_in_minutes: ttl.as_secs().div_ceil(60),
+                expires_in: ttl,
             },
         );
         self.0.queue_mail(&mail).await

@@ -39,7 +39,8 @@ pub(crate) fn backoff_secs(attempts: u32) -> i64 {
 }
 
 impl Context {
-    /// Queues a message (sealed) and wakes this instance's sender.
+    /// Queues a message (sealed) and wakes this instance's sender; drops it with a warning
+    /// (its kind, never its contents) when the queue is at its limit.
     pub(crate) async fn queue_mail(&self, mail: &Mail) -> Result<(), Error> {
         let queued = QueuedMail {
             id: Uuid::new_v4(),
@@ -48,8 +49,26 @@ impl Context {
             next_attempt_at: self.now(),
             created_at: self.now(),
         };
-        self.store(move |store| store.enqueue_mail(&queued)).await?;
-        self.mail_wakeup.notify_one();
+        let limit = self.config.mail.queue_limit;
+        let queued = self
+            .store(move |store| {
+                // Count and insert are not atomic: several instances may overshoot the limit
+                // by a few messages, which is what a limit on growth allows.
+                if store.queued_mail_count()? >= limit {
+                    return Ok(false);
+                }
+                store.enqueue_mail(&queued).map(|()| true)
+            })
+            .await?;
+        if queued {
+            self.mail_wakeup.notify_one();
+        } else {
+            tracing::warn!(
+                subject = %mail.subject,
+                limit,
+                "mail queue full: message dropped (is the mail server reachable?)"
+            );
+        }
         Ok(())
     }
 }

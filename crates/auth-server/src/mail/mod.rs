@@ -97,6 +97,15 @@ pub struct MailArgs {
     /// Mail-sending requests per client IP; past it, 429.
     #[arg(long, env = "AUTH_RATE_MAIL_IP", hide_env_values = true, default_value = "30/3600", value_parser = Limit::parse)]
     pub rate_mail_ip: Limit,
+    /// Messages the persisted mail queue holds at most; past it new mail is dropped with a
+    /// warning (the requests still answer as usual).
+    #[arg(
+        long,
+        env = "AUTH_MAIL_QUEUE_LIMIT",
+        hide_env_values = true,
+        default_value_t = 10_000
+    )]
+    pub mail_queue_limit: u64,
 }
 
 /// Parses a page URL of the mail links: absolute `http` or `https`, with a host, no
@@ -158,6 +167,7 @@ impl MailArgs {
             require_verified_email: self.require_verified_email,
             per_address: self.rate_mail_address,
             per_ip: self.rate_mail_ip,
+            queue_limit: self.mail_queue_limit,
             templates,
         })
     }

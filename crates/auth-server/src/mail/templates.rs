@@ -92,7 +92,7 @@ mod tests {
             Placeholders {
                 link: "https://app/x?token=t",
                 email: "a@example.com",
-                expires_in_minutes: 15,
+                expires_in: std::time::Duration::from_secs(15 * 60),
                 ..Placeholders::default()
             },
         )

@@ -38,6 +38,7 @@ fn args(smtp_url: Option<&str>, outbox: Option<PathBuf>) -> MailArgs {
         require_verified_email: false,
         rate_mail_address: Limit::per(1, 1),
         rate_mail_ip: Limit::per(1, 1),
+        mail_queue_limit: 1,
     }
 }
 

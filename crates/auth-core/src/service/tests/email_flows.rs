@@ -211,3 +211,30 @@ async fn the_sender_retries_with_backoff_and_drops_permanent_failures() {
     assert!(permanent.sent.lock().expect("lock").is_empty());
     sender.abort();
 }
+
+#[tokio::test]
+async fn a_full_queue_drops_new_mail_and_the_request_still_answers() {
+    let store = Arc::new(MemoryStore::new());
+    let mut config = config();
+    config.mail.queue_limit = 2;
+    let world = World::on(store.clone(), config);
+    for n in 0..3 {
+        world.account(&format!("full{n}@example.com"), &[]).await;
+    }
+    let flows = world.auth.email_flows();
+    for n in 0..3 {
+        flows
+            .forgot_password(&format!("full{n}@example.com"), client(n))
+            .await
+            .expect("202 even when the queue is full");
+    }
+    assert_eq!(store.queued_mail_count().expect("count"), 2);
+    let kept: Vec<String> = take_mail(&store).into_iter().map(|m| m.to).collect();
+    assert_eq!(kept, ["full0@example.com", "full1@example.com"]);
+    // Room again once the sender has delivered.
+    flows
+        .forgot_password("full2@example.com", client(9))
+        .await
+        .expect("202");
+    assert_eq!(store.queued_mail_count().expect("count"), 1);
+}
