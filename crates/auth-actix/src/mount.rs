@@ -33,12 +33,16 @@ async fn handle(app: web::Data<App>, request: HttpRequest, payload: Payload) -> 
             .map(|(name, value)| (name.as_str(), value.as_bytes())),
     );
     let body = collect_body(payload, app.body_limit(), headers.content_length).await;
+    let client_ip = request.peer_addr().map(|addr| addr.ip());
+    if client_ip.is_none() {
+        app.unknown_peer("serve the App on a TCP listener (`HttpServer::bind`)");
+    }
     let core_request = CoreRequest {
         method: request.method().as_str().to_owned(),
         path: request.uri().path().to_owned(),
         query: request.uri().query().map(str::to_owned),
         headers,
-        client_ip: request.peer_addr().map(|addr| addr.ip()),
+        client_ip,
         body,
     };
     into_response(app.handle(core_request).await)

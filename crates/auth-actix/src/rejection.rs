@@ -12,6 +12,13 @@ use actix_web::{HttpResponse, ResponseError};
 pub struct AuthRejection(pub(crate) auth_core::Response);
 
 impl AuthRejection {
+    /// `err` answered as the auth API answers it (status, headers, the mounted profile's
+    /// error shape), e.g. `AuthRejection::from_error(&app, &auth_core::Error::Forbidden)`
+    /// for a 403 of your own; `app` is the one given to [`crate::mount`].
+    pub fn from_error(app: &auth_core::App, err: &auth_core::Error) -> Self {
+        Self(app.error_answer(err))
+    }
+
     /// The rejection of an `AuthUser` used where [`crate::mount`] did not install the app.
     pub(crate) fn misconfigured() -> Self {
         Self(auth_core::Response::misconfigured(

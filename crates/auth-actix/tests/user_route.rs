@@ -4,15 +4,20 @@
 mod support;
 
 use actix_web::{HttpServer, web};
-use auth_actix::AuthUser;
+use auth_actix::{AuthUser, RequireRole};
 
 async fn hello(user: AuthUser) -> String {
     support::hello(&user.user.email)
 }
 
+async fn admin_only(admin: RequireRole<auth_core::Admin>) -> String {
+    support::admin_hello(&admin.user.0.user.email)
+}
+
 #[test]
 fn own_route_answers_bad_authorization_like_the_core() {
     let app = support::app();
+    support::create_admin(&app);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     let addr = listener.local_addr().expect("bound");
     // The example app, served on a thread of its own so the test can block on sockets.
@@ -23,6 +28,7 @@ fn own_route_answers_bad_authorization_like_the_core() {
                     .configure(auth_actix::mount(app.clone()))
                     .route(support::OWN_ROUTE, web::get().to(hello))
                     .route(support::OWN_ROUTE, web::post().to(hello))
+                    .route(support::ADMIN_ROUTE, web::get().to(admin_only))
             })
             .workers(1)
             .listen(listener)
@@ -33,4 +39,5 @@ fn own_route_answers_bad_authorization_like_the_core() {
         });
     });
     support::assert_own_route_answers_like_the_core(addr);
+    support::assert_role_guard(addr);
 }

@@ -3,16 +3,20 @@
 //! - [`mount`]: your router with every auth route merged in, and the app installed for
 //!   [`AuthUser`] in the routes it already has.
 //! - [`AuthUser`]: the signed-in user of a request, a `FromRequestParts` extractor.
-//! - [`AuthRejection`]: why [`AuthUser`] refused, answered as the auth API's own error.
+//! - [`RequireRole`]: the same, for a user with a given role (403 otherwise).
+//! - [`AuthRejection`]: why [`AuthUser`] refused, answered as the auth API's own error; also
+//!   [`AuthRejection::from_error`], any `auth_core::Error` answered in the API's shape.
 //!
 //! `auth-actix` and `auth-warp` export the same names for the same roles; docs/adapters.md
 //! is the contract. All behaviour lives in `auth-core`; this crate only converts.
 
 mod convert;
 mod extract;
+mod guard;
 mod mount;
 mod rejection;
 
 pub use extract::AuthUser;
+pub use guard::RequireRole;
 pub use mount::mount;
 pub use rejection::AuthRejection;

@@ -48,15 +48,21 @@ async fn handle(Extension(app): Extension<App>, request: Request) -> Response {
         headers.content_length,
     )
     .await;
+    let client_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    if client_ip.is_none() {
+        app.unknown_peer(
+            "serve the router with `into_make_service_with_connect_info::<SocketAddr>()`",
+        );
+    }
     let request = CoreRequest {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         headers,
-        client_ip: parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip()),
+        client_ip,
         body,
     };
     into_response(app.handle(request).await)

@@ -4,7 +4,7 @@ mod support;
 
 use std::net::SocketAddr;
 
-use auth_axum::AuthUser;
+use auth_axum::{AuthUser, RequireRole};
 use axum::Router;
 use axum::routing::get;
 
@@ -12,9 +12,14 @@ async fn hello(user: AuthUser) -> String {
     support::hello(&user.user.email)
 }
 
+async fn admin_only(admin: RequireRole<auth_core::Admin>) -> String {
+    support::admin_hello(&admin.user.0.user.email)
+}
+
 #[test]
 fn own_route_answers_bad_authorization_like_the_core() {
     let app = support::app();
+    support::create_admin(&app);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     let addr = listener.local_addr().expect("bound");
     // The example app, served on a thread of its own so the test can block on sockets.
@@ -28,7 +33,9 @@ fn own_route_answers_bad_authorization_like_the_core() {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
             let router = auth_axum::mount(
                 app,
-                Router::new().route(support::OWN_ROUTE, get(hello).post(hello)),
+                Router::new()
+                    .route(support::OWN_ROUTE, get(hello).post(hello))
+                    .route(support::ADMIN_ROUTE, get(admin_only)),
             );
             axum::serve(
                 listener,
@@ -39,4 +46,5 @@ fn own_route_answers_bad_authorization_like_the_core() {
         });
     });
     support::assert_own_route_answers_like_the_core(addr);
+    support::assert_role_guard(addr);
 }

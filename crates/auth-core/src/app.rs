@@ -32,6 +32,9 @@ struct Inner {
     openapi: Response,
     /// Longest prefix first, so the most specific mount answers.
     mounts: Vec<MountedProfile>,
+    /// Whether [`App::unknown_peer`] has warned yet (once per app: it is a set-up mistake,
+    /// not an event).
+    warned_unknown_peer: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for App {
@@ -56,6 +59,7 @@ impl App {
                 auth,
                 openapi,
                 mounts,
+                warned_unknown_peer: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -142,6 +146,43 @@ impl App {
             .authenticate_request(method, &headers, cookies)
             .await
             .map_err(|err| self.error_response(mount, &err))
+    }
+
+    /// [`App::authenticate_request`], then the role `role`: a user without it is refused with
+    /// the 403 of [`crate::Error::Forbidden`] in the same shape. What the adapters' role
+    /// guards call.
+    pub async fn authenticate_with_role<'h>(
+        &self,
+        method: &str,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        role: &str,
+    ) -> Result<Principal, Response> {
+        let principal = self.authenticate_request(method, headers).await?;
+        principal
+            .require_role(role)
+            .map_err(|err| self.error_answer(&err))?;
+        Ok(principal)
+    }
+
+    /// `err` answered as the auth API answers it outside its own routes: in the default
+    /// mount's error shape (`native`'s when mounted), with its status and headers. For a
+    /// user's own handlers, so that their refusals look like the API's.
+    pub fn error_answer(&self, err: &Error) -> Response {
+        self.error_response(self.default_mount(), err)
+    }
+
+    /// Called by an adapter for a request whose client address it could not learn: warns
+    /// once per app, naming the fix, since every such client then shares one rate-limit
+    /// bucket (and one noisy client locks out all of them).
+    pub fn unknown_peer(&self, fix: &str) {
+        use std::sync::atomic::Ordering;
+        if !self.inner.warned_unknown_peer.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                fix,
+                "the client address of requests is unknown: every client shares one \
+                 rate-limit bucket"
+            );
+        }
     }
 
     /// Answers one request. Never panics; every outcome is a JSON response.

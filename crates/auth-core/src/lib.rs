@@ -43,5 +43,5 @@ pub use config::{Argon2Params, Config, Signing};
 pub use error::Error;
 pub use http::{Request, Response};
 pub use mount::MountSpec;
-pub use principal::{Credential, Principal};
+pub use principal::{Admin, Credential, Principal, RequiredRole};
 pub use service::{Auth, Purged};

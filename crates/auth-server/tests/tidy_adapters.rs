@@ -12,11 +12,28 @@ use auth_server::Adapter;
 
 /// Names only one framework has, because its idiom has no counterpart elsewhere: (crate,
 /// name, why). Keep this short; every entry is a difference a user must learn.
-const FRAMEWORK_IDIOMS: &[(&str, &str, &str)] = &[(
-    "auth-warp",
-    "auth_user",
-    "warp has no extractor trait: the signed-in user comes from a filter function",
-)];
+const FRAMEWORK_IDIOMS: &[(&str, &str, &str)] = &[
+    (
+        "auth-warp",
+        "auth_user",
+        "warp has no extractor trait: the signed-in user comes from a filter function",
+    ),
+    (
+        "auth-warp",
+        "require_role",
+        "warp's role guard is a filter function, as its `auth_user` is",
+    ),
+    (
+        "auth-axum",
+        "RequireRole",
+        "an extractor type; warp's counterpart is the `require_role` filter",
+    ),
+    (
+        "auth-actix",
+        "RequireRole",
+        "an extractor type; warp's counterpart is the `require_role` filter",
+    ),
+];
 
 #[test]
 fn adapters_export_the_same_public_names() {

@@ -80,6 +80,12 @@ fn auth_routes(
                             .map(|(name, value)| (name.as_str(), value.as_bytes())),
                     );
                     let body = collect_body(body, app.body_limit(), headers.content_length).await;
+                    if remote.is_none() {
+                        app.unknown_peer(
+                            "serve with `warp::serve`, or put a `PeerAddr` in each request's \
+                             extensions",
+                        );
+                    }
                     let request = CoreRequest {
                         method: method.as_str().to_owned(),
                         path: path.as_str().to_owned(),

@@ -11,6 +11,15 @@ use warp::reject::Reject;
 #[derive(Debug, Clone)]
 pub struct AuthRejection(pub(crate) auth_core::Response);
 
+impl AuthRejection {
+    /// `err` answered as the auth API answers it (status, headers, the mounted profile's
+    /// error shape), e.g. `AuthRejection::from_error(&app, &auth_core::Error::Forbidden)`
+    /// for a 403 of your own; `app` is the one given to [`crate::mount`].
+    pub fn from_error(app: &auth_core::App, err: &auth_core::Error) -> Self {
+        Self(app.error_answer(err))
+    }
+}
+
 impl Reject for AuthRejection {}
 
 impl warp::Reply for AuthRejection {

@@ -41,6 +41,90 @@ pub fn app() -> App {
     .expect("native mounts")
 }
 
+/// The user's own route that only admins may use (the adapter's role guard).
+pub const ADMIN_ROUTE: &str = "/admin-only";
+/// The admin the role-guard check signs in as.
+const ADMIN_EMAIL: &str = "guard-admin@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// What the role-guarded route answers an admin.
+pub fn admin_hello(email: &str) -> String {
+    format!("admin, {email}\n")
+}
+
+/// Creates [`ADMIN_EMAIL`] with the role `admin` (on a runtime of its own: the core's store
+/// calls run on Tokio's blocking threads).
+pub fn create_admin(app: &App) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(
+            app.auth()
+                .operator()
+                .create_user(auth_core::service::NewAccount {
+                    email: ADMIN_EMAIL.into(),
+                    password: PASSWORD.into(),
+                    roles: vec!["admin".into()],
+                    is_active: true,
+                    ..auth_core::service::NewAccount::default()
+                }),
+        )
+        .expect("the admin is created");
+}
+
+fn access_token(answer: &Answer) -> String {
+    let body = String::from_utf8_lossy(&answer.body);
+    body.split(r#""access_token":""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the answer carries an access token")
+        .to_owned()
+}
+
+/// The role guard on [`ADMIN_ROUTE`]: nobody signed in gets the core's 401, a user without
+/// the role the API's 403 in the profile's shape (byte for byte what the admin API answers
+/// that user), an admin gets through. Needs [`create_admin`] first.
+pub fn assert_role_guard(addr: SocketAddr) {
+    let core = exchange(addr, "GET", CORE_ROUTE, b"", b"");
+    let own = exchange(addr, "GET", ADMIN_ROUTE, b"", b"");
+    assert_eq!(own.status, 401, "nobody signed in: {own:?}");
+    assert_eq!(own.body, core.body, "the core's 401 body");
+
+    let registered = exchange(
+        addr,
+        "POST",
+        "/api/v1/auth/register",
+        b"Content-Type: application/json",
+        format!(r#"{{"email":"plain-user@example.com","password":"{PASSWORD}"}}"#).as_bytes(),
+    );
+    assert_eq!(registered.status, 201, "registration works: {registered:?}");
+    let plain = format!("Authorization: Bearer {}", access_token(&registered));
+    let own = exchange(addr, "GET", ADMIN_ROUTE, plain.as_bytes(), b"");
+    assert_eq!(own.status, 403, "a user without the role: {own:?}");
+    let core = exchange(addr, "GET", "/api/v1/admin/users", plain.as_bytes(), b"");
+    assert_eq!(
+        core.status, 403,
+        "the admin API refuses the same user: {core:?}"
+    );
+    assert_eq!(own.body, core.body, "the API's own 403, byte for byte");
+    assert_eq!(own.header("content-type"), core.header("content-type"));
+
+    let login = exchange(
+        addr,
+        "POST",
+        "/api/v1/auth/login",
+        b"Content-Type: application/json",
+        format!(r#"{{"email":"{ADMIN_EMAIL}","password":"{PASSWORD}"}}"#).as_bytes(),
+    );
+    assert_eq!(login.status, 200, "the admin signs in: {login:?}");
+    let admin = format!("Authorization: Bearer {}", access_token(&login));
+    let own = exchange(addr, "GET", ADMIN_ROUTE, admin.as_bytes(), b"");
+    assert_eq!(own.status, 200, "the admin passes: {own:?}");
+    assert_eq!(String::from_utf8_lossy(&own.body), admin_hello(ADMIN_EMAIL));
+}
+
 /// The text the example apps' `/hello` answers for a signed-in user.
 pub fn hello(email: &str) -> String {
     format!("hello, {email}\n")

@@ -102,7 +102,7 @@ mod tests {
     fn files_replace_the_parts_they_name_only() {
         let dir = tempfile::tempdir().expect("temp dir");
         let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text);
-        write("magic_link.txt", "Sign in: {link} ({expires_in} min)\n").expect("write");
+        write("magic_link.txt", "Sign in: {link} (for {expires_in})\n").expect("write");
         write("magic_link.html", "<a href=\"{link}\">in</a>").expect("write");
         write("password_reset.subject", "Reset for {email}\n").expect("write");
         write("notes.md", "ignored, with a warning").expect("write");
@@ -114,7 +114,10 @@ mod tests {
             magic.subject,
             render(&defaults, MailKind::MagicLink).subject
         );
-        assert_eq!(magic.text, "Sign in: https://app/x?token=t (15 min)\n");
+        assert_eq!(
+            magic.text,
+            "Sign in: https://app/x?token=t (for 15 minutes)\n"
+        );
         assert_eq!(
             magic.html.as_deref(),
             Some("<a href=\"https://app/x?token=t\">in</a>")
