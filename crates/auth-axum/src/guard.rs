@@ -12,17 +12,14 @@ use crate::{AuthRejection, AuthUser};
 /// `RequireRole<auth_core::Admin>`, or a role of your own: see [`RequiredRole`]). Refuses
 /// like [`AuthUser`] when nobody is signed in, and with the API's own 403 (in the mounted
 /// profile's error shape) when the user lacks the role.
-pub struct RequireRole<R: RequiredRole> {
-    /// The signed-in user.
-    pub user: AuthUser,
-    role: PhantomData<fn() -> R>,
-}
+/// Derefs to the [`Principal`], like [`AuthUser`]: `admin.user.email`.
+pub struct RequireRole<R: RequiredRole>(pub AuthUser, PhantomData<fn() -> R>);
 
 impl<R: RequiredRole> std::fmt::Debug for RequireRole<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequireRole")
             .field("role", &R::NAME)
-            .field("user", &self.user)
+            .field("user", &self.0)
             .finish()
     }
 }
@@ -31,7 +28,7 @@ impl<R: RequiredRole> std::ops::Deref for RequireRole<R> {
     type Target = Principal;
 
     fn deref(&self) -> &Principal {
-        &self.user.0
+        &self.0.0
     }
 }
 
@@ -54,9 +51,6 @@ where
             .authenticate_with_role(parts.method.as_str(), headers, R::NAME)
             .await
             .map_err(AuthRejection)?;
-        Ok(Self {
-            user: AuthUser(principal),
-            role: PhantomData,
-        })
+        Ok(Self(AuthUser(principal), PhantomData))
     }
 }

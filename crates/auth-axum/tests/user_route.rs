@@ -13,7 +13,7 @@ async fn hello(user: AuthUser) -> String {
 }
 
 async fn admin_only(admin: RequireRole<auth_core::Admin>) -> String {
-    support::admin_hello(&admin.user.0.user.email)
+    support::admin_hello(&admin.user.email)
 }
 
 #[test]

@@ -3,6 +3,12 @@
 //! The binary (`auth-server`) is a thin command line over this library; tests start servers
 //! in-process through [`start`].
 
+/// The README's Rust programs, compiled by `cargo test --doc` so that what a team pastes from
+/// it builds (its TOML and shell blocks are not Rust and are skipped).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 mod keys;
 mod limits;
 mod mail;
