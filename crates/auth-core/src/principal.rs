@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::error::Error;
 use crate::store::{SessionBounds, UserRecord};
 
 /// The role that may use the admin API.
@@ -33,16 +32,6 @@ impl Principal {
     /// Whether the user has the role `name`.
     pub fn has_role(&self, name: &str) -> bool {
         self.user.roles.iter().any(|role| role == name)
-    }
-
-    /// `Ok` when the user has the role `name`, else [`Error::Forbidden`] (answered 403 in the
-    /// profile's shape by [`crate::App::error_answer`] and the adapters' guards).
-    pub fn require_role(&self, name: &str) -> Result<(), Error> {
-        if self.has_role(name) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden)
-        }
     }
 }
 
@@ -152,7 +141,7 @@ mod tests {
         let principal = principal(Credential::PersonalToken {
             token_id: Uuid::nil(),
         });
-        assert_eq!(principal.require_role("editor"), Ok(()));
-        assert_eq!(principal.require_role(Admin::NAME), Err(Error::Forbidden));
+        assert!(principal.has_role("editor"));
+        assert!(!principal.has_role(Admin::NAME));
     }
 }
