@@ -51,7 +51,14 @@ pub(crate) struct Ctx {
     jwt_secret: Option<Arc<[u8]>>,
     cors_origin: Option<Arc<str>>,
     mailbox: Option<Arc<dyn Mailbox>>,
+    /// The admin's access token, once logged in, shared by every case of the run.
+    admin_token: Arc<tokio::sync::Mutex<Option<String>>>,
+    /// Where this case's requests note the first 429 they got (see [`Ctx::throttle_note`]).
+    throttled: Option<ThrottleNote>,
 }
+
+/// The first "429 Too Many Requests" one case got, as "POST /path -> 429".
+pub(crate) type ThrottleNote = Arc<std::sync::Mutex<Option<String>>>;
 
 /// Hands out distinct client IPs from 198.18.0.0/15: consecutive addresses from a random
 /// start, so no two contexts of one run share an address (up to 131,072 of them), and runs
@@ -101,6 +108,8 @@ impl Ctx {
             jwt_secret: target.jwt_secret.as_deref().map(Arc::from),
             cors_origin: target.cors_origin.as_deref().map(Arc::from),
             mailbox: target.mailbox.clone(),
+            admin_token: Arc::default(),
+            throttled: None,
         }
         .with_fresh_ip())
     }
@@ -110,6 +119,19 @@ impl Ctx {
     pub(crate) fn with_fresh_ip(mut self) -> Self {
         self.client_ip = self.client_ips.as_ref().map(|ips| ips.allocate());
         self
+    }
+
+    /// This context with a note of its own where its requests record the first 429 they get,
+    /// when the target's per-IP limits count every case against one address (it does not
+    /// believe `X-Forwarded-For`) and the run exercises no limit on purpose (no
+    /// [`Target::limits`]): then a 429 says the deployment's limit for this machine is spent,
+    /// not that the case's server broke the contract, and the runner reports the case
+    /// Skipped with it. `None` otherwise.
+    pub(crate) fn throttle_note(mut self) -> (Self, Option<ThrottleNote>) {
+        self.throttled = (self.client_ips.is_none() && self.limits.is_none())
+            .then(|| Arc::new(std::sync::Mutex::new(None)));
+        let note = self.throttled.clone();
+        (self, note)
     }
 
     /// A context like this one but for another client, with an IP of its own; Skipped when
@@ -238,6 +260,7 @@ impl Ctx {
             method,
             headers: Vec::new(),
             body: None,
+            throttled: self.throttled.clone(),
         };
         if let Some(lines) = &self.forwarded_lines {
             return lines
@@ -255,6 +278,31 @@ impl Ctx {
         self.hooks.as_ref()
     }
 
+    /// Whether cases create their users through the admin API rather than `/register`: when
+    /// the target gave admin credentials and mounts the admin routes but does not believe
+    /// the suite's `X-Forwarded-For`, so every registration would count against one
+    /// client IP's registration limit.
+    pub(crate) fn users_via_admin(&self) -> bool {
+        self.client_ips.is_none() && self.admin.is_some() && self.mounted(Profile::Admin)
+    }
+
+    /// The admin's access token: the one from the run's first admin login, or (`fresh`) a
+    /// new one. Failed when the target gave no admin credentials or the login fails.
+    pub(crate) async fn admin_bearer(&self, fresh: bool) -> Result<String, Failure> {
+        let mut cached = self.admin_token.lock().await;
+        if let Some(token) = cached.as_ref().filter(|_| !fresh) {
+            return Ok(token.clone());
+        }
+        let Some(admin) = self.admin.as_deref() else {
+            return Err(Failure::new("admin credentials", "the target gave none"));
+        };
+        let token = crate::cleanup::admin_login(self, admin)
+            .await
+            .map_err(|why| Failure::new("the admin user logs in", why))?;
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
     /// The target's refresh-token reuse interval, if known.
     pub(crate) fn reuse_interval(&self) -> Option<Duration> {
         self.reuse_interval
@@ -270,6 +318,8 @@ pub(crate) struct Req {
     line: String,
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
+    /// [`Ctx::throttle_note`].
+    throttled: Option<ThrottleNote>,
 }
 
 impl Req {
@@ -317,8 +367,28 @@ impl Req {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(transport)?;
+        if status == 429
+            && let Some(note) = &self.throttled
+        {
+            // No Retry-After value: it differs from case to case, and the skips of one
+            // cause should be listed together.
+            let mut note = note
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            note.get_or_insert_with(|| format!("{} -> 429", self.line));
+        }
         Ok(Resp::new(self.line, status, headers, body.to_vec()))
     }
+}
+
+/// The innermost cause of `error` ("Connection refused (os error 111)"), for one-line
+/// messages.
+pub(crate) fn root_cause(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// A fully read response, remembered together with the request line that produced it.

@@ -44,6 +44,10 @@
 
 mod cases;
 mod check;
+mod cleanup;
+#[cfg(feature = "clap")]
+pub mod cli;
+mod export;
 mod http;
 mod jwt;
 pub mod mailbox;
@@ -62,6 +66,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+pub use cleanup::{Cleanup, remove_created_users};
+pub use export::{render_json, render_junit};
 pub use mount::{Credentials, DEFAULT_PROFILES, Mount, ParseMountError};
 pub use report::{CaseOutcome, Failure, Outcome, Report, render_skips, render_table};
 
@@ -87,7 +93,9 @@ pub struct Target {
     /// The mounted profiles and their prefixes; the groups of the others are Skipped.
     pub profiles: Vec<Mount>,
     /// An existing user with the role `admin`, for the admin routes (their cases are
-    /// Skipped without it).
+    /// Skipped without it). When [`Target::forwarded_for`] is false, cases also create their
+    /// users through the admin API with it, so a deployment's per-IP registration limit is
+    /// spent only by the cases about registering.
     pub admin: Option<Credentials>,
     /// Whether the deployment trusts the suite's address as a proxy, so that it believes the
     /// `X-Forwarded-For` the suite sends. When true, every case sends a client IP of its own
@@ -232,15 +240,29 @@ pub trait Hooks: Send + Sync {
 /// Never panics on a misbehaving server: connection errors, timeouts and even panicking
 /// cases are reported as failures.
 pub async fn run_suite(target: &Target, filter: Option<&str>) -> Report {
+    run_selected(target, |group, name| {
+        filter.is_none_or(|f| format!("{group}/{name}").contains(f))
+    })
+    .await
+}
+
+/// Runs every case for which `select(group, name)` holds, like [`run_suite`].
+pub async fn run_selected(target: &Target, select: impl Fn(&str, &str) -> bool) -> Report {
     let selected: Vec<&'static runner::Case> = cases::all()
-        .filter(|case| filter.is_none_or(|f| case.path().contains(f)))
+        .filter(|case| select(case.group, case.name))
         .collect();
     match http::Ctx::new(target) {
         Ok(ctx) => Report {
             label: target.label.clone(),
             cases: runner::run(ctx, &selected).await,
         },
-        Err(failure) => Report::unavailable(target.label.clone(), filter, failure),
+        Err(failure) => Report {
+            label: target.label.clone(),
+            cases: selected
+                .iter()
+                .map(|case| case.outcome(Outcome::Failed(failure.clone())))
+                .collect(),
+        },
     }
 }
 
@@ -255,6 +277,43 @@ impl Report {
                 .map(|case| case.outcome(Outcome::Failed(failure.clone())))
                 .collect(),
         }
+    }
+}
+
+/// Every case group's name, in registry order, once each.
+pub fn group_names() -> Vec<&'static str> {
+    let mut groups: Vec<&'static str> = Vec::new();
+    for case in cases::all() {
+        if !groups.contains(&case.group) {
+            groups.push(case.group);
+        }
+    }
+    groups
+}
+
+/// Checks with one request (`GET /healthz`, within 10 s) that something answers HTTP at
+/// `base_url`; any status will do. The error is one short line: what failed, without the
+/// transport's whole chain of causes.
+pub async fn check_reachable(base_url: &str) -> Result<(), String> {
+    let url = format!("{}/healthz", base_url.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|err| format!("cannot build an HTTP client: {err}"))?;
+    match client.get(&url).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if err.is_builder() => Err(format!("{base_url} is not a usable URL")),
+        Err(err) if err.is_timeout() => Err(format!("no answer from {url} within 10 s")),
+        Err(err) if err.is_connect() => Err(format!(
+            "cannot connect to {url}: {}",
+            http::root_cause(&err)
+        )),
+        Err(err) => Err(format!(
+            "no HTTP answer from {url}: {}",
+            http::root_cause(&err)
+        )),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::sync::{RwLock, Semaphore};
 
-use crate::http::Ctx;
+use crate::http::{Ctx, ThrottleNote};
 use crate::profile::Profile;
 use crate::report::{CaseOutcome, Failure, Outcome};
 
@@ -105,6 +105,20 @@ fn unmet_needs(ctx: &Ctx, case: &Case) -> Option<String> {
         .map(|profile| format!("profile {} not mounted", profile.name()))
 }
 
+/// Why a failed case is Skipped instead: it got a 429 (see [`Ctx::throttle_note`]).
+fn throttled_reason(note: Option<ThrottleNote>) -> Option<String> {
+    let note = note?;
+    let first = note
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()?;
+    Some(format!(
+        "the deployment rate-limited this machine ({first}): every case comes from one \
+         address, which its per-IP limits count together; let it trust this machine as a \
+         proxy (--trusted-proxies) and pass --forwarded-for, or run again later"
+    ))
+}
+
 /// Runs `cases` against `ctx`, at most [`CONCURRENCY`] at a time, each within
 /// [`CASE_TIMEOUT`] and with a client IP of its own; outcomes come back in the order of
 /// `cases`. Cases whose profiles are not mounted are Skipped without running. A case that
@@ -121,7 +135,7 @@ pub(crate) async fn run(ctx: Ctx, cases: &[&'static Case]) -> Vec<CaseOutcome> {
             let unmet = unmet_needs(&ctx, case);
             // Every case comes from a client IP of its own (when the target believes
             // `X-Forwarded-For`), so per-IP rate limits never couple two cases.
-            let ctx = ctx.clone().with_fresh_ip();
+            let (ctx, throttled) = ctx.clone().with_fresh_ip().throttle_note();
             let (permits, overlap, run) = (Arc::clone(&permits), Arc::clone(&overlap), case.run);
             let alone = case.alone;
             tokio::spawn(async move {
@@ -138,7 +152,10 @@ pub(crate) async fn run(ctx: Ctx, cases: &[&'static Case]) -> Vec<CaseOutcome> {
                 let _permit = permits.acquire_owned().await;
                 match tokio::time::timeout(CASE_TIMEOUT, run(ctx)).await {
                     Ok(Ok(())) => Outcome::Passed,
-                    Ok(Err(CaseError::Failed(failure))) => Outcome::Failed(failure),
+                    Ok(Err(CaseError::Failed(failure))) => match throttled_reason(throttled) {
+                        Some(reason) => Outcome::Skipped(reason),
+                        None => Outcome::Failed(failure),
+                    },
                     Ok(Err(CaseError::Skipped(reason))) => Outcome::Skipped(reason),
                     Err(_) => Outcome::Failed(Failure::new(
                         format!("the case finishes within {} s", CASE_TIMEOUT.as_secs()),

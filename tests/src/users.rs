@@ -73,6 +73,14 @@ impl Ctx {
             if let Some(name) = &user.full_name {
                 body["full_name"] = json!(name);
             }
+            if self.users_via_admin() {
+                // See `Ctx::users_via_admin`: registrations would hit the per-IP limit.
+                self.admin_create_raw(&body)
+                    .await?
+                    .expect_shape(201, &USER)
+                    .step("creating a user through the admin API")?;
+                return Ok(());
+            }
             self.register_raw(&body)
                 .await?
                 .expect_shape(201, &AUTH)
@@ -158,6 +166,22 @@ impl Ctx {
         };
         match created {
             Ok(()) => Ok(None),
+            Err(CaseError::Failed(failure))
+                if self.hooks().is_none() && failure.got.contains("-> 422") =>
+            {
+                // The deployment refuses the seed's (common) password; without hooks to
+                // import it, the case can run only when the user is already there.
+                let login = self.login_raw(&user.credentials()).await?;
+                if login.status == 200 {
+                    Ok(None)
+                } else {
+                    Err(CaseError::Skipped(format!(
+                        "no seed user {email}: the deployment refuses its example password \
+                         as a new password (422), so the suite cannot create it; import it \
+                         (auth-server user create --password-hash) to run this case"
+                    )))
+                }
+            }
             Err(CaseError::Failed(failure)) => Ok(Some(failure.got)),
             Err(skip) => Err(skip),
         }

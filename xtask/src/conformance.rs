@@ -1,4 +1,5 @@
-//! `cargo xtask conformance`: the black-box suite against real server processes.
+//! `cargo xtask conformance`: the black-box suite against real server processes (or, with
+//! `--base-url`, the `auth-conformance` binary against a running deployment).
 //!
 //! Without `--base-url`, every adapter on every database is checked with the configurations
 //! of the conformance matrix (`auth_conformance::matrix::MATRIX`, which the in-tree test
@@ -16,11 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use auth_conformance::mailbox::{Mailbox, SmtpSink};
+use auth_conformance::mailbox::SmtpSink;
 use auth_conformance::matrix::{MATRIX, MATRIX_LIMITS, ServerConfig, Signing, unexpected_skips};
 use auth_conformance::{
-    Credentials, DEFAULT_PROFILES, Failure, Hooks, Limits, Mount, Report, SUITE_REUSE_INTERVAL,
-    Target, render_skips, render_table, run_suite,
+    Credentials, Failure, Hooks, Mount, Report, SUITE_REUSE_INTERVAL, Target, render_skips,
+    render_table, run_selected,
 };
 use futures_util::future::BoxFuture;
 
@@ -38,55 +39,22 @@ pub struct Args {
     /// The databases to check on.
     #[arg(long, value_enum, default_value_t = Database::All)]
     database: Database,
-    /// Check a running deployment instead of starting servers.
-    #[arg(long)]
-    base_url: Option<String>,
     /// Postgres admin URL under which a fresh database is created per run
     /// (default: `AUTH_TEST_POSTGRES_URL`, else the local server).
     #[arg(long)]
     postgres_url: Option<String>,
-    /// Only cases whose `group/name` contains this.
-    #[arg(long)]
-    filter: Option<String>,
-    /// Profiles to mount (`name` or `name=/prefix`, comma-separated), passed to the server
-    /// and the suite; default: the sets `native,envelope,rbac`, `personal-token`,
-    /// `jwt-user` in turn (with `--base-url`: `native,envelope,rbac`).
-    #[arg(long)]
-    profiles: Option<String>,
     /// Signing algorithms to start servers with (comma-separated); default: HS256 for
     /// every profile set and EdDSA too for `native,envelope,rbac` (with `--profiles`: HS256
     /// only).
     #[arg(long, value_enum, value_delimiter = ',')]
     signing: Vec<Signing>,
-    /// For `--base-url` runs: the deployment trusts this machine as a proxy, so the suite
-    /// may give every case a client IP of its own in `X-Forwarded-For`.
-    #[arg(long)]
-    forwarded_for: bool,
-    /// For `--base-url` runs: the deployment applies the contract's rate limits (login
-    /// 10/900 per email and IP, 100/3600 per email, 100/900 per IP; registration 30/3600
-    /// and refresh 300/900 per IP), which the rate-limit cases then exhaust.
-    #[arg(long)]
-    contract_limits: bool,
-    /// For `--base-url` runs: the deployment's HS256 secret, for the cases that sign
-    /// crafted tokens.
-    #[arg(long, env = "AUTH_CONFORMANCE_JWT_SECRET", hide_env_values = true)]
-    jwt_secret: Option<String>,
-    /// For `--base-url` runs: an origin on the deployment's CORS allow-list
-    /// (`--cors-allowed-origins`), for the CORS cases.
-    #[arg(long)]
-    cors_origin: Option<String>,
-    /// For `--base-url` runs: start the suite's SMTP sink on this address (e.g.
-    /// `127.0.0.1:2525`) for the deployment to send its mail to (its `--smtp-url
-    /// smtp://127.0.0.1:2525`), so the cases that follow mailed links run.
-    #[arg(long, value_name = "ADDR")]
-    smtp_sink: Option<std::net::SocketAddr>,
-    /// Email of an existing user with the role `admin`, for `--base-url` runs (the matrix
-    /// creates its own).
-    #[arg(long, requires = "admin_password")]
-    admin_email: Option<String>,
-    /// That user's password (ignored without `--admin-email`).
-    #[arg(long, env = "AUTH_CONFORMANCE_ADMIN_PASSWORD", hide_env_values = true)]
-    admin_password: Option<String>,
+    /// What to check and how (`auth-conformance`'s own flags). With `--base-url`, the run is
+    /// handed whole to the `auth-conformance` binary: `cargo xtask conformance --base-url U
+    /// ...` is `auth-conformance --base-url U ...`. Without it, `--profiles` (default: the
+    /// sets `native,envelope,rbac`, `personal-token`, `jwt-user` in turn), `--group` and
+    /// `--filter` select the matrix's configurations and cases.
+    #[command(flatten)]
+    suite: auth_conformance::cli::Args,
 }
 
 /// One configuration's reports, and whether the matrix's expected skips apply to it.
@@ -99,54 +67,33 @@ struct Section {
 /// Runs the suite; `Ok(false)` when a case failed (or, on the matrix, was skipped
 /// unexpectedly).
 pub fn run(args: Args) -> anyhow::Result<bool> {
+    if args.suite.base_url.is_some() {
+        return run_binary();
+    }
     let runtime = tokio::runtime::Runtime::new()?;
-    let sections = match &args.base_url {
-        Some(url) => {
-            let profiles = args
-                .profiles
-                .clone()
-                .unwrap_or_else(|| DEFAULT_PROFILES.join(","));
-            let admin = args
-                .admin_email
-                .clone()
-                .zip(args.admin_password.clone())
-                .map(|(email, password)| Credentials { email, password });
-            // Kept until the run ends: dropping it closes its port.
-            let sink = args
-                .smtp_sink
-                .map(SmtpSink::start_on)
-                .transpose()
-                .context("cannot start the SMTP sink")?
-                .map(Arc::new);
-            if let Some(sink) = &sink {
-                eprintln!("SMTP sink listening at {}", sink.url());
-            }
-            let target = Target {
-                base_url: url.trim_end_matches('/').to_owned(),
-                label: url.clone(),
-                hooks: None,
-                reuse_interval: None,
-                profiles: Mount::parse_list(&profiles)?,
-                admin,
-                forwarded_for: args.forwarded_for,
-                another_proxy: None,
-                limits: args.contract_limits.then_some(Limits::CONTRACT),
-                jwt_secret: args.jwt_secret.clone().map(String::into_bytes),
-                cors_origin: args.cors_origin.clone(),
-                mailbox: sink.map(|sink| sink as Arc<dyn Mailbox>),
-            };
-            let report = runtime.block_on(run_suite(&target, args.filter.as_deref()));
-            vec![Section {
-                label: profiles,
-                reports: vec![report],
-                matrix: None,
-            }]
-        }
-        None => run_matrix(&runtime, &args)?,
-    };
+    let sections = run_matrix(&runtime, &args)?;
     let (summary, failed) = summarize(&sections);
     print!("{summary}");
     Ok(failed == 0)
+}
+
+/// Runs the `auth-conformance` binary (built first) with this command's own arguments, so a
+/// deployment checked with `cargo xtask` is checked exactly as an integrator's CI checks it;
+/// `Ok(false)` when it exits with anything but 0.
+fn run_binary() -> anyhow::Result<bool> {
+    let binary = server::executable(
+        &server::build(Profile::Debug, &["auth-conformance"])?,
+        "auth-conformance",
+    )?;
+    let passed: Vec<String> = std::env::args()
+        .skip_while(|arg| arg != "conformance")
+        .skip(1)
+        .collect();
+    let status = std::process::Command::new(&binary)
+        .args(&passed)
+        .status()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    Ok(status.success())
 }
 
 /// The printed summary of `sections` (per configuration: the table, the skip reasons and
@@ -208,7 +155,8 @@ fn configs<'a>(profiles: Option<&'a str>, signing: &[Signing]) -> Vec<ServerConf
 fn run_matrix(runtime: &tokio::runtime::Runtime, args: &Args) -> anyhow::Result<Vec<Section>> {
     let adapters = args.adapter.expand();
     let databases = args.database.expand();
-    let configs = configs(args.profiles.as_deref(), &args.signing);
+    args.suite.check_groups().map_err(anyhow::Error::msg)?;
+    let configs = configs(args.suite.profiles.as_deref(), &args.signing);
     for config in &configs {
         Mount::parse_list(config.profiles)?;
     }
@@ -229,7 +177,7 @@ fn run_matrix(runtime: &tokio::runtime::Runtime, args: &Args) -> anyhow::Result<
                     database,
                     postgres_url: &postgres_url,
                     config,
-                    filter: args.filter.as_deref(),
+                    suite: &args.suite,
                 };
                 reports.push(run.report(runtime)?);
             }
@@ -250,7 +198,7 @@ struct Run<'a> {
     database: Database,
     postgres_url: &'a str,
     config: ServerConfig<'a>,
-    filter: Option<&'a str>,
+    suite: &'a auth_conformance::cli::Args,
 }
 
 impl Run<'_> {
@@ -289,7 +237,11 @@ impl Run<'_> {
                         format!("the server starts for {}", self.config),
                         format!("{err:#}"),
                     );
-                    return Report::unavailable(label.clone(), self.filter, failure);
+                    return Report::unavailable(
+                        label.clone(),
+                        self.suite.filter.as_deref(),
+                        failure,
+                    );
                 }
             };
             let created = hooks
@@ -297,7 +249,7 @@ impl Run<'_> {
                 .await;
             if let Err(err) = created {
                 let failure = Failure::new("the admin user is created", err);
-                return Report::unavailable(label.clone(), self.filter, failure);
+                return Report::unavailable(label.clone(), self.suite.filter.as_deref(), failure);
             }
             let target = Target {
                 base_url: server.base_url(),
@@ -314,7 +266,7 @@ impl Run<'_> {
                 cors_origin: Some(auth_conformance::matrix::CORS_ORIGIN.to_owned()),
                 mailbox: Some(sink),
             };
-            let report = run_suite(&target, self.filter).await;
+            let report = run_selected(&target, |group, name| self.suite.selects(group, name)).await;
             drop(server);
             report
         });

@@ -79,3 +79,15 @@ pub fn cargo() -> std::process::Command {
     command.current_dir(project_root());
     command
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap's own consistency checks (unique ids and groups, flattened `auth-conformance`
+    /// arguments included), which it otherwise runs only when a command is parsed.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

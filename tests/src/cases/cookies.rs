@@ -208,6 +208,19 @@ async fn cookie_register(ctx: &Ctx) -> Result<(Account, CookieSession), Failure>
     Ok((account, session))
 }
 
+/// A fresh account signed in with the cookie transport: registered with it or, when the
+/// suite makes its users through the admin API ([`Ctx::users_via_admin`], so that the
+/// deployment's per-IP registration limit is spent only by the cases about registering),
+/// made there and logged in with it.
+async fn cookie_account(ctx: &Ctx) -> Result<(Account, CookieSession), Failure> {
+    if !ctx.users_via_admin() {
+        return cookie_register(ctx).await;
+    }
+    let account = ctx.register().await?;
+    let session = cookie_login(ctx, &account).await?;
+    Ok((account, session))
+}
+
 /// Logs `account` in with the cookie transport.
 async fn cookie_login(ctx: &Ctx, account: &Account) -> Result<CookieSession, Failure> {
     let resp = ctx
@@ -276,7 +289,7 @@ async fn cookie_register_answers_no_token(ctx: Ctx) -> CaseResult {
 }
 
 async fn cookie_login_sets_http_only_cookies(ctx: Ctx) -> CaseResult {
-    let (account, first) = cookie_register(&ctx).await?;
+    let (account, first) = cookie_account(&ctx).await?;
     let session = cookie_login(&ctx, &account).await?;
     if session.access.value == first.access.value || session.csrf_token == first.csrf_token {
         return Err(Failure::new(
@@ -292,7 +305,7 @@ async fn cookie_login_sets_http_only_cookies(ctx: Ctx) -> CaseResult {
 }
 
 async fn the_access_cookie_authenticates(ctx: Ctx) -> CaseResult {
-    let (_, session) = cookie_register(&ctx).await?;
+    let (_, session) = cookie_account(&ctx).await?;
     let resp = by_cookie(&ctx, Method::GET, "/sessions", &session, None).await?;
     let listed = resp.expect_json(200).step("GET /sessions by cookie")?;
     let current = listed
@@ -314,7 +327,7 @@ async fn the_access_cookie_authenticates(ctx: Ctx) -> CaseResult {
 }
 
 async fn a_state_change_by_cookie_needs_the_csrf_token(ctx: Ctx) -> CaseResult {
-    let (account, session) = cookie_register(&ctx).await?;
+    let (account, session) = cookie_account(&ctx).await?;
     let other = cookie_login(&ctx, &account).await?;
     let attempts: [(&str, Option<&str>); 4] = [
         ("no X-CSRF-Token", None),
@@ -353,7 +366,7 @@ async fn a_state_change_by_cookie_needs_the_csrf_token(ctx: Ctx) -> CaseResult {
 }
 
 async fn logout_by_cookie_clears_both_cookies(ctx: Ctx) -> CaseResult {
-    let (_, session) = cookie_register(&ctx).await?;
+    let (_, session) = cookie_account(&ctx).await?;
     let resp = by_cookie(
         &ctx,
         Method::POST,
@@ -387,7 +400,7 @@ async fn logout_by_cookie_clears_both_cookies(ctx: Ctx) -> CaseResult {
 }
 
 async fn refresh_by_cookie_rotates_and_resets_the_cookies(ctx: Ctx) -> CaseResult {
-    let (_, session) = cookie_register(&ctx).await?;
+    let (_, session) = cookie_account(&ctx).await?;
     let resp = refresh_by_cookie(&ctx, &session.refresh_cookie()).await?;
     let next = CookieSession::read(&ctx, &resp, 200).step("POST /refresh by cookie")?;
     resp.expect_no_store()?;
@@ -428,7 +441,7 @@ async fn refresh_by_cookie_rotates_and_resets_the_cookies(ctx: Ctx) -> CaseResul
 }
 
 async fn refresh_cookie_reuse_revokes_the_session(ctx: Ctx) -> CaseResult {
-    let (_, first) = cookie_register(&ctx).await?;
+    let (_, first) = cookie_account(&ctx).await?;
     let resp = refresh_by_cookie(&ctx, &first.refresh_cookie()).await?;
     let second = CookieSession::read(&ctx, &resp, 200).step("the first cookie refresh")?;
     let resp = refresh_by_cookie(&ctx, &second.refresh_cookie()).await?;
@@ -514,7 +527,7 @@ async fn transport_must_be_cookie_or_bearer(ctx: Ctx) -> CaseResult {
 }
 
 async fn seed_profiles_ignore_the_cookies(ctx: Ctx) -> CaseResult {
-    let (_, session) = cookie_register(&ctx).await?;
+    let (_, session) = cookie_account(&ctx).await?;
     let resp = ctx
         .at(Profile::Rbac, Method::GET, "/me")
         .header("cookie", session.cookie())

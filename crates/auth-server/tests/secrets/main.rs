@@ -4,70 +4,16 @@
 //! `keys rewrap` do what they say. SQLite always; PostgreSQL when `AUTH_TEST_POSTGRES_URL`
 //! is set (otherwise those tests show as ignored).
 
+#[path = "../no_flags/mod.rs"]
+mod no_flags;
 mod support;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use auth_server::SigningAlgorithm::{Eddsa, Hs256};
+use no_flags::serve_with_no_flags;
 use support::*;
 
 // ---------------------------------------------------------------------------------------
 // Rule 8: the database alone cannot mint a token.
-
-/// `auth-server serve` run as the binary, killed when this goes.
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `auth-server serve` with no flags in `dir` (so on `sqlite://auth.db` there), on
-/// a free port given by environment, and waits for its "listening" line.
-fn serve_with_no_flags(dir: &std::path::Path) -> ServerProcess {
-    let child = Command::new(BIN)
-        .arg("serve")
-        .current_dir(dir)
-        .env_clear()
-        .env("AUTH_BIND", "127.0.0.1:0")
-        .env("AUTH_ARGON2_MEMORY_KIB", "256")
-        .env("AUTH_ARGON2_ITERATIONS", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start auth-server serve");
-    // Owned by the guard at once, so the process goes whatever happens next.
-    let mut server = ServerProcess {
-        child,
-        base: String::new(),
-    };
-    let stderr = server.child.stderr.take().expect("stderr");
-    let mut log = String::new();
-    let mut lines = BufReader::new(stderr).lines();
-    while let Some(line) = lines.next() {
-        let line = line.expect("read the log");
-        log.push_str(&line);
-        log.push('\n');
-        if let Some(addr) = line
-            .split_whitespace()
-            .find_map(|field| field.strip_prefix("addr="))
-        {
-            server.base = format!("http://{addr}");
-            // Keep reading, so the server's later log lines never meet a closed pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return server;
-        }
-    }
-    drop(server);
-    panic!("auth-server serve ended without listening:\n{log}");
-}
 
 /// Every key found in the database is refused as an HS256 key: a token re-signed with it is
 /// not the genuine one and is refused.
@@ -135,7 +81,13 @@ fn kek_bytes(hex: &str) -> [u8; 32] {
 #[tokio::test]
 async fn sqlite_default_start_up_keeps_the_secret_out_of_the_database() {
     let db = Db::sqlite();
-    let server = serve_with_no_flags(db.dir());
+    let server = serve_with_no_flags(
+        db.dir(),
+        &[
+            ("AUTH_ARGON2_MEMORY_KIB", "256"),
+            ("AUTH_ARGON2_ITERATIONS", "1"),
+        ],
+    );
     let token = register(&server.base).await;
     assert_eq!(me(&server.base, &token).await, 200);
     database_values_cannot_sign(&db, &server.base, &token).await;

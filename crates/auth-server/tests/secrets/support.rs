@@ -23,6 +23,8 @@ pub struct Db {
     pub url: String,
     /// The SQLite file, `None` on PostgreSQL.
     pub sqlite_path: Option<PathBuf>,
+    /// Where the server's file outbox goes: never the working directory.
+    pub outbox: PathBuf,
     _guard: Guard,
 }
 
@@ -38,6 +40,7 @@ impl Db {
         let path = dir.path().join("auth.db");
         Db {
             url: format!("sqlite://{}", path.display()),
+            outbox: dir.path().join("mail-outbox"),
             sqlite_path: Some(path),
             _guard: Guard::Sqlite(dir),
         }
@@ -51,6 +54,7 @@ impl Db {
         Db {
             url: database.url().to_owned(),
             sqlite_path: None,
+            outbox: std::env::temp_dir().join("auth-secrets-test-outbox"),
             _guard: Guard::Postgres(database),
         }
     }
@@ -120,6 +124,7 @@ pub fn args(db: &Db, kek: Option<&str>, signing: SigningAlgorithm) -> ServeArgs 
     let mut args = ServeArgs::defaults().expect("default settings");
     args.database.database_url = db.url.clone();
     args.database.db_pool_size = 2;
+    args.mail.mail_outbox = Some(db.outbox.clone());
     args.bind = "127.0.0.1:0".to_owned();
     args.argon2_memory_kib = 256;
     args.argon2_iterations = 1;
