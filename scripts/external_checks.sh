@@ -4,8 +4,11 @@
 #  2. schemathesis against the default set: no 5xx, responses match their schemas, negative
 #     data rejected, no undocumented status;
 #  3. EdDSA interop: tokens verify with PyJWT using only the JWKS, before and after
-#     `auth-server keys rotate`, and the old token keeps working on the server.
-# Needs: python3 with openapi-spec-validator, schemathesis, pyjwt, cryptography (CI installs them).
+#     `auth-server keys rotate`, and the old token keeps working on the server;
+#  4. a Python client generated from /openapi.json by openapi-python-client runs the README
+#     walkthrough against a live server, with typed timestamps, ids and errors.
+# Needs: python3 with openapi-spec-validator, schemathesis, pyjwt, cryptography,
+# openapi-python-client (CI installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${AUTH_SERVER_BIN:-target/debug/auth-server}
@@ -81,4 +84,8 @@ NEW=$(register login)
 python3 scripts/jwks_interop.py "$URL" "$OLD" "$NEW"
 curl -sf "$URL/api/v1/auth/me" -H "Authorization: Bearer $OLD" >/dev/null
 echo "   the token signed before the rotation still works"
+
+echo "== a generated client (openapi-python-client) runs the README walkthrough"
+start generated_client --profiles native,envelope,rbac
+python3 scripts/generated_client.py "$URL"
 echo "== external checks passed"

@@ -90,6 +90,9 @@ pub async fn remove_created_users(target: &Target) -> Cleanup {
     };
     let Some(admin) = admin.filter(|_| ctx.mounted(Profile::Admin)) else {
         let created = created_emails();
+        if created.is_empty() {
+            return Cleanup::default();
+        }
         return Cleanup {
             deleted: Vec::new(),
             left: created,

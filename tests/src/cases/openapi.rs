@@ -10,6 +10,7 @@ cases!("openapi" needs []:
     document_is_openapi_3_1,
     paths_are_exactly_the_mounted_routes,
     describes_the_cookie_transport needs [Native],
+    timestamps_emails_and_ids_have_their_formats,
 );
 
 /// Paths served whatever the profiles, which the document may list or not.
@@ -189,4 +190,94 @@ mod tests {
         );
         assert!(documented_operations(&json!({})).is_empty());
     }
+}
+
+/// The `format` a property of this name must declare, if its name says what it holds:
+/// `date-time` for `*_at`, `email` for `email` and `*_email`, `uuid` for `id` and `*_id`.
+fn expected_format(name: &str) -> Option<&'static str> {
+    if name.ends_with("_at") {
+        Some("date-time")
+    } else if name == "email" || name.ends_with("_email") {
+        Some("email")
+    } else if name == "source_id" {
+        // `jwt-user`'s reference into the system a user was imported from: not an id of
+        // this API's, and of no fixed form.
+        None
+    } else if name == "id" || name.ends_with("_id") {
+        Some("uuid")
+    } else {
+        None
+    }
+}
+
+/// Whether a schema is (or may be, as in `["string", "null"]`) a string.
+fn is_string(schema: &Value) -> bool {
+    match &schema["type"] {
+        Value::String(kind) => kind == "string",
+        Value::Array(kinds) => kinds.iter().any(|kind| kind == "string"),
+        _ => false,
+    }
+}
+
+/// Every string property in `schema` (walked through nested objects, arrays, `oneOf`,
+/// `anyOf` and `allOf`) whose name calls for a format it lacks, as "where.name (type,
+/// format)".
+fn missing_formats(schema: &Value, at: &str, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Object(properties)) = map.get("properties") {
+                for (name, property) in properties {
+                    // A nullable property may be written `oneOf: [{type: string}, {type: null}]`.
+                    let strings: Vec<&Value> = std::iter::once(property)
+                        .chain(
+                            ["oneOf", "anyOf"]
+                                .iter()
+                                .filter_map(|key| property[*key].as_array())
+                                .flatten(),
+                        )
+                        .filter(|s| is_string(s))
+                        .collect();
+                    if let Some(format) = expected_format(name) {
+                        for string in strings {
+                            if string["format"].as_str() != Some(format) {
+                                out.push(format!(
+                                    "{at}.{name} (wants {format}, has {})",
+                                    string["format"]
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            for (key, value) in map {
+                missing_formats(value, &format!("{at}/{key}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                missing_formats(item, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Generated clients type what the document types: a timestamp declared a plain string
+/// comes back as a string. Every `*_at` is `format: date-time`, every email
+/// `format: email`, every id `format: uuid`, in components and inline schemas alike.
+async fn timestamps_emails_and_ids_have_their_formats(ctx: Ctx) -> CaseResult {
+    let resp = document(&ctx).await?;
+    let body = resp.json().cloned().unwrap_or(Value::Null);
+    let mut missing = Vec::new();
+    missing_formats(&body, "", &mut missing);
+    missing.sort();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        "every timestamp, email and id in GET /openapi.json with its format",
+        format!("{} without: {}", missing.len(), missing.join(", ")),
+    )
+    .into())
 }

@@ -149,6 +149,7 @@ pub struct UserPage<'a> {
 pub struct OrganizationBody {
     id: Uuid,
     name: String,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 

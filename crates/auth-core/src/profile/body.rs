@@ -18,13 +18,16 @@ pub fn timestamp(unix: i64) -> String {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserBody<'a> {
     id: Uuid,
+    #[schema(format = Email)]
     email: &'a str,
     full_name: Option<&'a str>,
     is_active: bool,
     roles: &'a [String],
     organization_id: Option<Uuid>,
+    #[schema(format = DateTime)]
     created_at: String,
     /// When the address was verified (RFC 3339), or null.
+    #[schema(format = DateTime)]
     email_verified_at: Option<String>,
 }
 

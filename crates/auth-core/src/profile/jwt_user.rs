@@ -54,14 +54,20 @@ pub struct JwtUser {
     id: Uuid,
     /// The full name.
     name: Option<String>,
+    #[schema(format = Email)]
     email: String,
+    #[schema(format = DateTime)]
     email_verified_at: Option<String>,
+    #[schema(format = DateTime)]
     two_factor_confirmed_at: Option<String>,
     current_team_id: Option<Uuid>,
     profile_photo_path: Option<String>,
     source_id: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
+    #[schema(format = DateTime)]
     last_renew_password_at: Option<String>,
     profile_photo_url: Option<String>,
 }

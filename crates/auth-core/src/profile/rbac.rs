@@ -77,6 +77,7 @@ pub struct Token {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RbacUser {
     id: Uuid,
+    #[schema(format = Email)]
     email: String,
     full_name: Option<String>,
     phone: Option<String>,
@@ -86,7 +87,9 @@ pub struct RbacUser {
     onboarding_completed: bool,
     onboarding_step: i64,
     onboarding_data: Option<Value>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 

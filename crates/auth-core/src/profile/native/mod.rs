@@ -229,7 +229,9 @@ impl<'a> TokenBody<'a> {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionBody {
     id: Uuid,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     last_used_at: String,
     user_agent: Option<String>,
     current: bool,
