@@ -5,13 +5,17 @@ use auth_core::service::NewAccount;
 use auth_server::{
     AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, Secret, ServeArgs, SigningAlgorithm,
 };
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// The auth server.
 #[derive(Debug, Parser)]
 #[command(name = "auth-server", version, about)]
 struct Cli {
+    /// A TOML file of settings, keyed by the flags' long names (`database-url = "…"`). A flag
+    /// beats the environment, which beats the file, which beats the default.
+    #[arg(long, global = true, env = "AUTH_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Show the effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Manage the EdDSA signing keys and the key-encryption key.
     Keys {
         #[command(flatten)]
@@ -36,6 +45,13 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the settings `serve` would run with (same flags, environment and file), as a
+    /// TOML file with where each value came from; secrets and passwords in URLs masked.
+    Show(Box<ServeArgs>),
 }
 
 /// Log lines that may wait for the log thread before logging waits too.
@@ -81,10 +97,39 @@ async fn run() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(log_writer)
         .init();
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Parsed twice: the first parse says which settings neither a flag nor the environment
+    // gave, the file supplies those, the second parse is the one used.
+    let first = command
+        .clone()
+        .try_get_matches_from(&argv)
+        .unwrap_or_else(|err| err.exit());
+    let layered = match auth_server::config_file::layer(&command, &first, argv) {
+        Ok(layered) => layered,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let matches = command
+        .clone()
+        .try_get_matches_from(&layered.argv)
+        .unwrap_or_else(|err| err.exit());
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await,
-        Command::User { database, command } => user(database, command).await,
+        Command::Config {
+            command: ConfigCommand::Show(_),
+        } => {
+            let (leaf, leaf_matches) = auth_server::config_file::leaf(&command, &matches);
+            print!(
+                "{}",
+                auth_server::config_file::show(leaf, leaf_matches, &layered)
+            );
+            Ok(())
+        }
+        Command::User { database, command } => user(database, command, cli.config).await,
         Command::Keys {
             database,
             key_encryption,
@@ -153,9 +198,13 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<()> {
+async fn user(
+    database: DatabaseArgs,
+    command: AdminCommand,
+    config: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let store = tokio::task::spawn_blocking(move || auth_server::connect(&database)).await??;
-    let mut args = ServeArgs::defaults()?;
+    let mut args = ServeArgs::configured(config.as_deref())?;
     // Admin commands hash with the configured cost like the server does, but sign no
     // token: a throwaway secret, so they never read (or create) the stored one and need no
     // key-encryption key.
@@ -192,6 +241,9 @@ async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<(
                 .map_err(describe)?;
             println!("created {} ({})", user.email, user.id);
         }
+        AdminCommand::List => {
+            print!("{}", list_users(&auth).await?);
+        }
         AdminCommand::Deactivate { email } => {
             let user = auth
                 .operator()
@@ -210,6 +262,39 @@ async fn user(database: DatabaseArgs, command: AdminCommand) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+/// Every user, a line each (email, id, active or not, roles, created), oldest first.
+async fn list_users(auth: &auth_core::service::Auth) -> anyhow::Result<String> {
+    const PAGE: u32 = 100;
+    let mut out = String::new();
+    let mut offset = 0u64;
+    loop {
+        let (users, total) = auth
+            .operator()
+            .users(None, PAGE, offset)
+            .await
+            .map_err(describe)?;
+        for user in &users {
+            out.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\n",
+                user.email,
+                user.id,
+                if user.is_active { "active" } else { "inactive" },
+                if user.roles.is_empty() {
+                    "-".to_owned()
+                } else {
+                    user.roles.join(",")
+                },
+                auth_core::profile::body::timestamp(user.created_at),
+            ));
+        }
+        offset += users.len() as u64;
+        if users.is_empty() || offset >= total {
+            out.push_str(&format!("{total} users\n"));
+            return Ok(out);
+        }
+    }
 }
 
 fn describe(err: auth_core::Error) -> anyhow::Error {

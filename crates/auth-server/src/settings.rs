@@ -25,6 +25,7 @@ pub struct DatabaseArgs {
     /// `sqlite://path` (or a plain path) or `postgres://...`.
     #[arg(
         long,
+        global = true,
         env = "AUTH_DATABASE_URL",
         hide_env_values = true,
         default_value = "sqlite://auth.db"
@@ -33,6 +34,7 @@ pub struct DatabaseArgs {
     /// Connections in the pool.
     #[arg(
         long,
+        global = true,
         env = "AUTH_DB_POOL_SIZE",
         hide_env_values = true,
         default_value_t = 8
@@ -41,13 +43,18 @@ pub struct DatabaseArgs {
     /// PostgreSQL only: where the connection that hears other instances' revocations
     /// (`LISTEN`) goes, when the database URL points at a transaction-mode pooler
     /// (PgBouncer), which cannot keep a `LISTEN`. Defaults to the database URL.
-    #[arg(long, env = "AUTH_DATABASE_LISTEN_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AUTH_DATABASE_LISTEN_URL",
+        hide_env_values = true
+    )]
     pub database_listen_url: Option<String>,
     /// Milliseconds a request waits for a database connection (or, while every database
     /// thread is stuck, for one) before it gets 503 with `Retry-After` (10 to 5000). Short, so
     /// that neither an outage nor an exhausted pool keeps a request waiting: after a failed
     /// connection the database breaker answers at once until its probe reaches the database.
-    #[arg(long, env = "AUTH_DB_CONNECT_TIMEOUT_MS", hide_env_values = true,
+    #[arg(long, global = true, env = "AUTH_DB_CONNECT_TIMEOUT_MS", hide_env_values = true,
           default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=5000))]
     pub db_connect_timeout_ms: u64,
 }
@@ -335,6 +342,30 @@ impl ServeArgs {
         Ok(Only::try_parse_from(["auth-server"])?.args)
     }
 
+    /// The settings from the environment and, when given, the configuration file (as
+    /// `serve --config FILE` would read them, no flags), for the commands that hash like the
+    /// server does.
+    pub fn configured(config: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        #[derive(clap::Parser)]
+        struct Only {
+            #[arg(long)]
+            config: Option<PathBuf>,
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let mut argv = vec![std::ffi::OsString::from("auth-server")];
+        if let Some(path) = config {
+            argv.push("--config".into());
+            argv.push(path.into());
+        }
+        let command = Only::command();
+        let first = command.clone().try_get_matches_from(&argv)?;
+        let layered = crate::config_file::layer(&command, &first, argv)?;
+        let matches = command.try_get_matches_from(&layered.argv)?;
+        Ok(Only::from_arg_matches(&matches)?.args)
+    }
+
     /// The connection bounds these settings give, for [`crate::serve`].
     pub fn connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
@@ -433,11 +464,17 @@ pub enum SigningAlgorithm {
 #[derive(Debug, Clone, Args)]
 pub struct KeyEncryptionArgs {
     /// 32 bytes as 64 hex characters; pass it by environment, not on the command line.
-    #[arg(long, env = "AUTH_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AUTH_KEY_ENCRYPTION_KEY",
+        hide_env_values = true
+    )]
     pub key_encryption_key: Option<Secret>,
     /// A file holding the key (64 hex characters, readable by its owner only).
     #[arg(
         long,
+        global = true,
         env = "AUTH_KEY_ENCRYPTION_KEY_FILE",
         hide_env_values = true,
         conflicts_with = "key_encryption_key"
@@ -566,6 +603,9 @@ pub enum AdminCommand {
         #[arg(long)]
         inactive: bool,
     },
+    /// List every user: email, id, active or not, roles, created (tab-separated), then the
+    /// count.
+    List,
     /// Deactivate a user: they can no longer log in; every session and token is revoked.
     /// Refused for the last active admin.
     Deactivate {
