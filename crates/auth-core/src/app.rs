@@ -26,12 +26,42 @@ pub struct App {
     inner: Arc<Inner>,
 }
 
+/// The metrics' route labels that are no mounted route.
+struct FixedLabels {
+    health: Arc<str>,
+    live: Arc<str>,
+    ready: Arc<str>,
+    jwks: Arc<str>,
+    openapi: Arc<str>,
+    preflight: Arc<str>,
+    unmatched: Arc<str>,
+}
+
+impl FixedLabels {
+    fn new() -> Self {
+        Self {
+            health: Arc::from(HEALTH_PATH),
+            live: Arc::from(LIVE_PATH),
+            ready: Arc::from(READY_PATH),
+            jwks: Arc::from(JWKS_PATH),
+            openapi: Arc::from(OPENAPI_PATH),
+            preflight: Arc::from("preflight"),
+            unmatched: Arc::from(crate::metrics::UNMATCHED_ROUTE),
+        }
+    }
+}
+
 struct Inner {
     auth: Arc<Auth>,
     /// The OpenAPI document of the mounts, rendered once.
     openapi: Response,
     /// Longest prefix first, so the most specific mount answers.
     mounts: Vec<MountedProfile>,
+    /// The `route` label of each mount's routes (`mounts[i]`'s `routes[j]` at `[i][j]`), made
+    /// once so that counting a request allocates nothing.
+    route_labels: Vec<Vec<Arc<str>>>,
+    /// The `route` label of the fixed paths, preflights and unmatched requests.
+    fixed_labels: FixedLabels,
     /// Whether [`App::unknown_peer`] has warned yet (once per app: it is a set-up mistake,
     /// not an event).
     warned_unknown_peer: std::sync::atomic::AtomicBool,
@@ -54,11 +84,17 @@ impl App {
             200,
             &crate::openapi::document(&mounts, auth.publishes_jwks(), auth.config()),
         );
+        let route_labels = mounts
+            .iter()
+            .map(|mount| mount.routes().map(|r| Arc::from(r.full_path)).collect())
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 auth,
                 openapi,
                 mounts,
+                route_labels,
+                fixed_labels: FixedLabels::new(),
                 warned_unknown_peer: std::sync::atomic::AtomicBool::new(false),
             }),
         })
@@ -186,64 +222,98 @@ impl App {
         }
     }
 
-    /// Answers one request. Never panics; every outcome is a JSON response.
+    /// Answers one request. Never panics; every outcome is a JSON response. The answer
+    /// carries the request's id (`X-Request-Id`: the one sent, when sane, or a new one), and
+    /// every log line of the request names it.
     pub async fn handle(&self, request: Request) -> Response {
+        use tracing::Instrument as _;
         let started = Instant::now();
-        let config = self.auth().config();
-        let origin = crate::cors::allowed_origin(config, &request);
-        let response = match origin {
-            Some(origin) if crate::cors::is_preflight(&request) && self.serves(&request.path) => {
-                crate::cors::preflight(origin)
-            }
-            _ => crate::cors::decorate(config, origin, self.dispatch(&request).await),
-        };
-        tracing::info!(
-            method = %request.method,
-            path = %request.path,
-            status = response.status,
-            micros = started.elapsed().as_micros() as u64,
-            "request"
-        );
-        response
+        let id = crate::http::request_id::accept_or_make(request.headers.request_id.as_deref());
+        let span = tracing::info_span!("request", request_id = %id);
+        let (response, route) = self.answer(&request).instrument(span.clone()).await;
+        let took = started.elapsed();
+        self.auth()
+            .metrics()
+            .request(&request.method, route, response.status, took);
+        span.in_scope(|| {
+            tracing::info!(
+                method = %request.method,
+                path = %request.path,
+                status = response.status,
+                micros = took.as_micros() as u64,
+                "request"
+            );
+        });
+        response.with_header("x-request-id", id)
     }
 
-    async fn dispatch(&self, request: &Request) -> Response {
+    /// The answer to `request` and the route label it is counted under.
+    async fn answer(&self, request: &Request) -> (Response, &Arc<str>) {
+        let config = self.auth().config();
+        let origin = crate::cors::allowed_origin(config, request);
+        match origin {
+            Some(origin) if crate::cors::is_preflight(request) && self.serves(&request.path) => (
+                crate::cors::preflight(origin),
+                &self.inner.fixed_labels.preflight,
+            ),
+            _ => {
+                let (response, route) = self.dispatch(request).await;
+                (crate::cors::decorate(config, origin, response), route)
+            }
+        }
+    }
+
+    async fn dispatch(&self, request: &Request) -> (Response, &Arc<str>) {
+        let labels = &self.inner.fixed_labels;
         if request.path == HEALTH_PATH {
-            return self.health(request).await;
+            return (self.health(request).await, &labels.health);
         }
         if request.path == LIVE_PATH || request.path == READY_PATH {
-            return self.probe(request).await;
+            let label = if request.path == LIVE_PATH {
+                &labels.live
+            } else {
+                &labels.ready
+            };
+            return (self.probe(request).await, label);
         }
         if request.path == JWKS_PATH
             && let Some(jwks) = self.auth().current_jwks().await
         {
-            return if method_matches("GET", &request.method) {
+            let response = if method_matches("GET", &request.method) {
                 Response::json(200, &jwks).with_header("cache-control", "public, max-age=60")
             } else {
                 self.error_response(self.default_mount(), &Error::MethodNotAllowed(vec!["GET"]))
             };
+            return (response, &labels.jwks);
         }
         if request.path == OPENAPI_PATH {
-            return if method_matches("GET", &request.method) {
+            let response = if method_matches("GET", &request.method) {
                 self.inner.openapi.clone()
             } else {
                 self.error_response(self.default_mount(), &Error::MethodNotAllowed(vec!["GET"]))
             };
+            return (response, &labels.openapi);
         }
         let mut allowed: Vec<&'static str> = Vec::new();
         let mut not_found_shape = None;
         let mut not_allowed_shape = None;
-        for mount in self.mounts() {
+        for (mount_index, mount) in self.mounts().iter().enumerate() {
             let Some(relative) = mount.relative(&request.path) else {
                 continue;
             };
             not_found_shape.get_or_insert(mount);
-            for route in mount.profile.routes {
+            for (route_index, route) in mount.profile.routes.iter().enumerate() {
                 let Some(params) = match_path(route.path, relative) else {
                     continue;
                 };
                 if method_matches(route.method, &request.method) {
-                    return self.run(mount, route, request, &params).await;
+                    let label = self
+                        .inner
+                        .route_labels
+                        .get(mount_index)
+                        .and_then(|routes| routes.get(route_index))
+                        .unwrap_or(&labels.unmatched);
+                    return (self.run(mount, route, request, &params).await, label);
                 }
                 not_allowed_shape.get_or_insert(mount);
                 if !allowed.contains(&route.method) {
@@ -251,12 +321,13 @@ impl App {
                 }
             }
         }
-        if allowed.is_empty() {
+        let response = if allowed.is_empty() {
             let shape = not_found_shape.or(self.default_mount());
             self.error_response(shape, &Error::NotFound)
         } else {
             self.error_response(not_allowed_shape, &Error::MethodNotAllowed(allowed))
-        }
+        };
+        (response, &labels.unmatched)
     }
 
     async fn run(

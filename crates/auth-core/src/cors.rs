@@ -8,10 +8,11 @@ use crate::http::{Request, Response};
 
 /// Methods a preflight is told the API answers.
 pub const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
-/// Request headers a page may send: the bearer token, the JSON body, the CSRF token.
-pub const ALLOW_HEADERS: &str = "Authorization, Content-Type, X-CSRF-Token";
+/// Request headers a page may send: the bearer token, the JSON body, the CSRF token, its own
+/// request id.
+pub const ALLOW_HEADERS: &str = "Authorization, Content-Type, X-CSRF-Token, X-Request-Id";
 /// Response headers a page may read beyond the safelisted ones.
-pub const EXPOSE_HEADERS: &str = "WWW-Authenticate, Retry-After";
+pub const EXPOSE_HEADERS: &str = "WWW-Authenticate, Retry-After, X-Request-Id";
 /// Seconds a browser may keep a preflight's answer (Chromium caps this at 7,200).
 pub const MAX_AGE_SECS: u64 = 600;
 

@@ -25,6 +25,7 @@ pub mod error;
 pub mod http;
 pub mod mail;
 mod memo;
+pub mod metrics;
 pub mod mount;
 pub mod openapi;
 pub mod password;

@@ -121,7 +121,11 @@ impl<S: 'static> Workers<S> {
         let fate = Arc::new(AtomicU8::new(WAITING));
         let job_fate = fate.clone();
         let (activity, epoch) = (self.last_activity.clone(), self.epoch);
+        // The caller's span (the request and its id) goes with the job, so what the job
+        // logs on its thread names the request too.
+        let span = tracing::Span::current();
         let job: Job<S> = Box::new(move |state| {
+            let _entered = span.enter();
             // Owned here, so that a panicking job gives its place back too.
             let place = place;
             let claimed =

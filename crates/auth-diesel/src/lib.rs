@@ -286,6 +286,19 @@ impl DieselStore {
         Ok(pool)
     }
 
+    /// What the connection pool holds right now (for the metrics).
+    pub fn pool_use(&self) -> auth_core::metrics::PoolUse {
+        let (state, max) = match &self.pools {
+            Pools::Sqlite(pool) => (pool.state(), pool.max_size()),
+            Pools::Postgres(pool) => (pool.state(), pool.max_size()),
+        };
+        auth_core::metrics::PoolUse {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max,
+        }
+    }
+
     /// The backend in use: `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         match self.pools {

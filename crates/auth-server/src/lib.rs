@@ -21,7 +21,9 @@ pub use keys::run_keys_command;
 pub use limits::ConnectionLimits;
 pub use mail::{ChosenMailer, FileOutbox, MailArgs, SmtpMailer};
 pub use secrets::{KekSource, Secret, key_file_beside};
-pub use serve::{Adapter, DEFAULT_SHUTDOWN_GRACE, ServerHandle, serve, start, start_with};
+pub use serve::{
+    Adapter, DEFAULT_SHUTDOWN_GRACE, ServerHandle, serve, serve_metrics, start, start_with,
+};
 pub use settings::{
     AdminCommand, DatabaseArgs, KeyEncryptionArgs, KeysCommand, NewKeyEncryptionArgs, ServeArgs,
     SigningAlgorithm, build_app, connect, open_auth,

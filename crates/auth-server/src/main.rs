@@ -88,15 +88,35 @@ async fn run() -> std::process::ExitCode {
         .lossy(false)
         .thread_name("auth-log")
         .finish(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("AUTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_target(false)
-        // Colour codes only for a terminal, not for files and collectors.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(log_writer)
-        .init();
+    let filter = EnvFilter::try_from_env("AUTH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    match std::env::var("AUTH_LOG_FORMAT").as_deref() {
+        // One JSON object a line, for collectors: the event's fields flattened, and the
+        // request's span (with its `request_id`) beside them.
+        Ok("json") => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_writer(log_writer)
+            .init(),
+        Ok("text") | Err(std::env::VarError::NotPresent) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            // Colour codes only for a terminal, not for files and collectors.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(log_writer)
+            .init(),
+        Ok(other) => {
+            eprintln!("error: AUTH_LOG_FORMAT must be `text` or `json`, not {other:?}");
+            return std::process::ExitCode::FAILURE;
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            eprintln!("error: AUTH_LOG_FORMAT must be `text` or `json`");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let command = Cli::command();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Parsed twice: the first parse says which settings neither a flag nor the environment
@@ -154,6 +174,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|m| format!("{}={}", m.profile.name, m.prefix))
         .collect();
+    if let Some(bind) = &args.metrics_bind {
+        let metrics = std::net::TcpListener::bind(bind)
+            .with_context(|| format!("cannot listen on {bind} for metrics"))?;
+        tracing::info!(addr = %metrics.local_addr()?, "metrics listening");
+        // Ends with the process: scrapes need no grace.
+        tokio::spawn(auth_server::serve_metrics(
+            metrics,
+            app.clone(),
+            std::future::pending(),
+        ));
+    }
     tracing::info!(
         adapter = %args.adapter.name(),
         addr = %listener.local_addr()?,

@@ -15,7 +15,10 @@ mod actix;
 mod body;
 mod clock;
 mod hyper_server;
+mod metrics;
 mod shutdown;
+
+pub use metrics::serve_metrics;
 
 use shutdown::{InFlight, Stop};
 

@@ -327,6 +327,15 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTH_SHUTDOWN_GRACE", hide_env_values = true, default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
     pub shutdown_grace: u64,
+    /// Serve Prometheus metrics (`GET /metrics`, OpenMetrics text) on this address, apart
+    /// from the API (e.g. `127.0.0.1:9090`). Off unless given.
+    #[arg(
+        long,
+        env = "AUTH_METRICS_BIND",
+        hide_env_values = true,
+        value_name = "ADDR"
+    )]
+    pub metrics_bind: Option<String>,
 }
 
 impl ServeArgs {
@@ -719,7 +728,9 @@ pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
     };
     let database = args.database.clone();
     let store = tokio::task::spawn_blocking(move || connect(&database)).await??;
+    let pool = Arc::clone(&store);
     let auth = open_auth(args, store).await?;
+    auth.metrics().probe_pool(move || pool.pool_use());
     // Detached: the tasks end by themselves once the app (and so the service) is dropped.
     drop(auth.start_purger());
     drop(auth.start_mail_sender(chosen.mailer));

@@ -75,7 +75,7 @@ fn expect_readable_by(resp: &Resp, origin: &str) -> Result<(), Failure> {
         resp,
         "access-control-expose-headers",
         "Access-Control-Expose-Headers",
-        &["WWW-Authenticate", "Retry-After"],
+        &["WWW-Authenticate", "Retry-After", "X-Request-Id"],
     )
 }
 
@@ -143,7 +143,12 @@ async fn preflight_from_an_allowed_origin_is_answered(ctx: Ctx) -> CaseResult {
             &resp,
             "access-control-allow-headers",
             "Access-Control-Allow-Headers",
-            &["Authorization", "Content-Type", "X-CSRF-Token"],
+            &[
+                "Authorization",
+                "Content-Type",
+                "X-CSRF-Token",
+                "X-Request-Id",
+            ],
         )
         .step(&step)?;
         let max_age = one(&resp, "access-control-max-age").step(&step)?;

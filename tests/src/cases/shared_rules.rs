@@ -18,6 +18,7 @@ cases!("shared_rules" needs [Native]:
     empty_json_body_rejected,
     unknown_path_in_prefix,
     wrong_method_lists_allowed,
+    request_id_is_echoed_or_made,
 );
 
 /// Credentials of nobody.
@@ -190,6 +191,44 @@ async fn wrong_method_lists_allowed(ctx: Ctx) -> CaseResult {
         let resp = ctx.native(method, route).send().await?;
         resp.expect_problem_any_code(405)?;
         resp.expect_allow(allowed)?;
+    }
+    Ok(())
+}
+
+/// Every answer carries `X-Request-Id`: the one the client sent when it is a sane token
+/// (letters, digits, `-_.:/+=@`, at most 128), else one the server made; made ones differ.
+async fn request_id_is_echoed_or_made(ctx: Ctx) -> CaseResult {
+    let id_of = |resp: &Resp| -> Result<String, Failure> {
+        match resp.header_values("x-request-id").as_slice() {
+            [id] if !id.is_empty() => Ok(id.clone()),
+            _ => Err(resp.fail("one non-empty `X-Request-Id` header")),
+        }
+    };
+    let sent = ctx
+        .native(Method::POST, "/login")
+        .header("x-request-id", "conformance-7.a:b")
+        .json(&unknown_credentials())
+        .send()
+        .await?;
+    if id_of(&sent)? != "conformance-7.a:b" {
+        return Err(sent
+            .fail("the `X-Request-Id` sent (`conformance-7.a:b`), echoed")
+            .into());
+    }
+    let forged = ctx
+        .request(Method::GET, "/healthz")
+        .header("x-request-id", "two words")
+        .send()
+        .await?;
+    let made = id_of(&forged)?;
+    if made == "two words" {
+        return Err(forged
+            .fail("a new id instead of the unsafe one sent")
+            .into());
+    }
+    let again = id_of(&ctx.request(Method::GET, "/healthz").send().await?)?;
+    if again == made {
+        return Err(forged.fail("a different id for each request").into());
     }
     Ok(())
 }

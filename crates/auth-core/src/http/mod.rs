@@ -4,6 +4,8 @@
 //! [`BodyCollector`] so no more than the limit is ever buffered), calls [`App::handle`], and
 //! writes the [`Response`] back verbatim: status, headers, body. It adds nothing of its own.
 
+pub mod request_id;
+
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::{Bytes, BytesMut};
@@ -50,6 +52,8 @@ pub struct RequestHeaders {
     pub cookie: Option<String>,
     /// `X-CSRF-Token`: what a page sends beside its session cookie on a state change.
     pub csrf_token: Option<String>,
+    /// `X-Request-Id`: a client's or proxy's id of the request (see [`request_id`]).
+    pub request_id: Option<String>,
 }
 
 impl RequestHeaders {
@@ -71,6 +75,8 @@ impl RequestHeaders {
                 &mut headers.access_control_request_method
             } else if name.eq_ignore_ascii_case("x-csrf-token") {
                 &mut headers.csrf_token
+            } else if name.eq_ignore_ascii_case("x-request-id") {
+                &mut headers.request_id
             } else if name.eq_ignore_ascii_case("x-forwarded-for") {
                 append_line(&mut headers.forwarded_for, ", ", value);
                 continue;

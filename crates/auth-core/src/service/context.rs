@@ -9,6 +9,7 @@ use crate::cache::{PrincipalCache, Stale};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
+use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
 use crate::store::{Store, StoreError, StoreResult};
 use crate::token::TokenSigner;
@@ -29,6 +30,8 @@ pub(crate) struct Context {
     /// Wakes this instance's mail sender when a message is queued.
     pub(crate) mail_wakeup: Arc<tokio::sync::Notify>,
     pub(crate) cache: Arc<PrincipalCache>,
+    /// The Prometheus metrics.
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
     /// When expired rate-limit counters were last purged by a request (Unix seconds).
@@ -62,8 +65,10 @@ impl Context {
         )?
         .with_start_deadline(config.store_wait);
         let now = clock.now();
+        let metrics = Arc::new(Metrics::new(hasher.instruments()));
         Ok(Self {
             store_threads,
+            metrics,
             hasher,
             csrf: CsrfKey::derive(&config.signing),
             mail_key: MailSealKey::derive(&config.signing),

@@ -249,6 +249,11 @@ impl Auth {
         Ok(self)
     }
 
+    /// The service's Prometheus metrics (rendered by [`crate::metrics::Metrics::render`]).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.ctx.metrics
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.ctx.config

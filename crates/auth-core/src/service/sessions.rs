@@ -22,6 +22,19 @@ const MAX_USER_AGENT_LEN: usize = 512;
 /// does not cost a write per request.
 const TOUCH_INTERVAL_SECS: i64 = 60;
 
+/// The `outcome` label of a password login's result, for the metrics.
+fn login_outcome(result: &Result<SessionGrant, Error>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(Error::InvalidCredentials) => "invalid_credentials",
+        Err(Error::AccountInactive) => "inactive",
+        Err(Error::RateLimited(_)) => "rate_limited",
+        Err(Error::EmailNotVerified) => "email_not_verified",
+        Err(Error::Unavailable | Error::Overloaded(_)) => "unavailable",
+        Err(_) => "error",
+    }
+}
+
 /// The session service.
 #[derive(Clone, Copy)]
 pub struct Sessions<'a>(pub(super) &'a Context);
@@ -29,6 +42,18 @@ pub struct Sessions<'a>(pub(super) &'a Context);
 impl Sessions<'_> {
     /// Logs in: checks the credentials and opens a session.
     pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client: Client<'_>,
+        terms: SessionTerms,
+    ) -> Result<SessionGrant, Error> {
+        let outcome = self.password_login(email, password, client, terms).await;
+        self.0.metrics.login(login_outcome(&outcome));
+        outcome
+    }
+
+    async fn password_login(
         &self,
         email: &str,
         password: String,
@@ -131,7 +156,9 @@ impl Sessions<'_> {
         };
         let session_id = claims.session_id;
         let key = CacheKey::Session(session_id);
-        if let Some((principal, _)) = self.0.cache.get(&key) {
+        let cached = self.0.cache.get(&key);
+        self.0.metrics.cache_lookup(cached.is_some());
+        if let Some((principal, _)) = cached {
             let current = matches!(
                 &principal.credential,
                 Credential::Session { jti, .. } if secrets_equal(jti, &claims.jti)
@@ -170,7 +197,9 @@ impl Sessions<'_> {
         let now = self.0.now();
         let hash = hash_token(token);
         let key = CacheKey::PersonalToken(hash);
-        if let Some((principal, expires_at)) = self.0.cache.get(&key) {
+        let cached = self.0.cache.get(&key);
+        self.0.metrics.cache_lookup(cached.is_some());
+        if let Some((principal, expires_at)) = cached {
             if expires_at.is_some_and(|expiry| expiry <= now) {
                 return Err(Error::InvalidToken);
             }

@@ -52,6 +52,7 @@ impl Throttle<'_> {
             return Ok(());
         }
         let free_at = oldest.map_or(now + 1, |at| at + secs(limit.window));
+        self.0.metrics.rate_limited(bucket);
         Err(Error::RateLimited(retry_after(free_at, now)))
     }
 
@@ -135,6 +136,7 @@ impl Throttle<'_> {
             let at = at + secs(limit.window);
             free_at = Some(free_at.map_or(at, |current| current.max(at)));
         }
+        self.0.metrics.rate_limited("login");
         Err(Error::RateLimited(retry_after(
             free_at.unwrap_or(now + 1),
             now,
