@@ -274,10 +274,10 @@ impl Resp {
         if body["status"] != status {
             return Err("`status` member differs from the HTTP status".to_owned());
         }
-        if let Some(code) = code {
-            if body["code"] != code {
-                return Err(format!("code is {}", body["code"]));
-            }
+        if let Some(code) = code
+            && body["code"] != code
+        {
+            return Err(format!("code is {}", body["code"]));
         }
         Ok(body)
     }

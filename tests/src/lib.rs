@@ -1,6 +1,6 @@
 //! Black-box HTTP conformance suite for the auth server.
 //!
-//! The suite turns the endpoint contract (`shared/contract.md`) into named cases that talk to
+//! The suite turns the API reference (`docs/api.md`) into named cases that talk to
 //! a running deployment over HTTP. Every case creates its own users with unique random
 //! emails (through `native`'s `/register`, or the target's [`Hooks`] when `native` is not
 //! mounted), so cases run concurrently and can be re-run against a persistent server. The
