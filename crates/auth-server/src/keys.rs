@@ -8,8 +8,8 @@ use auth_core::clock::{Clock as _, SystemClock};
 use auth_core::store::KeyStore as _;
 use auth_diesel::DieselStore;
 
-use crate::secrets::{KekSource, WhenMissing};
 use crate::settings::{DatabaseArgs, KeyEncryptionArgs, KeysCommand, NewKeyEncryptionArgs};
+use auth_toolkit::kek::{KekSource, WhenMissing};
 
 /// Runs one `keys` command against `database`, printing what it did (never a secret).
 pub async fn run_keys_command(

@@ -13,14 +13,13 @@ pub mod config_file;
 mod keys;
 mod limits;
 mod mail;
-mod secrets;
 mod serve;
 mod settings;
 
+pub use auth_toolkit::kek::{KekSource, Secret, key_file_beside};
 pub use keys::run_keys_command;
 pub use limits::ConnectionLimits;
 pub use mail::{ChosenMailer, FileOutbox, MailArgs, SmtpMailer};
-pub use secrets::{KekSource, Secret, key_file_beside};
 pub use serve::{
     Adapter, DEFAULT_SHUTDOWN_GRACE, ServerHandle, serve, serve_metrics, start, start_with,
 };

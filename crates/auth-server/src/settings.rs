@@ -13,8 +13,10 @@ use clap::{Args, Subcommand};
 
 use crate::limits::ConnectionLimits;
 use crate::mail::MailArgs;
-use crate::secrets::{Kek, KekSource, Secret, WhenMissing, default_kek, parse_kek, read_key_file};
 use crate::serve::Adapter;
+use auth_toolkit::kek::{
+    Kek, Secret, WhenMissing, configured_kek, default_kek, parse_kek, read_key_file,
+};
 
 /// The longest connection timeout the settings take, in seconds.
 const MAX_TIMEOUT_SECS: u64 = ConnectionLimits::MAX_TIMEOUT.as_secs();
@@ -494,20 +496,10 @@ pub struct KeyEncryptionArgs {
 impl KeyEncryptionArgs {
     /// The configured key (given, or read from the given file); `None` when neither is.
     pub(crate) fn configured(&self) -> anyhow::Result<Option<Kek>> {
-        if let Some(key) = &self.key_encryption_key {
-            let key = parse_kek(key.expose()).context("AUTH_KEY_ENCRYPTION_KEY")?;
-            return Ok(Some(Kek {
-                key,
-                source: KekSource::Configured,
-            }));
-        }
-        let Some(path) = &self.key_encryption_key_file else {
-            return Ok(None);
-        };
-        Ok(Some(Kek {
-            key: read_key_file(path)?,
-            source: KekSource::File(path.clone()),
-        }))
+        configured_kek(
+            self.key_encryption_key.as_ref(),
+            self.key_encryption_key_file.as_deref(),
+        )
     }
 
     /// The key for `database`: the configured one, else the default of [`default_kek`]
@@ -671,50 +663,14 @@ pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Res
 
 /// How tokens are signed, with the keys resolved (and the stored secret loaded).
 async fn signing(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Result<Signing> {
-    let missing = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || when_key_file_missing(&store)).await??
-    };
-    let kek = |need: &str| {
-        args.key_encryption
-            .resolve(&args.database, store.backend(), missing, need)
-    };
-    match (args.signing_algorithm, &args.jwt_secret) {
-        (SigningAlgorithm::Hs256, Some(secret)) => Ok(Signing::Hs256 {
-            secret: secret.expose().as_bytes().to_vec(),
-        }),
-        (SigningAlgorithm::Hs256, None) => {
-            let kek = kek(
-                "the generated JWT secret, kept encrypted in the database (or give the secret \
-                 itself with AUTH_JWT_SECRET)",
-            )?;
-            let secret = tokio::task::spawn_blocking(move || {
-                auth_core::token::stored_hs256_secret(store.as_ref(), &kek.key)
-            })
-            .await?
-            .context("cannot load the JWT secret kept in the database")?;
-            Ok(Signing::Hs256 { secret })
-        }
-        (SigningAlgorithm::Eddsa, _) => Ok(Signing::EdDsa {
-            key_encryption_key: kek("the EdDSA signing keys")?.key,
-        }),
-    }
-}
-
-/// What to do when the key file beside a SQLite database is missing: create it on a
-/// database with nothing sealed yet; refuse when something is (the file was lost, and a new
-/// key would open nothing).
-fn when_key_file_missing(store: &DieselStore) -> anyhow::Result<WhenMissing> {
-    use auth_core::store::KeyStore as _;
-    let sealed = store
-        .setting(auth_core::token::SEALED_JWT_SECRET_SETTING)?
-        .is_some()
-        || !store.signing_keys()?.is_empty();
-    Ok(if sealed {
-        WhenMissing::Refuse
-    } else {
-        WhenMissing::Create
+    let configured = args.key_encryption.configured()?;
+    let url = args.database.database_url.clone();
+    let secret = args.jwt_secret.clone();
+    let eddsa = args.signing_algorithm == SigningAlgorithm::Eddsa;
+    tokio::task::spawn_blocking(move || {
+        auth_toolkit::kek::resolve_signing(&store, &url, secret.as_ref(), eddsa, configured)
     })
+    .await?
 }
 
 /// Builds the app: mailer, database, core, mounted profiles; starts the purger and the

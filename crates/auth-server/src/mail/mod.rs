@@ -19,7 +19,7 @@ use lettre::message::Mailbox;
 pub use outbox::FileOutbox;
 pub use smtp::SmtpMailer;
 
-use crate::secrets::Secret;
+use auth_toolkit::kek::Secret;
 
 /// The outbox's directory name beside a SQLite database (and in the working directory
 /// otherwise).

@@ -1,4 +1,4 @@
-//! Secrets from the command line and the environment, and where the key-encryption key
+//! Secrets from configuration and the environment, and where the key-encryption key
 //! (KEK) comes from: configured (`AUTH_KEY_ENCRYPTION_KEY`), from a file
 //! (`AUTH_KEY_ENCRYPTION_KEY_FILE`), or, on SQLite only, from the key file kept beside the
 //! database (`<database>.key`, created on first start). PostgreSQL deployments must
@@ -10,6 +10,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use auth_core::Signing;
+use auth_diesel::DieselStore;
 
 /// A secret given on the command line or in the environment. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -56,7 +58,7 @@ pub enum KekSource {
 /// What to do when no key-encryption key is configured and the key file beside a SQLite
 /// database does not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WhenMissing {
+pub enum WhenMissing {
     /// Create it (first start).
     Create,
     /// Fail: the database holds something sealed under a key already, so the file was lost
@@ -66,9 +68,11 @@ pub(crate) enum WhenMissing {
 
 /// The key-encryption key and where it came from. `Debug` shows the source only.
 #[derive(Clone)]
-pub(crate) struct Kek {
-    pub(crate) key: [u8; 32],
-    pub(crate) source: KekSource,
+pub struct Kek {
+    /// The key itself.
+    pub key: [u8; 32],
+    /// Where it came from.
+    pub source: KekSource,
 }
 
 impl fmt::Debug for Kek {
@@ -81,7 +85,7 @@ impl fmt::Debug for Kek {
 
 /// Parses a key-encryption key: 32 bytes as 64 hex characters (surrounding whitespace
 /// ignored). The error never repeats the input.
-pub(crate) fn parse_kek(text: &str) -> anyhow::Result<[u8; 32]> {
+pub fn parse_kek(text: &str) -> anyhow::Result<[u8; 32]> {
     let text = text.trim();
     let malformed = || anyhow::anyhow!("a key-encryption key must be 64 hex characters");
     if text.len() != 64 || !text.is_ascii() {
@@ -95,7 +99,7 @@ pub(crate) fn parse_kek(text: &str) -> anyhow::Result<[u8; 32]> {
 }
 
 /// 32 bytes as 64 lower-case hex characters.
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
+pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -108,7 +112,7 @@ pub fn key_file_beside(database: &Path) -> PathBuf {
 
 /// Reads a key file: a regular file, readable by its owner only (no permission bits for
 /// group or others), holding 64 hex characters. Errors name the file, never its contents.
-pub(crate) fn read_key_file(path: &Path) -> anyhow::Result<[u8; 32]> {
+pub fn read_key_file(path: &Path) -> anyhow::Result<[u8; 32]> {
     let shown = path.display();
     let metadata =
         std::fs::metadata(path).with_context(|| format!("cannot read key file {shown}"))?;
@@ -191,7 +195,7 @@ fn sync_parent(path: &Path) {
 /// The key-encryption key when neither the key nor a file is configured: on SQLite the key
 /// file beside the database (created per `missing`), for an in-memory database a throwaway
 /// key; on PostgreSQL an error saying what to set, for `need` (what the key is for).
-pub(crate) fn default_kek(
+pub fn default_kek(
     database_url: &str,
     backend: &str,
     missing: WhenMissing,
@@ -233,6 +237,77 @@ pub(crate) fn default_kek(
         key,
         source: KekSource::BesideDatabase(path),
     })
+}
+
+/// The key given (`key`, 64 hex characters) or read from the given `file`; `None` when
+/// neither is. Errors name the setting or the file, never the key.
+pub fn configured_kek(key: Option<&Secret>, file: Option<&Path>) -> anyhow::Result<Option<Kek>> {
+    if let Some(key) = key {
+        let key = parse_kek(key.expose()).context("AUTH_KEY_ENCRYPTION_KEY")?;
+        return Ok(Some(Kek {
+            key,
+            source: KekSource::Configured,
+        }));
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    Ok(Some(Kek {
+        key: read_key_file(path)?,
+        source: KekSource::File(path.to_path_buf()),
+    }))
+}
+
+/// What to do when the key file beside a SQLite database is missing: create it on a
+/// database with nothing sealed yet; refuse when something is (the file was lost, and a new
+/// key would open nothing). Blocks.
+pub fn when_key_file_missing(store: &DieselStore) -> anyhow::Result<WhenMissing> {
+    use auth_core::store::KeyStore as _;
+    let sealed = store
+        .setting(auth_core::token::SEALED_JWT_SECRET_SETTING)?
+        .is_some()
+        || !store.signing_keys()?.is_empty();
+    Ok(if sealed {
+        WhenMissing::Refuse
+    } else {
+        WhenMissing::Create
+    })
+}
+
+/// How tokens are signed, as the server decides it: with `jwt_secret` when given; else, for
+/// HS256, a secret generated once and kept in the database sealed under the key-encryption
+/// key; for EdDSA (`eddsa`), keys the store keeps sealed under it. The key-encryption key is
+/// `configured` or, without one, [`default_kek`]'s (the key file beside a SQLite database).
+/// Blocks: call it from a blocking thread.
+pub fn resolve_signing(
+    store: &DieselStore,
+    database_url: &str,
+    jwt_secret: Option<&Secret>,
+    eddsa: bool,
+    configured: Option<Kek>,
+) -> anyhow::Result<Signing> {
+    let missing = when_key_file_missing(store)?;
+    let kek = |need: &str| match configured.clone() {
+        Some(kek) => Ok(kek),
+        None => default_kek(database_url, store.backend(), missing, need),
+    };
+    match (eddsa, jwt_secret) {
+        (false, Some(secret)) => Ok(Signing::Hs256 {
+            secret: secret.expose().as_bytes().to_vec(),
+        }),
+        (false, None) => {
+            let kek = kek(
+                "the generated JWT secret, kept encrypted in the database (or give the secret \
+                 itself with AUTH_JWT_SECRET)",
+            )?;
+            let secret = auth_core::token::stored_hs256_secret(store, &kek.key)
+                .context("cannot load the JWT secret kept in the database")?;
+            Ok(Signing::Hs256 { secret })
+        }
+        (true, _) => Ok(Signing::EdDsa {
+            key_encryption_key: kek("the EdDSA signing keys")?.key,
+        }),
+    }
 }
 
 #[cfg(test)]
