@@ -7,6 +7,7 @@
 //! foreign keys and cascades are mirrored here); the store contract suite
 //! ([`super::store_suite`]) checks both.
 
+mod audit;
 mod counters;
 mod credentials;
 mod keys;
@@ -79,6 +80,8 @@ struct State {
     /// By hash (the primary key); a user's go with the user.
     one_time_tokens: HashMap<TokenHash, OneTimeTokenRecord>,
     mail_queue: HashMap<Uuid, QueuedMail>,
+    /// The audit log, in insertion order.
+    audit: Vec<crate::store::AuditEventRecord>,
 }
 
 /// A user row: the record (its `roles` always the sorted, distinct names of its
