@@ -5,6 +5,7 @@
 //! error encoder, listed in [`ALL`].
 
 pub mod admin;
+pub mod audit;
 pub mod body;
 pub mod envelope;
 pub mod jwt_user;

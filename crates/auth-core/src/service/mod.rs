@@ -14,6 +14,7 @@
 
 mod accounts;
 mod admin;
+mod audit;
 mod context;
 mod credentials;
 mod email_flows;
@@ -288,7 +289,7 @@ impl Auth {
     /// The only way a request reaches [`Admin`].
     pub fn admin(&self, principal: &Principal) -> Result<Admin<'_>, Error> {
         if principal.has_role(ADMIN_ROLE) {
-            Ok(Admin(&self.ctx))
+            Ok(Admin::new(&self.ctx, Some(principal.user.id)))
         } else {
             Err(Error::Forbidden)
         }
@@ -298,7 +299,7 @@ impl Auth {
     /// without a role check. Never called on behalf of a request (a tidy test checks that
     /// no profile names it).
     pub fn operator(&self) -> Admin<'_> {
-        Admin(&self.ctx)
+        Admin::new(&self.ctx, None)
     }
 
     /// Whether tokens are signed with EdDSA keys whose public parts are published as a JWKS.

@@ -65,6 +65,24 @@ impl AuditKind {
         AuditKind::AdminOrganizationCreated,
     ];
 
+    /// Every kind's stored name, in the order of [`AuditKind::ALL`].
+    pub const NAMES: [&'static str; 14] = [
+        "login.succeeded",
+        "login.failed",
+        "rate_limit.tripped",
+        "password.changed",
+        "password.reset",
+        "token.created",
+        "token.revoked",
+        "session.revoked",
+        "sessions.revoked_all",
+        "admin.user_created",
+        "admin.user_updated",
+        "admin.user_deleted",
+        "admin.sessions_revoked",
+        "admin.organization_created",
+    ];
+
     /// The stored name, e.g. `login.succeeded`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -168,4 +186,18 @@ pub trait AuditStore {
     /// Deletes every event with `at < older_than`; how many went. Safe to run concurrently
     /// from several instances.
     fn purge_audit(&self, older_than: i64) -> StoreResult<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditKind;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for (kind, name) in AuditKind::ALL.into_iter().zip(AuditKind::NAMES) {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(AuditKind::parse(name), Some(kind));
+        }
+        assert_eq!(AuditKind::parse("login"), None);
+    }
 }
