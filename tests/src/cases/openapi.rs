@@ -158,44 +158,11 @@ async fn describes_the_cookie_transport(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operations_come_from_paths_and_mounts() {
-        let document = json!({"paths": {
-            "/healthz": {"get": {}},
-            "/api/auth/token": {"post": {}, "parameters": [], "summary": "s"},
-            "/api/v2/auth/me": {"get": {}},
-        }});
-        assert_eq!(
-            documented_operations(&document),
-            BTreeSet::from([
-                "POST /api/auth/token".to_owned(),
-                "GET /api/v2/auth/me".to_owned()
-            ])
-        );
-        let mounts = [
-            (Profile::Envelope, "/api/auth".to_owned()),
-            (Profile::Rbac, "/x".to_owned()),
-        ];
-        assert_eq!(
-            mounted_operations(&mounts),
-            BTreeSet::from([
-                "POST /api/auth/token".to_owned(),
-                "POST /x/login".to_owned(),
-                "GET /x/me".to_owned(),
-            ])
-        );
-        assert!(documented_operations(&json!({})).is_empty());
-    }
-}
-
 /// The `format` a property of this name must declare, if its name says what it holds:
-/// `date-time` for `*_at`, `email` for `email` and `*_email`, `uuid` for `id` and `*_id`.
+/// `date-time` for `at` and `*_at`, `email` for `email` and `*_email`, `uuid` for `id` and
+/// `*_id`.
 fn expected_format(name: &str) -> Option<&'static str> {
-    if name.ends_with("_at") {
+    if name == "at" || name.ends_with("_at") {
         Some("date-time")
     } else if name == "email" || name.ends_with("_email") {
         Some("email")
@@ -280,4 +247,45 @@ async fn timestamps_emails_and_ids_have_their_formats(ctx: Ctx) -> CaseResult {
         format!("{} without: {}", missing.len(), missing.join(", ")),
     )
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_come_from_paths_and_mounts() {
+        let document = json!({"paths": {
+            "/healthz": {"get": {}},
+            "/api/auth/token": {"post": {}, "parameters": [], "summary": "s"},
+            "/api/v2/auth/me": {"get": {}},
+        }});
+        assert_eq!(
+            documented_operations(&document),
+            BTreeSet::from([
+                "POST /api/auth/token".to_owned(),
+                "GET /api/v2/auth/me".to_owned()
+            ])
+        );
+        let mounts = [
+            (Profile::Envelope, "/api/auth".to_owned()),
+            (Profile::Rbac, "/x".to_owned()),
+        ];
+        assert_eq!(
+            mounted_operations(&mounts),
+            BTreeSet::from([
+                "POST /api/auth/token".to_owned(),
+                "POST /x/login".to_owned(),
+                "GET /x/me".to_owned(),
+            ])
+        );
+        assert!(documented_operations(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn timestamps_are_named_at_or_ending_in_at() {
+        assert_eq!(expected_format("at"), Some("date-time"));
+        assert_eq!(expected_format("created_at"), Some("date-time"));
+        assert_eq!(expected_format("format"), None);
+    }
 }

@@ -26,8 +26,9 @@ impl AuditStore for MemoryStore {
             .filter(|e| query.since.is_none_or(|since| e.at >= since))
             .filter(|e| query.until.is_none_or(|until| e.at <= until))
             .collect();
-        // Newest first; ids break ties the way the databases order their text form.
-        matching.sort_unstable_by(|a, b| (b.at, b.id.to_string()).cmp(&(a.at, a.id.to_string())));
+        // Newest first; ids break ties as the databases order their text form (hex text
+        // sorts as the bytes do).
+        matching.sort_unstable_by_key(|e| std::cmp::Reverse((e.at, e.id)));
         let total = u64::try_from(matching.len()).unwrap_or(u64::MAX);
         let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
         let limit = usize::try_from(query.page_size()).unwrap_or(usize::MAX);
