@@ -240,6 +240,16 @@ impl Accounts<'_> {
             .from(client)
             .record(self.0)
             .await;
+        // The change revoked every other session of the user.
+        Event::new(AuditKind::SessionsRevokedAll)
+            .user(user_id)
+            .from(client)
+            .detail(serde_json::json!({
+                "via": "password.changed",
+                "kept_current": principal.session_id().is_some(),
+            }))
+            .record(self.0)
+            .await;
         // The change is made: a notice that cannot be queued is logged, not an error.
         if let Err(err) = EmailFlows(self.0)
             .notify_password_changed(&principal.user)

@@ -119,6 +119,13 @@ impl EmailFlows<'_> {
             .from(client)
             .record(self.0)
             .await;
+        // The reset revoked every session and personal token of the account.
+        Event::new(AuditKind::SessionsRevokedAll)
+            .target(user_id)
+            .from(client)
+            .detail(serde_json::json!({ "via": "password.reset" }))
+            .record(self.0)
+            .await;
         self.notify(&updated, MailKind::PasswordChanged, "").await
     }
 

@@ -32,7 +32,8 @@ pub enum AuditKind {
     TokenRevoked,
     /// One session was revoked (or logged out).
     SessionRevoked,
-    /// Every other session of a user was revoked.
+    /// Every (other) session of a user was revoked, e.g. by a password change or reset
+    /// (detail: `via`).
     SessionsRevokedAll,
     /// An admin created a user.
     AdminUserCreated,

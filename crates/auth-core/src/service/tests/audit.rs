@@ -204,6 +204,13 @@ async fn password_tokens_and_sessions_are_recorded_for_their_user() {
     let changed = only(&store, "password.changed");
     assert_eq!((changed.actor_id, changed.target_id), (Some(id), Some(id)));
     assert_from(&changed, 8, &world);
+    let others = only(&store, "sessions.revoked_all");
+    assert_eq!((others.actor_id, others.target_id), (Some(id), Some(id)));
+    assert_eq!(
+        others.detail,
+        Some(json!({"via": "password.changed", "kept_current": true}))
+    );
+    assert_from(&others, 8, &world);
 
     world.clock.advance(1);
     world
@@ -234,6 +241,9 @@ async fn a_password_reset_is_recorded_for_its_account() {
         .expect("reset");
     let reset = only(&store, "password.reset");
     assert!(reset.target_id.is_some());
+    let revoked = only(&store, "sessions.revoked_all");
+    assert_eq!(revoked.target_id, reset.target_id);
+    assert_eq!(revoked.detail, Some(json!({"via": "password.reset"})));
     assert_eq!(reset.actor_id, None);
     assert_from(&reset, 2, &world);
     assert_nothing_secret(&store, &["another fine password", &token]);
