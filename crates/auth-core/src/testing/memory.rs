@@ -34,6 +34,9 @@ use crate::store::{
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Whether audit appends fail (as an unreachable database would), for the core's tests.
+    #[cfg(test)]
+    audit_fails: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryStore {

@@ -127,6 +127,19 @@ async fn logins_are_recorded_with_target_reason_and_origin() {
     let last = of_kind(&store, "login.failed").pop().expect("recorded");
     assert_eq!(last.detail, Some(json!({"reason": "account_inactive"})));
     assert_eq!(last.target_id, Some(grant.user.id));
+
+    // A long user agent is cut to 512 characters.
+    world.clock.advance(1);
+    let long = "é".repeat(600);
+    let from_long = crate::service::Client {
+        user_agent: Some(&long),
+        ..client(4)
+    };
+    let _ = sessions
+        .login("nobody@example.com", PASSWORD.to_owned(), from_long, TERMS)
+        .await;
+    let last = of_kind(&store, "login.failed").pop().expect("recorded");
+    assert_eq!(last.user_agent, Some("é".repeat(512)));
 }
 
 #[tokio::test]
@@ -362,6 +375,53 @@ async fn the_purger_deletes_events_past_the_retention() {
     world.clock.advance(10_000 * DAY);
     assert_eq!(world.auth.purge().await.expect("purge").audit_events, 0);
     assert_eq!(events(&store).len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_audit_write_never_fails_the_request() {
+    let (world, store) = world();
+    world.account("quiet@example.com", &["admin"]).await;
+    store.fail_audit_appends();
+    let grant = world.login("quiet@example.com").await;
+    let me = principal(&world, &grant.tokens.access_token).await;
+    let wrong = world
+        .auth
+        .sessions()
+        .login(
+            "quiet@example.com",
+            "not it at all".to_owned(),
+            client(2),
+            TERMS,
+        )
+        .await;
+    assert_eq!(
+        wrong.err(),
+        Some(Error::InvalidCredentials),
+        "the login's own answer"
+    );
+    world
+        .auth
+        .accounts()
+        .change_password(
+            &me,
+            PASSWORD.to_owned(),
+            "still a good secret".to_owned(),
+            client(2),
+        )
+        .await
+        .expect("changed all the same");
+    world
+        .auth
+        .admin(&me)
+        .expect("admin")
+        .create_organization("Quiet".to_owned())
+        .await
+        .expect("created all the same");
+    assert_eq!(
+        events(&store).len(),
+        1,
+        "only the account's creation, before the failure"
+    );
 }
 
 /// No event's detail (nor any other field) contains any of `secrets`, a password hash or a

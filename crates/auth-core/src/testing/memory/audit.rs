@@ -5,8 +5,21 @@ use crate::store::{
     AuditEventRecord, AuditQuery, AuditStore, NewAuditEvent, StoreError, StoreResult,
 };
 
+impl MemoryStore {
+    /// Makes every later [`AuditStore::append_audit`] fail as unavailable.
+    #[cfg(test)]
+    pub(crate) fn fail_audit_appends(&self) {
+        self.audit_fails
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl AuditStore for MemoryStore {
     fn append_audit(&self, event: &NewAuditEvent) -> StoreResult<()> {
+        #[cfg(test)]
+        if self.audit_fails.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("audit appends fail".to_owned()));
+        }
         let mut state = self.lock()?;
         if state.audit.iter().any(|e| e.id == event.id) {
             return Err(StoreError::Conflict);
