@@ -97,10 +97,10 @@ static ROUTES: &[Route] = &[
     )
     .query(&[
         ("kind", "string"),
-        ("actor_id", "string"),
-        ("target_id", "string"),
-        ("since", "string"),
-        ("until", "string"),
+        ("actor_id", "uuid"),
+        ("target_id", "uuid"),
+        ("since", "date-time"),
+        ("until", "date-time"),
         ("limit", "integer"),
         ("offset", "integer"),
     ])
