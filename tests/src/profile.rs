@@ -94,6 +94,7 @@ impl Profile {
                 ("DELETE", "/users/{id}/sessions"),
                 ("POST", "/organizations"),
                 ("GET", "/organizations"),
+                ("GET", "/audit"),
             ],
             Profile::Envelope => &[("POST", "/token")],
             Profile::PersonalToken | Profile::JwtUser => &[("POST", "/login")],

@@ -185,6 +185,9 @@ pub struct Config {
     /// sessions, personal tokens, rate-limit counters and stale known addresses (default
     /// 5 min; zero: no purger).
     pub purge_interval: Duration,
+    /// How long audit-log events are kept: the background purger deletes older ones (default
+    /// 90 days; zero keeps them forever).
+    pub audit_retention: Duration,
     /// Browser origins allowed to call the API with credentials (CORS), each exact and
     /// normalised by [`parse_allowed_origin`] (default: none, so no CORS headers at all).
     pub cors_allowed_origins: Vec<String>,
@@ -304,6 +307,7 @@ impl Default for Config {
             refuse_common_passwords: true,
             principal_cache_ttl: Duration::from_secs(1),
             purge_interval: Duration::from_secs(300),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
             cors_allowed_origins: Vec::new(),
             cookie_secure: true,
             cookie_same_site: SameSite::Lax,

@@ -54,6 +54,8 @@ pub enum Rule {
     Format,
     /// Must be one of these strings.
     OneOf(&'static [&'static str]),
+    /// Must be an RFC 3339 date-time (e.g. `2025-01-31T12:00:00Z`).
+    DateTime,
 }
 
 impl Rule {
@@ -76,6 +78,7 @@ impl Rule {
             Rule::NotCommon => "is too common; choose another password".to_owned(),
             Rule::Format => "has an unsupported format".to_owned(),
             Rule::OneOf(values) => format!("must be one of: {}", values.join(", ")),
+            Rule::DateTime => "must be an RFC 3339 date-time".to_owned(),
         }
     }
 }

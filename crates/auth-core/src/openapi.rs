@@ -6,7 +6,9 @@ use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ComponentsBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    ComponentsBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
@@ -133,17 +135,21 @@ fn operation(
         }
     }
     for &(name, json_type) in route.query {
-        let ty = if json_type == "integer" {
-            Type::Integer
-        } else {
-            Type::String
+        let (ty, format) = match json_type {
+            "integer" => (Type::Integer, None),
+            "uuid" => (Type::String, Some(KnownFormat::Uuid)),
+            "date-time" => (Type::String, Some(KnownFormat::DateTime)),
+            _ => (Type::String, None),
         };
+        let schema = ObjectBuilder::new()
+            .schema_type(ty)
+            .format(format.map(SchemaFormat::KnownFormat));
         builder = builder.parameter(
             ParameterBuilder::new()
                 .name(name)
                 .parameter_in(ParameterIn::Query)
                 .required(Required::False)
-                .schema(Some(ObjectBuilder::new().schema_type(ty))),
+                .schema(Some(schema)),
         );
     }
     if let Some(request) = route.request {

@@ -139,6 +139,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> BigInt,
+        kind -> Text,
+        actor_id -> Nullable<Text>,
+        target_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
@@ -160,4 +173,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     one_time_tokens,
     mail_queue,
+    audit_events,
 );

@@ -247,6 +247,15 @@ pub struct ServeArgs {
         default_value_t = 300
     )]
     pub purge_interval: u64,
+    /// Seconds audit-log events are kept; the background purger deletes older ones (0: kept
+    /// forever).
+    #[arg(
+        long,
+        env = "AUTH_AUDIT_RETENTION",
+        hide_env_values = true,
+        default_value_t = 90 * 24 * 3600
+    )]
+    pub audit_retention: u64,
     /// Registrations allowed per client IP.
     #[arg(long, env = "AUTH_RATE_REGISTER_IP", hide_env_values = true, default_value = "30/3600", value_parser = Limit::parse)]
     pub rate_register_ip: Limit,
@@ -429,6 +438,7 @@ impl ServeArgs {
             ipv6_prefix_len: self.ipv6_prefix_len,
             known_address_window: Duration::from_secs(self.known_address_window),
             purge_interval: Duration::from_secs(self.purge_interval),
+            audit_retention: Duration::from_secs(self.audit_retention),
             refuse_common_passwords: self.refuse_common_passwords,
             principal_cache_ttl: Duration::from_millis(self.principal_cache_ms),
             ..defaults

@@ -120,6 +120,7 @@ fn every_route() -> Vec<(Method, String, Option<Value>)> {
             Some(json!({"name": "x"})),
         ),
         (Method::GET, "/organizations".to_owned(), None),
+        (Method::GET, "/audit".to_owned(), None),
     ]
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod admin;
 mod attacks;
+mod audit;
 mod bearer;
 mod client_addresses;
 mod common;
@@ -51,6 +52,7 @@ const GROUPS: &[&[Case]] = &[
     accounts::CASES,
     admin::CASES,
     last_admin::CASES,
+    audit::CASES,
     envelope::CASES,
     personal_token::CASES,
     rbac::CASES,

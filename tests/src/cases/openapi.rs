@@ -159,9 +159,10 @@ async fn describes_the_cookie_transport(ctx: Ctx) -> CaseResult {
 }
 
 /// The `format` a property of this name must declare, if its name says what it holds:
-/// `date-time` for `*_at`, `email` for `email` and `*_email`, `uuid` for `id` and `*_id`.
+/// `date-time` for `at` and `*_at`, `email` for `email` and `*_email`, `uuid` for `id` and
+/// `*_id`.
 fn expected_format(name: &str) -> Option<&'static str> {
-    if name.ends_with("_at") {
+    if name == "at" || name.ends_with("_at") {
         Some("date-time")
     } else if name == "email" || name.ends_with("_email") {
         Some("email")
@@ -279,5 +280,12 @@ mod tests {
             ])
         );
         assert!(documented_operations(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn timestamps_are_named_at_or_ending_in_at() {
+        assert_eq!(expected_format("at"), Some("date-time"));
+        assert_eq!(expected_format("created_at"), Some("date-time"));
+        assert_eq!(expected_format("format"), None);
     }
 }

@@ -88,6 +88,24 @@ static ROUTES: &[Route] = &[
     })
     .answers(200, Some(list_of::<OrganizationBody>))
     .errors(&[403]),
+    route(
+        "GET",
+        "/audit",
+        true,
+        "The audit log of security events, newest first",
+        |c| super::audit::list_audit(c).boxed(),
+    )
+    .query(&[
+        ("kind", "string"),
+        ("actor_id", "uuid"),
+        ("target_id", "uuid"),
+        ("since", "date-time"),
+        ("until", "date-time"),
+        ("limit", "integer"),
+        ("offset", "integer"),
+    ])
+    .answers(200, Some(schema_of::<super::audit::AuditPage>))
+    .errors(&[403, 422]),
 ];
 
 /// `POST /users`.
@@ -164,9 +182,9 @@ impl From<OrganizationRecord> for OrganizationBody {
 }
 
 /// The administration capability, for a caller with the `admin` role only.
-async fn admin<'a>(call: &Call<'a>) -> Result<Admin<'a>, Error> {
+pub(super) async fn admin<'a>(call: &Call<'a>) -> Result<Admin<'a>, Error> {
     let principal = call.principal().await?;
-    call.auth.admin(&principal)
+    Ok(call.auth.admin(&principal)?.with_client(call.client()))
 }
 
 async fn create_user(call: Call<'_>) -> Result<Response, Error> {

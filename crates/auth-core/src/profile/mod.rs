@@ -5,6 +5,7 @@
 //! error encoder, listed in [`ALL`].
 
 pub mod admin;
+pub mod audit;
 pub mod body;
 pub mod envelope;
 pub mod jwt_user;
@@ -75,7 +76,8 @@ pub struct Route {
     pub response: Option<SchemaFn>,
     /// Error statuses this route answers beyond those every route may (documentation).
     pub errors: &'static [u16],
-    /// Query parameters it reads: name and JSON type (`string`, `integer`).
+    /// Query parameters it reads: name and type (`string`, `integer`, or a string of format
+    /// `uuid` or `date-time`).
     pub query: &'static [(&'static str, &'static str)],
     /// Whether it can answer with the cookie transport's `Set-Cookie` (documentation).
     pub sets_cookies: bool,

@@ -118,7 +118,7 @@ async fn login(call: Call<'_>) -> Result<Response, Error> {
     let issued = call
         .auth
         .personal_tokens()
-        .create(user.id, name, ttl)
+        .create_from(user.id, name, ttl, call.client())
         .await?;
     Ok(Response::json(
         201,

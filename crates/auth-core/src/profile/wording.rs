@@ -25,6 +25,7 @@ pub fn laravel(error: &FieldError) -> String {
         Rule::Exists => format!("The selected {field} is invalid."),
         Rule::Format => format!("The {field} field format is invalid."),
         Rule::OneOf(_) => format!("The selected {field} is invalid."),
+        Rule::DateTime => format!("The {field} field must be a valid date."),
         Rule::NotCommon => {
             format!(
                 "The given {field} has appeared in a data leak. Please choose a different {field}."
@@ -102,6 +103,10 @@ pub fn fastapi(error: &FieldError) -> FastApiIssue {
         Rule::Exists => ("Value does not exist".to_owned(), "value_error"),
         Rule::Format => ("Value error, unsupported format".to_owned(), "value_error"),
         Rule::OneOf(values) => (format!("Input should be {}", values.join(" or ")), "enum"),
+        Rule::DateTime => (
+            "Input should be a valid datetime".to_owned(),
+            "datetime_parsing",
+        ),
         Rule::NotCommon => (
             "Value error, password is too common".to_owned(),
             "value_error",

@@ -2,6 +2,7 @@
 
 use uuid::Uuid;
 
+use super::audit::Event;
 use super::{
     Client, Context, EmailFlows, NewAccount, SessionGrant, SessionTerms, Sessions, Throttle,
     ThrottledAction,
@@ -11,7 +12,8 @@ use crate::error::{Error, Input, Rule};
 use crate::password::{Verification, is_supported_hash};
 use crate::principal::Principal;
 use crate::store::{
-    NewUser, Revocation, RoleRecord, SessionRevocation, StoreError, UserPatch, UserRecord,
+    AuditKind, NewUser, Revocation, RoleRecord, SessionRevocation, StoreError, UserPatch,
+    UserRecord,
 };
 use crate::validate::{check_email, check_new_password, email_key, is_common_password};
 
@@ -59,7 +61,24 @@ impl Accounts<'_> {
     /// give the same `InvalidCredentials`; only the right password reveals `AccountInactive`.
     /// Rate-limited per the contract: bad credentials count, a success clears the email's
     /// failures, and a limited attempt gets `RateLimited` before any lookup or hash.
+    /// Recorded in the audit log: `login.succeeded`, or `login.failed` with the reason (and
+    /// the account as target when the address has one), or `rate_limit.tripped`.
     pub async fn check_credentials(
+        &self,
+        email: &str,
+        password: String,
+        client: Client<'_>,
+    ) -> Result<UserRecord, Error> {
+        let user = self
+            .check_credentials_unrecorded(email, password, client)
+            .await?;
+        login_succeeded(self.0, &user, client).await;
+        Ok(user)
+    }
+
+    /// [`Accounts::check_credentials`] recording refusals only (the caller records the
+    /// success, once it has decided the login goes on).
+    pub(super) async fn check_credentials_unrecorded(
         &self,
         email: &str,
         password: String,
@@ -69,7 +88,7 @@ impl Accounts<'_> {
         let key = email_key(email);
         let now = self.0.now();
         let query = throttle.failure_query(&key, client, now);
-        let admitted = throttle.admit(&query, now).await?;
+        let admitted = throttle.admit(&query, now, client).await?;
         let looked_up = {
             let key = key.clone();
             self.0
@@ -98,6 +117,7 @@ impl Accounts<'_> {
                 if !user.is_active =>
             {
                 throttle.release(admitted).await;
+                login_failed(self.0, Some(user.id), "account_inactive", client).await;
                 Err(Error::AccountInactive)
             }
             (Some(user), verification @ (Verification::Match | Verification::MatchNeedsRehash)) => {
@@ -107,8 +127,10 @@ impl Accounts<'_> {
                 throttle.succeeded(admitted, &query, now).await?;
                 Ok(user)
             }
-            _ => {
+            (user, _) => {
                 throttle.failed(admitted, now).await;
+                let target = user.map(|u| u.id);
+                login_failed(self.0, target, "invalid_credentials", client).await;
                 Err(Error::InvalidCredentials)
             }
         }
@@ -126,7 +148,7 @@ impl Accounts<'_> {
         let throttle = Throttle(self.0);
         let now = self.0.now();
         let query = throttle.failure_query(&email_key(&principal.user.email), client, now);
-        let admitted = throttle.admit(&query, now).await?;
+        let admitted = throttle.admit(&query, now, client).await?;
         let verified = self
             .0
             .hasher
@@ -135,6 +157,12 @@ impl Accounts<'_> {
         match verified {
             Ok(Verification::Mismatch) => {
                 throttle.failed(admitted, now).await;
+                Event::new(AuditKind::LoginFailed)
+                    .user(principal.user.id)
+                    .from(client)
+                    .reason("wrong_current_password")
+                    .record(self.0)
+                    .await;
                 Err(Error::WrongCurrentPassword)
             }
             Ok(_) => {
@@ -207,6 +235,21 @@ impl Accounts<'_> {
                 store.update_user(user_id, &patch, revoke, now, None)
             })
             .await?;
+        Event::new(AuditKind::PasswordChanged)
+            .user(user_id)
+            .from(client)
+            .record(self.0)
+            .await;
+        // The change revoked every other session of the user.
+        Event::new(AuditKind::SessionsRevokedAll)
+            .user(user_id)
+            .from(client)
+            .detail(serde_json::json!({
+                "via": "password.changed",
+                "kept_current": principal.session_id().is_some(),
+            }))
+            .record(self.0)
+            .await;
         // The change is made: a notice that cannot be queued is logged, not an error.
         if let Err(err) = EmailFlows(self.0)
             .notify_password_changed(&principal.user)
@@ -216,6 +259,30 @@ impl Accounts<'_> {
         }
         Ok(())
     }
+}
+
+/// Records a successful login of `user` from `client`.
+pub(super) async fn login_succeeded(ctx: &Context, user: &UserRecord, client: Client<'_>) {
+    Event::new(AuditKind::LoginSucceeded)
+        .user(user.id)
+        .from(client)
+        .record(ctx)
+        .await;
+}
+
+/// Records a refused login (of the account `target` when the address has one).
+pub(super) async fn login_failed(
+    ctx: &Context,
+    target: Option<Uuid>,
+    reason: &'static str,
+    client: Client<'_>,
+) {
+    Event::new(AuditKind::LoginFailed)
+        .target(target)
+        .from(client)
+        .reason(reason)
+        .record(ctx)
+        .await;
 }
 
 /// Checks a password being set: length, and (when configured) not a common one.

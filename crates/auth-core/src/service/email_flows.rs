@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use super::accounts::check_password_policy;
+use super::audit::Event;
 use super::{
     Accounts, Client, Context, SessionGrant, SessionTerms, Sessions, Throttle, ThrottledAction,
 };
@@ -22,8 +23,8 @@ use crate::error::{Error, Input};
 use crate::mail::{MailKind, Placeholders};
 use crate::principal::Principal;
 use crate::store::{
-    NewEmail, NewOneTimeToken, OneTimeTokenRecord, Revocation, StoreError, TokenPurpose, UserPatch,
-    UserRecord,
+    AuditKind, NewEmail, NewOneTimeToken, OneTimeTokenRecord, Revocation, StoreError, TokenPurpose,
+    UserPatch, UserRecord,
 };
 use crate::token::{OpaqueToken, hash_token};
 use crate::validate::{check_email, email_key};
@@ -81,7 +82,14 @@ impl EmailFlows<'_> {
     /// is used up), revokes every session and personal token of the user, clears the
     /// address's failed logins, marks the address verified (the mail reached its owner), and
     /// tells the user by mail.
-    pub async fn reset_password(&self, token: &str, new_password: String) -> Result<(), Error> {
+    ///
+    /// Recorded as `password.reset` of the account, from `client`.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: String,
+        client: Client<'_>,
+    ) -> Result<(), Error> {
         check_password_policy(self.0, Input::NewPassword, &new_password)?;
         let hash = self.0.hasher.hash(new_password).await?;
         let (user, _) = self.consume(token, TokenPurpose::PasswordReset).await?;
@@ -106,6 +114,18 @@ impl EmailFlows<'_> {
                 store.clear_login_failures(&key)
             })
             .await?;
+        Event::new(AuditKind::PasswordReset)
+            .target(user_id)
+            .from(client)
+            .record(self.0)
+            .await;
+        // The reset revoked every session and personal token of the account.
+        Event::new(AuditKind::SessionsRevokedAll)
+            .target(user_id)
+            .from(client)
+            .detail(serde_json::json!({ "via": "password.reset" }))
+            .record(self.0)
+            .await;
         self.notify(&updated, MailKind::PasswordChanged, "").await
     }
 
@@ -133,6 +153,12 @@ impl EmailFlows<'_> {
     ) -> Result<SessionGrant, Error> {
         let (user, _) = self.consume(token, TokenPurpose::MagicLink).await?;
         let user = self.mark_verified(&user).await?;
+        Event::new(AuditKind::LoginSucceeded)
+            .user(user.id)
+            .from(client)
+            .detail(serde_json::json!({ "method": "magic_link" }))
+            .record(self.0)
+            .await;
         Sessions(self.0).open(user, client.user_agent, terms).await
     }
 

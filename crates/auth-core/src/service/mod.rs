@@ -14,6 +14,7 @@
 
 mod accounts;
 mod admin;
+mod audit;
 mod context;
 mod credentials;
 mod email_flows;
@@ -293,7 +294,7 @@ impl Auth {
     /// The only way a request reaches [`Admin`].
     pub fn admin(&self, principal: &Principal) -> Result<Admin<'_>, Error> {
         if principal.has_role(ADMIN_ROLE) {
-            Ok(Admin(&self.ctx))
+            Ok(Admin::new(&self.ctx, Some(principal.user.id)))
         } else {
             Err(Error::Forbidden)
         }
@@ -303,7 +304,7 @@ impl Auth {
     /// without a role check. Never called on behalf of a request (a tidy test checks that
     /// no profile names it).
     pub fn operator(&self) -> Admin<'_> {
-        Admin(&self.ctx)
+        Admin::new(&self.ctx, None)
     }
 
     /// Whether tokens are signed with EdDSA keys whose public parts are published as a JWKS.

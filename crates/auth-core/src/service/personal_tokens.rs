@@ -4,12 +4,13 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::audit::Event;
 use super::{Accounts, Client, Context, IssuedPersonalToken};
 use crate::cache::Stale;
 use crate::clock::secs;
 use crate::error::Error;
 use crate::principal::Principal;
-use crate::store::{NewPersonalToken, PersonalTokenRecord};
+use crate::store::{AuditKind, NewPersonalToken, PersonalTokenRecord};
 use crate::token::{OpaqueToken, PERSONAL_PREFIX};
 
 /// The personal-token service.
@@ -36,16 +37,31 @@ impl PersonalTokens<'_> {
         Accounts(self.0)
             .verify_current_password(principal, current_password, client)
             .await?;
-        self.create(principal.user.id, name, expires_in).await
+        self.create_from(principal.user.id, name, expires_in, client)
+            .await
     }
 
     /// Creates a personal access token for the user (whose credentials the caller checked);
-    /// `expires_in` of `None` never expires.
+    /// `expires_in` of `None` never expires. Recorded as `token.created` with no client; see
+    /// [`PersonalTokens::create_from`].
     pub async fn create(
         &self,
         user_id: Uuid,
         name: String,
         expires_in: Option<Duration>,
+    ) -> Result<IssuedPersonalToken, Error> {
+        self.create_from(user_id, name, expires_in, Client::default())
+            .await
+    }
+
+    /// [`PersonalTokens::create`] on behalf of `client`, recorded as `token.created` (detail:
+    /// the token's id, never the token).
+    pub async fn create_from(
+        &self,
+        user_id: Uuid,
+        name: String,
+        expires_in: Option<Duration>,
+        client: Client<'_>,
     ) -> Result<IssuedPersonalToken, Error> {
         let now = self.0.now();
         let token = OpaqueToken::generate(PERSONAL_PREFIX);
@@ -61,6 +77,12 @@ impl PersonalTokens<'_> {
             .0
             .store(move |store| store.create_personal_token(&new))
             .await?;
+        Event::new(AuditKind::TokenCreated)
+            .user(user_id)
+            .from(client)
+            .detail(serde_json::json!({ "token_id": record.id }))
+            .record(self.0)
+            .await;
         Ok(IssuedPersonalToken {
             record,
             secret: token.secret,
@@ -75,8 +97,14 @@ impl PersonalTokens<'_> {
             .await
     }
 
-    /// Revokes one of the caller's personal tokens; `NotFound` for anything else.
-    pub async fn revoke(&self, principal: &Principal, token_id: Uuid) -> Result<(), Error> {
+    /// Revokes one of the caller's personal tokens (recorded as `token.revoked`); `NotFound`
+    /// for anything else.
+    pub async fn revoke(
+        &self,
+        principal: &Principal,
+        token_id: Uuid,
+        client: Client<'_>,
+    ) -> Result<(), Error> {
         let user_id = principal.user.id;
         let deleted = self
             .0
@@ -84,10 +112,15 @@ impl PersonalTokens<'_> {
                 store.delete_personal_token(user_id, token_id)
             })
             .await?;
-        if deleted {
-            Ok(())
-        } else {
-            Err(Error::NotFound)
+        if !deleted {
+            return Err(Error::NotFound);
         }
+        Event::new(AuditKind::TokenRevoked)
+            .user(user_id)
+            .from(client)
+            .detail(serde_json::json!({ "token_id": token_id }))
+            .record(self.0)
+            .await;
+        Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! The background purger: what has expired leaves the database in bounded batches, on a
 //! timer, instead of piling up (expired sessions with their refresh state, personal tokens
 //! past expiry, rate-limit counters and login failures out of every window, addresses not
-//! logged in from within the known-address window, one-time mail tokens past expiry).
+//! logged in from within the known-address window, one-time mail tokens past expiry, audit
+//! events past their retention).
 //!
 //! One task per service runs one round at a time, so an instance never has two batches in
 //! flight. Instances sharing a database may purge at the same moment: every batch is a
@@ -34,12 +35,15 @@ pub struct Purged {
     pub known_addresses: u64,
     /// One-time tokens of mails (verification, reset, magic link, email change) past expiry.
     pub one_time_tokens: u64,
+    /// Audit-log events older than `Config::audit_retention`.
+    pub audit_events: u64,
 }
 
 impl Auth {
     /// One purge round at the clock's current time, in batches of [`PURGE_BATCH`] rows (at
     /// most a hundred batches of each kind): expired sessions, expired personal tokens,
-    /// rate-limit rows out of every window, stale known addresses. The first store failure
+    /// rate-limit rows out of every window, stale known addresses, expired one-time tokens,
+    /// and audit events past the retention (unless it is zero). The first store failure
     /// ends the round with its error; what was purged before it stays purged.
     pub async fn purge(&self) -> Result<Purged, Error> {
         let ctx = &self.ctx;
@@ -63,6 +67,7 @@ impl Auth {
             .await?,
             one_time_tokens: batches(ctx, move |s| s.purge_one_time_tokens(now, PURGE_BATCH))
                 .await?,
+            audit_events: purge_audit(ctx, now).await?,
         })
     }
 
@@ -100,6 +105,16 @@ impl Auth {
             tracing::debug!("service dropped: purger stopped");
         }))
     }
+}
+
+/// Deletes the audit events older than the retention (none when it is zero).
+async fn purge_audit(ctx: &Context, now: i64) -> Result<u64, Error> {
+    let retention = secs(ctx.config.audit_retention);
+    if retention == 0 {
+        return Ok(0);
+    }
+    let older_than = now.saturating_sub(retention);
+    ctx.store(move |store| store.purge_audit(older_than)).await
 }
 
 /// The longest window of the rate limits: every counter older than this counts for nothing.

@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::accounts::{login_failed, login_succeeded};
+use super::audit::Event;
 use super::mint::mint;
 use super::{Accounts, Client, Context, SessionGrant, SessionTerms, keys};
 use crate::cache::{CacheKey, Stale};
 use crate::clock::secs;
 use crate::error::Error;
 use crate::principal::{Credential, Principal};
-use crate::store::{NewSession, SessionBounds, SessionRecord, Use, UserRecord};
+use crate::store::{AuditKind, NewSession, SessionBounds, SessionRecord, Use, UserRecord};
 use crate::token::{PERSONAL_PREFIX, REFRESH_PREFIX, VerifyError, hash_token, secrets_equal};
 
 /// Longest bearer token considered at all; longer ones are refused without parsing.
@@ -61,12 +63,14 @@ impl Sessions<'_> {
         terms: SessionTerms,
     ) -> Result<SessionGrant, Error> {
         let user = Accounts(self.0)
-            .check_credentials(email, password, client)
+            .check_credentials_unrecorded(email, password, client)
             .await?;
         // Told only after the right password, like an inactive account.
         if self.0.config.mail.require_verified_email && user.email_verified_at.is_none() {
+            login_failed(self.0, Some(user.id), "email_not_verified", client).await;
             return Err(Error::EmailNotVerified);
         }
+        login_succeeded(self.0, &user, client).await;
         self.open(user, client.user_agent, terms).await
     }
 
@@ -227,16 +231,18 @@ impl Sessions<'_> {
         Ok(principal)
     }
 
-    /// Logs out: revokes the session, or the personal token, that authenticated the request.
-    pub async fn logout(&self, principal: &Principal) -> Result<(), Error> {
+    /// Logs out: revokes the session, or the personal token, that authenticated the request
+    /// (recorded as `session.revoked` or `token.revoked`, detail `{"via": "logout"}`).
+    pub async fn logout(&self, principal: &Principal, client: Client<'_>) -> Result<(), Error> {
         let user_id = principal.user.id;
-        match principal.credential {
+        let kind = match principal.credential {
             Credential::Session { session_id, .. } => {
                 self.0
                     .revoking(Stale::Session(session_id), move |store| {
                         store.delete_session(user_id, session_id)
                     })
                     .await?;
+                AuditKind::SessionRevoked
             }
             Credential::PersonalToken { token_id } => {
                 self.0
@@ -244,8 +250,15 @@ impl Sessions<'_> {
                         store.delete_personal_token(user_id, token_id)
                     })
                     .await?;
+                AuditKind::TokenRevoked
             }
-        }
+        };
+        Event::new(kind)
+            .user(user_id)
+            .from(client)
+            .detail(serde_json::json!({ "via": "logout" }))
+            .record(self.0)
+            .await;
         Ok(())
     }
 
@@ -257,9 +270,14 @@ impl Sessions<'_> {
             .await
     }
 
-    /// Revokes one of the caller's sessions. `NotFound` for anything else, including other
-    /// users' sessions.
-    pub async fn revoke(&self, principal: &Principal, session_id: Uuid) -> Result<(), Error> {
+    /// Revokes one of the caller's sessions (recorded as `session.revoked`). `NotFound` for
+    /// anything else, including other users' sessions.
+    pub async fn revoke(
+        &self,
+        principal: &Principal,
+        session_id: Uuid,
+        client: Client<'_>,
+    ) -> Result<(), Error> {
         let user_id = principal.user.id;
         let deleted = self
             .0
@@ -267,11 +285,15 @@ impl Sessions<'_> {
                 store.delete_session(user_id, session_id)
             })
             .await?;
-        if deleted {
-            Ok(())
-        } else {
-            Err(Error::NotFound)
+        if !deleted {
+            return Err(Error::NotFound);
         }
+        Event::new(AuditKind::SessionRevoked)
+            .user(user_id)
+            .from(client)
+            .record(self.0)
+            .await;
+        Ok(())
     }
 }
 

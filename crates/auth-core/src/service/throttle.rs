@@ -4,12 +4,15 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::audit::Event;
 use super::purge::{PURGE_BATCH, longest_window};
 use super::{Client, Context};
 use crate::clock::secs;
 use crate::config::Limit;
 use crate::error::Error;
-use crate::store::{FailureCounts, FailureQuery, FailureSeries, LoginAttempt, Reservation};
+use crate::store::{
+    AuditKind, FailureCounts, FailureQuery, FailureSeries, LoginAttempt, Reservation,
+};
 
 /// How often expired rate-limit counters are purged, at most.
 const PURGE_EVERY_SECS: i64 = 600;
@@ -52,7 +55,7 @@ impl Throttle<'_> {
             return Ok(());
         }
         let free_at = oldest.map_or(now + 1, |at| at + secs(limit.window));
-        self.0.metrics.rate_limited(bucket);
+        tripped(self.0, bucket, client).await;
         Err(Error::RateLimited(retry_after(free_at, now)))
     }
 
@@ -80,7 +83,14 @@ impl Throttle<'_> {
     /// email is looked up, so the answer is the same for unknown emails. A client address
     /// the email logged in from within the known-address window is held only to the
     /// email+IP limit, so a distributed guessing run cannot lock the owner out.
-    pub(super) async fn admit(&self, query: &FailureQuery, now: i64) -> Result<Admitted, Error> {
+    ///
+    /// A refusal is recorded in the audit log as `rate_limit.tripped`, bucket `login`.
+    pub(super) async fn admit(
+        &self,
+        query: &FailureQuery,
+        now: i64,
+        client: Client<'_>,
+    ) -> Result<Admitted, Error> {
         let config = &self.0.config;
         let limits = config.rate_limits;
         let max = FailureCounts {
@@ -136,7 +146,7 @@ impl Throttle<'_> {
             let at = at + secs(limit.window);
             free_at = Some(free_at.map_or(at, |current| current.max(at)));
         }
-        self.0.metrics.rate_limited("login");
+        tripped(self.0, "login", client).await;
         Err(Error::RateLimited(retry_after(
             free_at.unwrap_or(now + 1),
             now,
@@ -234,6 +244,18 @@ impl Throttle<'_> {
 #[must_use = "an admitted attempt ends as failed, released or succeeded"]
 pub(super) struct Admitted {
     reserved: Option<(String, String, i64)>,
+}
+
+/// Records that the limit `bucket` refused `client`: counted in the metrics and written to
+/// the audit log (no target: the refusal comes before any lookup, and must not tell whether
+/// an address has an account).
+async fn tripped(ctx: &Context, bucket: &'static str, client: Client<'_>) {
+    ctx.metrics.rate_limited(bucket);
+    Event::new(AuditKind::RateLimitTripped)
+        .from(client)
+        .detail(serde_json::json!({ "bucket": bucket }))
+        .record(ctx)
+        .await;
 }
 
 /// Seconds from `now` until `free_at`, at least one.

@@ -15,10 +15,12 @@
 //! The same contract is checked against every implementation by one suite
 //! (`auth_core::testing::store_suite`, feature `test-support`).
 
+mod audit;
 mod mail;
 mod records;
 mod refresh;
 
+pub use audit::*;
 pub use mail::*;
 pub use records::*;
 pub use refresh::*;
@@ -252,6 +254,7 @@ pub trait Store:
     + KeyStore
     + OneTimeTokenStore
     + MailQueueStore
+    + AuditStore
     + Send
     + Sync
     + 'static

@@ -7,6 +7,7 @@
 //! foreign keys and cascades are mirrored here); the store contract suite
 //! ([`super::store_suite`]) checks both.
 
+mod audit;
 mod counters;
 mod credentials;
 mod keys;
@@ -33,6 +34,9 @@ use crate::store::{
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Whether audit appends fail (as an unreachable database would), for the core's tests.
+    #[cfg(test)]
+    audit_fails: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryStore {
@@ -79,6 +83,8 @@ struct State {
     /// By hash (the primary key); a user's go with the user.
     one_time_tokens: HashMap<TokenHash, OneTimeTokenRecord>,
     mail_queue: HashMap<Uuid, QueuedMail>,
+    /// The audit log, in insertion order.
+    audit: Vec<crate::store::AuditEventRecord>,
 }
 
 /// A user row: the record (its `roles` always the sorted, distinct names of its

@@ -370,6 +370,7 @@ fn same_session(expected: Uuid, refresh: &NewRefreshToken) -> StoreResult<()> {
     }
 }
 
+mod audit_store;
 mod keys_store;
 mod mail_store;
 mod organizations_store;

@@ -143,7 +143,7 @@ pub(super) async fn reset_password(call: Call<'_>) -> Result<Response, Error> {
     fields.finish()?;
     call.auth
         .email_flows()
-        .reset_password(&token, new_password.unwrap_or_default())
+        .reset_password(&token, new_password.unwrap_or_default(), call.client())
         .await?;
     Ok(Response::empty(204))
 }

@@ -344,7 +344,10 @@ async fn refresh(call: Call<'_>) -> Result<Response, Error> {
 
 async fn logout(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
-    call.auth.sessions().logout(&principal).await?;
+    call.auth
+        .sessions()
+        .logout(&principal, call.client())
+        .await?;
     let done = Response::empty(204);
     Ok(if call.by_cookie() {
         clear_cookies(&call, done)
@@ -376,7 +379,10 @@ async fn sessions(call: Call<'_>) -> Result<Response, Error> {
 async fn delete_session(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
     let session_id = call.id_param("id")?;
-    call.auth.sessions().revoke(&principal, session_id).await?;
+    call.auth
+        .sessions()
+        .revoke(&principal, session_id, call.client())
+        .await?;
     Ok(Response::empty(204))
 }
 

@@ -124,7 +124,7 @@ pub(super) async fn delete_token(call: Call<'_>) -> Result<Response, Error> {
     let token_id = call.id_param("id")?;
     call.auth
         .personal_tokens()
-        .revoke(&principal, token_id)
+        .revoke(&principal, token_id, call.client())
         .await?;
     Ok(Response::empty(204))
 }

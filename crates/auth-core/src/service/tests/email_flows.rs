@@ -14,7 +14,7 @@ use crate::testing::MemoryStore;
 use crate::token::mail_seal::MailSealKey;
 
 /// Takes every queued message out of `store`, opened.
-fn take_mail(store: &MemoryStore) -> Vec<Mail> {
+pub(super) fn take_mail(store: &MemoryStore) -> Vec<Mail> {
     let key = MailSealKey::derive(&config().signing);
     let claimed = store.claim_mail(i64::MAX, i64::MAX, 1000).expect("claim");
     claimed
@@ -27,7 +27,7 @@ fn take_mail(store: &MemoryStore) -> Vec<Mail> {
 }
 
 /// The token of the last mail to `to`.
-fn token_to(mails: &[Mail], to: &str) -> String {
+pub(super) fn token_to(mails: &[Mail], to: &str) -> String {
     let mail = mails
         .iter()
         .rev()
@@ -53,13 +53,13 @@ async fn a_reset_token_expires_and_is_gone_after_use_or_expiry() {
     let token = token_to(&take_mail(&store), "reset@example.com");
     world.clock.advance(30 * 60 + 1);
     let err = flows
-        .reset_password(&token, "a brand new password".to_owned())
+        .reset_password(&token, "a brand new password".to_owned(), client(1))
         .await
         .expect_err("expired");
     assert_eq!(err, Error::InvalidOneTimeToken);
     world.clock.advance(-(30 * 60 + 1));
     let err = flows
-        .reset_password(&token, "a brand new password".to_owned())
+        .reset_password(&token, "a brand new password".to_owned(), client(1))
         .await
         .expect_err("an expired token is deleted when presented");
     assert_eq!(err, Error::InvalidOneTimeToken);

@@ -2,6 +2,7 @@
 //! the real clock. Each test moves time itself.
 
 mod accounts;
+mod audit;
 mod bounds;
 mod email_flows;
 mod keys;

@@ -58,6 +58,7 @@ async fn a_purge_round_removes_what_has_expired_and_keeps_the_rest() {
             // The old login's address and the one remembered by hand.
             known_addresses: 2,
             one_time_tokens: 0,
+            audit_events: 0,
         }
     );
     assert!(store.find_refresh_token(old).expect("find").is_none());

@@ -13,7 +13,10 @@ async fn a_logout_takes_effect_at_once_despite_the_cache() {
         .authenticate(World::bearer(&grant.tokens.access_token).as_deref())
         .await
         .expect("authenticated (and cached)");
-    sessions.logout(&principal).await.expect("logout");
+    sessions
+        .logout(&principal, super::client(1))
+        .await
+        .expect("logout");
     assert!(!world.authenticates(&grant.tokens.access_token).await);
     assert_eq!(
         sessions
@@ -45,10 +48,15 @@ async fn sessions_are_listed_and_revoked_only_by_their_owner() {
         .await
         .expect("authenticated");
     assert_eq!(
-        sessions.revoke(&stranger, listed[0].id).await,
+        sessions
+            .revoke(&stranger, listed[0].id, super::client(1))
+            .await,
         Err(Error::NotFound)
     );
-    sessions.revoke(&me, listed[0].id).await.expect("revoke");
+    sessions
+        .revoke(&me, listed[0].id, super::client(1))
+        .await
+        .expect("revoke");
     assert!(!world.authenticates(&first.tokens.access_token).await);
     assert!(world.authenticates(&second.tokens.access_token).await);
 }
@@ -101,7 +109,7 @@ async fn personal_tokens_authenticate_until_they_expire_or_are_revoked() {
     world
         .auth
         .personal_tokens()
-        .revoke(&principal, forever.record.id)
+        .revoke(&principal, forever.record.id, super::client(1))
         .await
         .expect("revoked");
     assert!(!world.authenticates(&forever.secret).await);

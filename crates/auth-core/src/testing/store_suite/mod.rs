@@ -34,6 +34,7 @@
 //! [`StoreFixture`]: a store itself, or a guard owning one (and a temporary database that
 //! goes when the guard drops).
 
+mod audit;
 mod emails;
 mod guards;
 mod keys;
@@ -50,6 +51,10 @@ mod support;
 mod user_updates;
 mod users;
 
+pub use audit::{
+    audit_events_are_filtered_and_paged, audit_events_round_trip_newest_first,
+    old_audit_events_are_purged,
+};
 pub use emails::{
     a_taken_email_is_a_conflict_and_writes_nothing, email_verified_at_round_trips,
     update_user_changes_the_email,
@@ -203,6 +208,9 @@ macro_rules! __store_suite {
             mail_is_claimed_when_due_oldest_first
             mail_is_rescheduled_and_deleted
             concurrent_mail_claims_hand_each_message_out_once
+            audit_events_round_trip_newest_first
+            audit_events_are_filtered_and_paged
+            old_audit_events_are_purged
         ]);
     };
     (consts () [$($case:ident)*]) => {
