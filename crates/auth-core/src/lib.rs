@@ -37,6 +37,7 @@ pub mod store;
 pub mod testing;
 pub mod token;
 pub mod validate;
+pub mod webhook;
 mod workers;
 
 pub use app::App;

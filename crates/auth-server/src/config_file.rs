@@ -168,6 +168,7 @@ fn scalar(key: &str, value: &toml::Value) -> anyhow::Result<String> {
 /// setting must be added here; the test `every_hidden_env_secret_is_listed` in
 /// `tests/config_file.rs` keeps the list complete.
 pub const SECRET_SETTINGS: &[&str] = &[
+    "audit-webhook-secret",
     "jwt-secret",
     "key-encryption-key",
     "new-key-encryption-key",

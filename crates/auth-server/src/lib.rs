@@ -9,6 +9,7 @@
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
+mod audit_webhook;
 pub mod config_file;
 mod keys;
 mod limits;

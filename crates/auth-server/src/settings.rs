@@ -256,6 +256,19 @@ pub struct ServeArgs {
         default_value_t = 90 * 24 * 3600
     )]
     pub audit_retention: u64,
+    /// POST every audit event, as JSON, to this URL (`https://…` or `http://…`), signed in
+    /// `X-Audit-Signature: sha256=<hex HMAC-SHA256 of the body>` with
+    /// `--audit-webhook-secret`; retried with backoff, best effort (the log is the record).
+    #[arg(
+        long,
+        env = "AUTH_AUDIT_WEBHOOK_URL",
+        hide_env_values = true,
+        requires = "audit_webhook_secret"
+    )]
+    pub audit_webhook_url: Option<String>,
+    /// The webhook's signing secret (16 characters or more); pass it by environment.
+    #[arg(long, env = "AUTH_AUDIT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub audit_webhook_secret: Option<Secret>,
     /// Registrations allowed per client IP.
     #[arg(long, env = "AUTH_RATE_REGISTER_IP", hide_env_values = true, default_value = "30/3600", value_parser = Limit::parse)]
     pub rate_register_ip: Limit,
@@ -699,6 +712,19 @@ pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
     auth.metrics().probe_pool(move || pool.pool_use());
     // Detached: the tasks end by themselves once the app (and so the service) is dropped.
     drop(auth.start_purger());
+    if let Some(url) = &args.audit_webhook_url {
+        let secret = args
+            .audit_webhook_secret
+            .as_ref()
+            .map(|s| s.expose().as_bytes().to_vec())
+            .unwrap_or_default();
+        if secret.len() < 16 {
+            bail!("--audit-webhook-secret must be 16 characters or more");
+        }
+        let webhook = crate::audit_webhook::HttpWebhook::new(url)?;
+        drop(auth.start_audit_webhook(Arc::new(webhook), secret));
+        tracing::info!("audit events go to the webhook too");
+    }
     drop(auth.start_mail_sender(chosen.mailer));
     tracing::info!(mail = %chosen.description, "mail delivery");
     Ok(App::new(auth, &args.mounts()?)?)

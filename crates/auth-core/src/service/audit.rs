@@ -6,6 +6,7 @@
 //! ever recorded: `detail` carries reason codes, bucket names and field names only.
 
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{Client, Context};
@@ -102,8 +103,37 @@ impl Event {
             user_agent: self.origin.user_agent,
             detail: self.detail,
         };
+        let body = ctx.audit_feed.get().map(|_| webhook_body(&event));
         if let Err(err) = ctx.store(move |store| store.append_audit(&event)).await {
             tracing::warn!(error = %err, kind, "audit event not recorded");
+            return;
+        }
+        if let (Some(feed), Some(body)) = (ctx.audit_feed.get(), body)
+            && let Err(mpsc::error::TrySendError::Full(_)) = feed.try_send(body)
+        {
+            tracing::warn!(
+                kind,
+                "audit webhook queue full: event not sent (it is in the log)"
+            );
         }
     }
+}
+
+/// An event as the webhook receives it: the fields of `GET /api/v1/admin/audit`'s items.
+fn webhook_body(event: &NewAuditEvent) -> Vec<u8> {
+    let at = chrono::DateTime::from_timestamp(event.at, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    json!({
+        "id": event.id,
+        "at": at,
+        "kind": event.kind,
+        "actor_id": event.actor_id,
+        "target_id": event.target_id,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "detail": event.detail,
+    })
+    .to_string()
+    .into_bytes()
 }

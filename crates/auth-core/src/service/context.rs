@@ -32,6 +32,8 @@ pub(crate) struct Context {
     pub(crate) cache: Arc<PrincipalCache>,
     /// The Prometheus metrics.
     pub(crate) metrics: Arc<Metrics>,
+    /// Where recorded audit events go for the webhook, once its delivery task runs.
+    pub(crate) audit_feed: std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<u8>>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
     /// When expired rate-limit counters were last purged by a request (Unix seconds).
@@ -69,6 +71,7 @@ impl Context {
         Ok(Self {
             store_threads,
             metrics,
+            audit_feed: std::sync::OnceLock::new(),
             hasher,
             csrf: CsrfKey::derive(&config.signing),
             mail_key: MailSealKey::derive(&config.signing),

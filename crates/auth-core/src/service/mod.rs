@@ -15,6 +15,7 @@
 mod accounts;
 mod admin;
 mod audit;
+mod audit_webhook;
 mod context;
 mod credentials;
 mod email_flows;

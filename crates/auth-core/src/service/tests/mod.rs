@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod audit_webhook;
 mod bounds;
 mod email_flows;
 mod keys;
