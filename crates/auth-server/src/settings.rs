@@ -366,13 +366,7 @@ impl ServeArgs {
     /// The settings as if no flag was given (environment variables still apply), for tests
     /// and embedding.
     pub fn defaults() -> anyhow::Result<Self> {
-        use clap::Parser as _;
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            args: ServeArgs,
-        }
-        Ok(Only::try_parse_from(["auth-server"])?.args)
+        Self::configured(None)
     }
 
     /// The settings from the environment and, when given, the configuration file (as

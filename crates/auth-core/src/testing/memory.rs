@@ -127,6 +127,21 @@ struct RateLimitHit {
 }
 
 /// "A foreign key refused the write", as a database reports it.
+/// The page of `matching` (already filtered and sorted) at `offset`, at most `limit` long,
+/// and how many matched in all: what every listing of the store answers.
+fn page<T: Clone>(matching: Vec<&T>, offset: u64, limit: u32) -> (Vec<T>, u64) {
+    let total = u64::try_from(matching.len()).unwrap_or(u64::MAX);
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let page = matching
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .cloned()
+        .collect();
+    (page, total)
+}
+
 fn missing(what: &str) -> StoreError {
     StoreError::Other(format!("foreign key violation: no such {what}"))
 }
@@ -373,16 +388,7 @@ impl UserStore for MemoryStore {
             .map(|u| &u.record)
             .collect();
         matching.sort_unstable_by_key(|u| (u.created_at, u.id));
-        let total = u64::try_from(matching.len()).unwrap_or(u64::MAX);
-        let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
-        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
-        let page = matching
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .cloned()
-            .collect();
-        Ok((page, total))
+        Ok(page(matching, query.offset, query.limit))
     }
 
     fn user_roles(&self, user_id: Uuid) -> StoreResult<Vec<RoleRecord>> {

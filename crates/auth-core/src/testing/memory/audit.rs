@@ -42,16 +42,7 @@ impl AuditStore for MemoryStore {
         // Newest first; ids break ties as the databases order their text form (hex text
         // sorts as the bytes do).
         matching.sort_unstable_by_key(|e| std::cmp::Reverse((e.at, e.id)));
-        let total = u64::try_from(matching.len()).unwrap_or(u64::MAX);
-        let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
-        let limit = usize::try_from(query.page_size()).unwrap_or(usize::MAX);
-        let page = matching
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .cloned()
-            .collect();
-        Ok((page, total))
+        Ok(super::page(matching, query.offset, query.page_size()))
     }
 
     fn purge_audit(&self, older_than: i64) -> StoreResult<u64> {
