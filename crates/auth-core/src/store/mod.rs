@@ -17,11 +17,13 @@
 
 mod audit;
 mod mail;
+mod mfa;
 mod records;
 mod refresh;
 
 pub use audit::*;
 pub use mail::*;
+pub use mfa::*;
 pub use records::*;
 pub use refresh::*;
 
@@ -255,6 +257,7 @@ pub trait Store:
     + OneTimeTokenStore
     + MailQueueStore
     + AuditStore
+    + MfaStore
     + Send
     + Sync
     + 'static

@@ -12,6 +12,7 @@ mod counters;
 mod credentials;
 mod keys;
 mod mail;
+mod mfa;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -85,6 +86,8 @@ struct State {
     mail_queue: HashMap<Uuid, QueuedMail>,
     /// The audit log, in insertion order.
     audit: Vec<crate::store::AuditEventRecord>,
+    /// Second factors, passkeys and challenges.
+    mfa: mfa::MfaTables,
 }
 
 /// A user row: the record (its `roles` always the sorted, distinct names of its
@@ -371,6 +374,7 @@ impl UserStore for MemoryStore {
         }
         state.revoke(id, Revocation::EVERYTHING);
         state.forget_one_time_tokens(id);
+        state.mfa.forget_user(id);
         Ok(true)
     }
 
