@@ -21,7 +21,9 @@ mod credentials;
 mod email_flows;
 mod keys;
 mod mail_sender;
+mod mfa;
 mod mint;
+mod passkeys;
 mod personal_tokens;
 mod purge;
 mod refresh;
@@ -41,6 +43,7 @@ pub use accounts::Accounts;
 pub use admin::Admin;
 pub use credentials::is_safe_method;
 pub use email_flows::{ANSWER_FLOOR, EmailFlows};
+pub use mfa::{LoginOutcome, MFA_TOKEN_PREFIX, Mfa, MfaChallenge, SecondFactor, TotpSetup};
 pub use personal_tokens::PersonalTokens;
 pub use purge::Purged;
 pub use sessions::{Sessions, bearer_token};
@@ -284,6 +287,11 @@ impl Auth {
     /// Login, authentication, refresh, logout, the caller's sessions.
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions(&self.ctx)
+    }
+
+    /// Second factors: TOTP, recovery codes, a login's second step.
+    pub fn mfa(&self) -> Mfa<'_> {
+        Mfa(&self.ctx)
     }
 
     /// The caller's personal access tokens.
