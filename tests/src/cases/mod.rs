@@ -19,6 +19,7 @@ mod lockout;
 mod login;
 mod logout;
 mod me;
+mod mfa;
 mod openapi;
 mod password;
 mod personal_token;
@@ -60,6 +61,7 @@ const GROUPS: &[&[Case]] = &[
     cors::CASES,
     cookies::CASES,
     email::CASES,
+    mfa::CASES,
     openapi::CASES,
 ];
 
