@@ -28,6 +28,7 @@ mod memo;
 pub mod metrics;
 pub mod mount;
 pub mod openapi;
+pub mod passkey;
 pub mod password;
 pub mod principal;
 pub mod profile;
