@@ -90,6 +90,13 @@ impl Profile {
                 ("DELETE", "/mfa/totp"),
                 ("POST", "/mfa/recovery-codes"),
                 ("POST", "/mfa/verify"),
+                ("POST", "/passkeys/register/start"),
+                ("POST", "/passkeys/register/finish"),
+                ("GET", "/passkeys"),
+                ("DELETE", "/passkeys/{id}"),
+                ("POST", "/passkeys/login/start"),
+                ("POST", "/passkeys/login/finish"),
+                ("POST", "/passkeys/step-up/start"),
             ],
             Profile::Admin => &[
                 ("POST", "/users"),

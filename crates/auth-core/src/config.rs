@@ -83,6 +83,10 @@ pub struct RateLimits {
     pub register_ip: Limit,
     /// Refreshes from one client IP (default 300 per 15 minutes).
     pub refresh_ip: Limit,
+    /// Passkey ceremonies started from one client IP: sign-ins, registrations, step-ups
+    /// (default 60 per 10 minutes). Each start stores a challenge, so this bounds what a
+    /// client can make the database keep.
+    pub passkey_ip: Limit,
 }
 
 impl Default for RateLimits {
@@ -93,6 +97,7 @@ impl Default for RateLimits {
             login_ip: Limit::per(100, 900),
             register_ip: Limit::per(30, 3600),
             refresh_ip: Limit::per(300, 900),
+            passkey_ip: Limit::per(60, 600),
         }
     }
 }

@@ -30,6 +30,8 @@ pub(crate) struct Context {
     pub(crate) mail_key: MailSealKey,
     /// Seals TOTP secrets.
     pub(crate) totp_key: TotpSealKey,
+    /// The WebAuthn relying party, when passkeys are configured.
+    pub(crate) passkeys: Option<crate::passkey::RelyingParty>,
     /// Wakes this instance's mail sender when a message is queued.
     pub(crate) mail_wakeup: Arc<tokio::sync::Notify>,
     pub(crate) cache: Arc<PrincipalCache>,
@@ -79,6 +81,7 @@ impl Context {
             csrf: CsrfKey::derive(&config.signing),
             mail_key: MailSealKey::derive(&config.signing),
             totp_key: TotpSealKey::derive(&config.signing),
+            passkeys: None,
             mail_wakeup: Arc::new(tokio::sync::Notify::new()),
             signer,
             cache: Arc::new(PrincipalCache::new(

@@ -33,6 +33,7 @@ pub static PROFILE: Profile = Profile {
 
 mod email;
 mod mfa;
+mod passkeys;
 mod requests;
 mod routes;
 mod tokens;

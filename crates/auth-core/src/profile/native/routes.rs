@@ -10,8 +10,12 @@ use super::email::{
     ResetPasswordRequest, TokenRequest,
 };
 use super::mfa::{
-    self, MfaStatusBody, MfaVerifyRequest, PasswordAndStepUp, RecoveryCodesBody,
+    self, MfaStatusBody, MfaVerifyRequest, PasswordAndStepUp, RecoveryCodesBody, StepUpFields,
     TotpConfirmRequest, TotpSetupBody,
+};
+use super::passkeys::{
+    self, CeremonyBody, LoginFinishRequest, LoginStartRequest, PasskeyBody, RegisterFinishRequest,
+    RegisterStartRequest, StepUpBody,
 };
 use super::requests::{NativeLoginRequest, PasswordChangeRequest, RefreshRequest, RegisterRequest};
 use super::tokens::{self, CreateTokenRequest, PersonalTokenBody, create_token, delete_token};
@@ -228,4 +232,65 @@ pub(super) static ROUTES: &[Route] = &[
     .answers(200, Some(or_cookie_session::<AuthResponse<'static>>))
     .sets_cookies()
     .errors(&[400, 401, 403, 422, 429]),
+    route(
+        "POST",
+        "/passkeys/register/start",
+        true,
+        "Begin registering a passkey",
+        |c| passkeys::register_start(c).boxed(),
+    )
+    .optional_body(schema_of::<RegisterStartRequest>)
+    .answers(200, Some(schema_of::<CeremonyBody<'static>>))
+    .errors(&[403, 404, 422, 429]),
+    route(
+        "POST",
+        "/passkeys/register/finish",
+        true,
+        "Finish registering a passkey",
+        |c| passkeys::register_finish(c).boxed(),
+    )
+    .body(schema_of::<RegisterFinishRequest>)
+    .answers(201, Some(schema_of::<PasskeyBody<'static>>))
+    .errors(&[400, 404, 422]),
+    route("GET", "/passkeys", true, "The caller's passkeys", |c| {
+        passkeys::list(c).boxed()
+    })
+    .answers(200, Some(list_of::<PasskeyBody<'static>>))
+    .errors(&[404]),
+    route("DELETE", "/passkeys/{id}", true, "Remove a passkey", |c| {
+        passkeys::delete(c).boxed()
+    })
+    .optional_body(schema_of::<StepUpFields>)
+    .answers(204, None)
+    .errors(&[403, 404, 422, 429]),
+    route(
+        "POST",
+        "/passkeys/login/start",
+        false,
+        "Begin a passkey sign-in",
+        |c| passkeys::login_start(c).boxed(),
+    )
+    .optional_body(schema_of::<LoginStartRequest>)
+    .answers(200, Some(schema_of::<CeremonyBody<'static>>))
+    .errors(&[404, 422, 429]),
+    route(
+        "POST",
+        "/passkeys/login/finish",
+        false,
+        "Sign in with a passkey",
+        |c| passkeys::login_finish(c).boxed(),
+    )
+    .body(schema_of::<LoginFinishRequest>)
+    .answers(200, Some(or_cookie_session::<AuthResponse<'static>>))
+    .sets_cookies()
+    .errors(&[400, 401, 403, 404, 422]),
+    route(
+        "POST",
+        "/passkeys/step-up/start",
+        true,
+        "Begin a step-up with a passkey",
+        |c| passkeys::step_up_start(c).boxed(),
+    )
+    .answers(200, Some(schema_of::<StepUpBody<'static>>))
+    .errors(&[404, 429]),
 ];
