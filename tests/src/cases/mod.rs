@@ -21,6 +21,7 @@ mod logout;
 mod me;
 mod mfa;
 mod openapi;
+mod passkeys;
 mod password;
 mod personal_token;
 mod rate_limits;
@@ -62,6 +63,7 @@ const GROUPS: &[&[Case]] = &[
     cookies::CASES,
     email::CASES,
     mfa::CASES,
+    passkeys::CASES,
     openapi::CASES,
 ];
 
