@@ -361,7 +361,9 @@ impl Passkeys<'_> {
         let owner = passkey.user_id;
         let verified = match for_user {
             Some(user_id) if user_id != owner => Err(PasskeyError::Malformed),
-            Some(_) => rp.finish_authentication(&state, credential, &[passkey.data.clone()]),
+            Some(_) => {
+                rp.finish_authentication(&state, credential, std::slice::from_ref(&passkey.data))
+            }
             None if asserted.user_id() != Some(owner) => Err(PasskeyError::Malformed),
             None => rp.finish_discoverable(&state, credential, &passkey.data),
         };

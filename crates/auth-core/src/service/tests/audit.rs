@@ -32,7 +32,7 @@ fn events(store: &MemoryStore) -> Vec<AuditEventRecord> {
 }
 
 /// The events of `kind`, oldest first.
-fn of_kind(store: &MemoryStore, kind: &str) -> Vec<AuditEventRecord> {
+pub(super) fn of_kind(store: &MemoryStore, kind: &str) -> Vec<AuditEventRecord> {
     events(store)
         .into_iter()
         .filter(|e| e.kind == kind)

@@ -7,6 +7,7 @@ mod audit_webhook;
 mod bounds;
 mod email_flows;
 mod keys;
+mod mfa;
 mod purge;
 mod refresh;
 mod sessions;
