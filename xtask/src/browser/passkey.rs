@@ -7,8 +7,10 @@
 //! authenticator holds: one passkey after the first phase; then, the exclude list having
 //! stopped a second registration on the authenticator that holds the first passkey, the
 //! authenticator is emptied so that the same ceremony makes a second credential, and the first
-//! is put back (both held); after the first passkey's deletion, only it is left, for a sign-in
-//! the server must refuse.
+//! is put back as a non-resident credential (an authenticator keeps one discoverable
+//! credential per user of an RP: Chromium's refuses a second), so that it holds both; after
+//! the first passkey's deletion, only it is left, discoverable again, for a sign-in with no
+//! email that the server must refuse.
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -99,14 +101,6 @@ impl Authenticator {
         )?;
         Ok(())
     }
-
-    fn remove_credential(&self, tab: &mut Tab<'_>, credential_id: &str) -> anyhow::Result<()> {
-        tab.call(
-            "WebAuthn.removeCredential",
-            json!({ "authenticatorId": self.id, "credentialId": credential_id }),
-        )?;
-        Ok(())
-    }
 }
 
 /// The passkey flow on the page at `origin` (`http://localhost:PORT`) against `api`.
@@ -141,6 +135,7 @@ fn phases(tab: &mut Tab<'_>, origin: &str, api: &str, steps: &mut Vec<Step>) -> 
         "the authenticator holds one discoverable passkey for localhost",
         &credentials,
         1,
+        1,
     ));
     page_phase(tab, None, step_up, "", steps)?;
 
@@ -161,7 +156,7 @@ fn phases(tab: &mut Tab<'_>, origin: &str, api: &str, steps: &mut Vec<Step>) -> 
     page_phase(tab, None, second, "", steps)?;
 
     let both = authenticator
-        .add_credential(tab, &first)
+        .add_credential(tab, &resident(&first, false))
         .and_then(|()| authenticator.credentials(tab));
     let both = held(
         steps,
@@ -169,29 +164,43 @@ fn phases(tab: &mut Tab<'_>, origin: &str, api: &str, steps: &mut Vec<Step>) -> 
         "WebAuthn.addCredential then WebAuthn.getCredentials answer",
         both,
     )?;
-    steps.push(holds("the authenticator holds both passkeys", &both, 2));
+    steps.push(holds(
+        "the authenticator holds both passkeys (the first not discoverable)",
+        &both,
+        2,
+        1,
+    ));
     page_phase(tab, None, delete, "", steps)?;
 
-    // Only the deleted passkey left, so that the sign-in must use it.
-    let first_id = first["credentialId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let others: Vec<String> = both
-        .iter()
-        .filter_map(|c| c["credentialId"].as_str())
-        .filter(|id| *id != first_id)
-        .map(str::to_owned)
-        .collect();
-    let removed = others
-        .iter()
-        .try_for_each(|id| authenticator.remove_credential(tab, id));
-    held(
+    // Only the deleted passkey left, discoverable again (with its counter as it is now), so
+    // that a sign-in with no email must use it.
+    let first_id = first["credentialId"].clone();
+    let left = authenticator.credentials(tab).and_then(|now| {
+        let deleted = now
+            .iter()
+            .find(|c| c["credentialId"] == first_id)
+            .cloned()
+            .context("the authenticator no longer holds the first passkey")?;
+        // As first held, with its user handle (a non-resident credential has none), and the
+        // counter it has reached.
+        let mut restored = resident(&first, true);
+        restored["signCount"] = deleted["signCount"].clone();
+        authenticator.clear(tab)?;
+        authenticator.add_credential(tab, &restored)?;
+        authenticator.credentials(tab)
+    });
+    let left = held(
         steps,
-        "the authenticator holds only the deleted passkey",
-        "WebAuthn.removeCredential answers",
-        removed,
+        "the authenticator left with the deleted passkey",
+        "WebAuthn.getCredentials, clearCredentials, addCredential answer",
+        left,
     )?;
+    steps.push(holds(
+        "the authenticator holds only the deleted passkey",
+        &left,
+        1,
+        1,
+    ));
     page_phase(tab, None, deleted, "", steps)?;
     Some(())
 }
@@ -212,18 +221,27 @@ fn held<T>(
     }
 }
 
-/// A step: the authenticator holds `count` resident credentials for [`RP_ID`].
-fn holds(name: &str, credentials: &[Value], count: usize) -> Step {
-    let resident = credentials
+/// `credential` (as `WebAuthn.getCredentials` gives it) as a resident credential or not.
+fn resident(credential: &Value, resident: bool) -> Value {
+    let mut credential = credential.clone();
+    credential["isResidentCredential"] = Value::from(resident);
+    credential
+}
+
+/// A step: the authenticator holds `count` credentials for [`RP_ID`], `resident` of them
+/// discoverable.
+fn holds(name: &str, credentials: &[Value], count: usize, resident: usize) -> Step {
+    let ours = credentials.iter().filter(|c| c["rpId"] == RP_ID).count();
+    let discoverable = credentials
         .iter()
         .filter(|c| c["isResidentCredential"] == true && c["rpId"] == RP_ID)
         .count();
     Step::new(
         name,
-        credentials.len() == count && resident == count,
-        format!("{count} resident credential(s) for rpId {RP_ID}"),
+        credentials.len() == count && ours == count && discoverable == resident,
+        format!("{count} credential(s) for rpId {RP_ID}, {resident} of them resident"),
         format!(
-            "{} credential(s), {resident} resident for {RP_ID}",
+            "{} credential(s), {ours} for {RP_ID}, {discoverable} of them resident",
             credentials.len()
         ),
     )
@@ -267,8 +285,15 @@ mod tests {
             json!({ "credentialId": "a", "isResidentCredential": true, "rpId": "localhost" });
         let other =
             json!({ "credentialId": "b", "isResidentCredential": false, "rpId": "localhost" });
-        assert!(holds("x", std::slice::from_ref(&resident), 1).ok);
-        assert!(!holds("x", &[resident.clone(), other], 2).ok);
-        assert!(!holds("x", &[], 1).ok);
+        assert!(holds("x", std::slice::from_ref(&resident), 1, 1).ok);
+        assert!(holds("x", &[resident.clone(), other.clone()], 2, 1).ok);
+        assert!(!holds("x", &[resident.clone(), other], 2, 2).ok);
+        assert!(!holds("x", &[], 1, 1).ok);
+        let elsewhere = json!({ "isResidentCredential": true, "rpId": "example.com" });
+        assert!(!holds("x", &[elsewhere], 1, 1).ok);
+        assert_eq!(
+            super::resident(&resident, false)["isResidentCredential"],
+            false
+        );
     }
 }
