@@ -58,6 +58,7 @@ mod profile;
 mod report;
 mod runner;
 mod shape;
+mod totp;
 mod users;
 
 use std::fmt;

@@ -88,6 +88,11 @@ pub const MATRIX: &[ServerConfig<'static>] = &[
 /// (127.0.0.1) and [`ANOTHER_PROXY`].
 pub const TRUSTED_PROXIES: &str = "127.0.0.0/8";
 
+/// The WebAuthn relying-party id of the matrix's servers (`--webauthn-rp-id`).
+pub const WEBAUTHN_RP_ID: &str = "localhost";
+/// The origin their passkeys may be used from (`--webauthn-rp-origin`).
+pub const WEBAUTHN_ORIGIN: &str = "http://localhost:5173";
+
 /// The origin the matrix's servers allow for CORS (`--cors-allowed-origins`), passed to the
 /// suite as [`crate::Target::cors_origin`].
 pub const CORS_ORIGIN: &str = "http://app.conformance.test:5173";

@@ -83,6 +83,10 @@ pub struct RateLimits {
     pub register_ip: Limit,
     /// Refreshes from one client IP (default 300 per 15 minutes).
     pub refresh_ip: Limit,
+    /// Passkey ceremonies started from one client IP: sign-ins, registrations, step-ups
+    /// (default 60 per 10 minutes). Each start stores a challenge, so this bounds what a
+    /// client can make the database keep.
+    pub passkey_ip: Limit,
 }
 
 impl Default for RateLimits {
@@ -93,6 +97,7 @@ impl Default for RateLimits {
             login_ip: Limit::per(100, 900),
             register_ip: Limit::per(30, 3600),
             refresh_ip: Limit::per(300, 900),
+            passkey_ip: Limit::per(60, 600),
         }
     }
 }
@@ -199,6 +204,32 @@ pub struct Config {
     pub cookie_same_site: SameSite,
     /// The account lifecycle over email: links, lifetimes, limits, templates.
     pub mail: MailSettings,
+    /// Second factors and passkeys.
+    pub mfa: MfaSettings,
+}
+
+/// How second factors and passkeys behave (issue 15).
+#[derive(Debug, Clone, Default)]
+pub struct MfaSettings {
+    /// The issuer an authenticator app shows next to a TOTP account (default: the token
+    /// issuer, [`Config::issuer`]).
+    pub totp_issuer: Option<String>,
+    /// Let users with a second factor sign in with the password alone through the seed
+    /// profiles, which have no second step (default off: such a login is refused with the
+    /// profile's 403, "Multi-factor authentication required"). An explicit downgrade.
+    pub seed_profiles_password_only: bool,
+    /// The WebAuthn relying party; without it the passkey routes answer 404.
+    pub webauthn: Option<WebauthnSettings>,
+}
+
+/// The WebAuthn relying party: its id (a registrable domain, e.g. `example.com`) and the
+/// exact origins whose pages may register and use passkeys (e.g. `https://app.example.com`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnSettings {
+    /// The relying-party id.
+    pub rp_id: String,
+    /// The allowed origins (at least one).
+    pub origins: Vec<String>,
 }
 
 /// How the email flows behave (issue 13).
@@ -312,6 +343,7 @@ impl Default for Config {
             cookie_secure: true,
             cookie_same_site: SameSite::Lax,
             mail: MailSettings::default(),
+            mfa: MfaSettings::default(),
         }
     }
 }

@@ -146,6 +146,29 @@ pub enum Error {
     /// `X-CSRF-Token` (or with another one).
     #[error("CSRF token missing or wrong")]
     CsrfFailed,
+    /// The account has a second factor: a login through a profile with no second step is
+    /// refused, and a sensitive operation needs a current code or passkey (step-up).
+    #[error("multi-factor authentication required")]
+    MfaRequired,
+    /// A second-factor code given to a sensitive operation or a factor's management is wrong
+    /// or already used.
+    #[error("wrong second-factor code")]
+    WrongMfaCode,
+    /// The second step of a login failed: wrong or used code, or a passkey not accepted.
+    #[error("second factor refused")]
+    SecondFactorFailed,
+    /// An `mfa_token` is unknown, used, expired, or dead after too many wrong codes.
+    #[error("invalid mfa token")]
+    InvalidMfaToken,
+    /// A challenge token (passkey ceremony, step-up) is unknown, used or expired.
+    #[error("invalid challenge")]
+    InvalidChallenge,
+    /// A passkey registration response was not accepted.
+    #[error("passkey not accepted")]
+    PasskeyRejected,
+    /// TOTP is already enabled for the account (disable it first).
+    #[error("second factor already enabled")]
+    MfaAlreadyEnabled,
     /// No such resource (or not the caller's).
     #[error("not found")]
     NotFound,
@@ -198,8 +221,17 @@ impl Error {
     /// otherwise (see each profile's encoder).
     pub fn status(&self) -> u16 {
         match self {
-            Error::MalformedRequest | Error::EmailTaken | Error::InvalidOneTimeToken => 400,
-            Error::InvalidCredentials | Error::MissingToken | Error::InvalidToken => 401,
+            Error::MalformedRequest
+            | Error::EmailTaken
+            | Error::InvalidOneTimeToken
+            | Error::InvalidChallenge
+            | Error::PasskeyRejected => 400,
+            Error::InvalidCredentials
+            | Error::MissingToken
+            | Error::InvalidToken
+            | Error::SecondFactorFailed
+            | Error::InvalidMfaToken => 401,
+            Error::MfaRequired | Error::WrongMfaCode => 403,
             Error::AccountInactive
             | Error::WrongCurrentPassword
             | Error::Forbidden
@@ -207,7 +239,7 @@ impl Error {
             | Error::EmailNotVerified => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed(_) => 405,
-            Error::LastAdmin => 409,
+            Error::LastAdmin | Error::MfaAlreadyEnabled => 409,
             Error::PayloadTooLarge => 413,
             Error::UnsupportedMediaType => 415,
             Error::Validation(_) | Error::Invalid(..) => 422,

@@ -63,17 +63,23 @@ pub enum MailKind {
     EmailChanged,
     /// After a password change or reset: a notice.
     PasswordChanged,
+    /// A second factor was added (`{factor}` says which): a notice.
+    FactorAdded,
+    /// A second factor was removed (`{factor}` says which): a notice.
+    FactorRemoved,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [MailKind; 6] = [
+    pub const ALL: [MailKind; 8] = [
         MailKind::VerifyEmail,
         MailKind::PasswordReset,
         MailKind::MagicLink,
         MailKind::EmailChange,
         MailKind::EmailChanged,
         MailKind::PasswordChanged,
+        MailKind::FactorAdded,
+        MailKind::FactorRemoved,
     ];
 
     /// The template's file stem, e.g. `password_reset` (`password_reset.subject`,
@@ -86,12 +92,15 @@ impl MailKind {
             MailKind::EmailChange => "email_change",
             MailKind::EmailChanged => "email_changed",
             MailKind::PasswordChanged => "password_changed",
+            MailKind::FactorAdded => "factor_added",
+            MailKind::FactorRemoved => "factor_removed",
         }
     }
 }
 
-/// One kind's template: `{link}`, `{email}`, `{new_email}` and `{expires_in}` (how long the
-/// link works, e.g. "30 minutes", "24 hours") are replaced when a message is made.
+/// One kind's template: `{link}`, `{email}`, `{new_email}`, `{factor}` (a second factor, e.g.
+/// "an authenticator app (TOTP)") and `{expires_in}` (how long the link works, e.g.
+/// "30 minutes", "24 hours") are replaced when a message is made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     /// The subject line.
@@ -113,6 +122,8 @@ pub struct Placeholders<'a> {
     pub new_email: &'a str,
     /// How long the link works.
     pub expires_in: std::time::Duration,
+    /// The second factor a notice is about.
+    pub factor: &'a str,
 }
 
 impl std::fmt::Debug for Placeholders<'_> {
@@ -166,6 +177,7 @@ impl Templates {
             text.replace("{link}", &value(values.link))
                 .replace("{email}", &value(values.email))
                 .replace("{new_email}", &value(values.new_email))
+                .replace("{factor}", &value(values.factor))
                 .replace("{expires_in}", &lifetime_phrase(values.expires_in))
         };
         Mail {
@@ -235,6 +247,16 @@ fn built_in(kind: MailKind) -> Template {
         MailKind::PasswordChanged => (
             "Your password was changed",
             "Hello,\n\nthe password of your account {email} was just changed. If you did not \
+             do this, reset your password at once and contact support.\n",
+        ),
+        MailKind::FactorAdded => (
+            "A second factor was added to your account",
+            "Hello,\n\n{factor} was just added to your account {email} as a second factor. \
+             If you did not do this, reset your password at once and contact support.\n",
+        ),
+        MailKind::FactorRemoved => (
+            "A second factor was removed from your account",
+            "Hello,\n\n{factor} was just removed from your account {email}. If you did not \
              do this, reset your password at once and contact support.\n",
         ),
     };

@@ -1,8 +1,9 @@
 //! Row types and their conversion to the core's records.
 
 use auth_core::store::{
-    OneTimeTokenRecord, OrganizationRecord, PersonalTokenRecord, QueuedMail, RoleRecord,
-    SessionBounds, SessionRecord, SigningKeyRecord, TokenPurpose, UserRecord,
+    ChallengePurpose, ChallengeRecord, OneTimeTokenRecord, OrganizationRecord, PasskeyRecord,
+    PersonalTokenRecord, QueuedMail, RoleRecord, SessionBounds, SessionRecord, SigningKeyRecord,
+    TokenHash, TokenPurpose, TotpRecord, UserRecord,
 };
 use diesel::prelude::*;
 use serde_json::Value;
@@ -10,8 +11,9 @@ use uuid::Uuid;
 
 use crate::error::Fail;
 use crate::schema::{
-    login_failures, mail_queue, one_time_tokens, organizations, personal_tokens, rate_limit_hits,
-    roles, sessions, signing_keys, user_roles, users,
+    login_failures, mail_queue, mfa_challenges, one_time_tokens, organizations, passkeys,
+    personal_tokens, rate_limit_hits, recovery_codes, roles, sessions, signing_keys, totp_factors,
+    user_roles, users,
 };
 
 /// Parses a UUID column.
@@ -405,6 +407,144 @@ impl MailRow {
                 .map_err(|_| Fail::other("negative count in column mail_queue.attempts"))?,
             next_attempt_at: self.next_attempt_at,
             created_at: self.created_at,
+        })
+    }
+}
+
+/// A `totp_factors` row; `Debug` leaves the (sealed) secret out.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = totp_factors)]
+pub(crate) struct TotpRow {
+    pub user_id: String,
+    pub secret_sealed: Vec<u8>,
+    pub confirmed_at: Option<i64>,
+    pub last_used_step: Option<i64>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for TotpRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpRow")
+            .field("user_id", &self.user_id)
+            .field("confirmed_at", &self.confirmed_at)
+            .field("last_used_step", &self.last_used_step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TotpRow {
+    pub(crate) fn into_record(self) -> Result<TotpRecord, Fail> {
+        Ok(TotpRecord {
+            user_id: parse_id(&self.user_id, "totp_factors.user_id")?,
+            secret_sealed: self.secret_sealed,
+            confirmed_at: self.confirmed_at,
+            last_used_step: self.last_used_step,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// A `recovery_codes` row to insert: the hash of one code.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = recovery_codes)]
+pub(crate) struct NewRecoveryCodeRow<'a> {
+    pub user_id: &'a str,
+    pub code_hash: String,
+    pub created_at: i64,
+}
+
+/// A `passkeys` row.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = passkeys)]
+pub(crate) struct PasskeyRow {
+    pub id: String,
+    pub user_id: String,
+    pub credential_id: String,
+    pub name: String,
+    pub data: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl PasskeyRow {
+    pub(crate) fn from_record(p: &PasskeyRecord) -> Self {
+        PasskeyRow {
+            id: id_text(p.id),
+            user_id: id_text(p.user_id),
+            credential_id: p.credential_id.clone(),
+            name: p.name.clone(),
+            data: p.data.clone(),
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+        }
+    }
+
+    pub(crate) fn into_record(self) -> Result<PasskeyRecord, Fail> {
+        Ok(PasskeyRecord {
+            id: parse_id(&self.id, "passkeys.id")?,
+            user_id: parse_id(&self.user_id, "passkeys.user_id")?,
+            credential_id: self.credential_id,
+            name: self.name,
+            data: self.data,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+        })
+    }
+}
+
+/// A `mfa_challenges` row; `Debug` leaves the hash and the ceremony state out.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = mfa_challenges)]
+pub(crate) struct ChallengeRow {
+    pub hash: String,
+    pub purpose: String,
+    pub user_id: Option<String>,
+    pub state: Option<String>,
+    pub failures: i32,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for ChallengeRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChallengeRow")
+            .field("purpose", &self.purpose)
+            .field("user_id", &self.user_id)
+            .field("failures", &self.failures)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChallengeRow {
+    pub(crate) fn from_record(c: &ChallengeRecord) -> Self {
+        ChallengeRow {
+            hash: c.hash.to_hex(),
+            purpose: c.purpose.as_str().to_owned(),
+            user_id: c.user_id.map(id_text),
+            state: c.state.clone(),
+            failures: attempts_column(c.failures),
+            created_at: c.created_at,
+            expires_at: c.expires_at,
+        }
+    }
+
+    pub(crate) fn into_record(self) -> Result<ChallengeRecord, Fail> {
+        Ok(ChallengeRecord {
+            hash: TokenHash::from_hex(&self.hash)
+                .ok_or_else(|| Fail::other("invalid hash in column mfa_challenges.hash"))?,
+            purpose: ChallengePurpose::parse(&self.purpose)
+                .ok_or_else(|| Fail::other("unknown purpose in column mfa_challenges.purpose"))?,
+            user_id: self
+                .user_id
+                .as_deref()
+                .map(|u| parse_id(u, "mfa_challenges.user_id"))
+                .transpose()?,
+            state: self.state,
+            failures: u32::try_from(self.failures)
+                .map_err(|_| Fail::other("negative count in column mfa_challenges.failures"))?,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
         })
     }
 }

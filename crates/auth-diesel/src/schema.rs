@@ -152,12 +152,58 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> Text,
+        secret_sealed -> Binary,
+        confirmed_at -> Nullable<BigInt>,
+        last_used_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        name -> Text,
+        data -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    mfa_challenges (hash) {
+        hash -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        state -> Nullable<Text>,
+        failures -> Integer,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(personal_tokens -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
+diesel::joinable!(totp_factors -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
+diesel::joinable!(mfa_challenges -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -174,4 +220,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     one_time_tokens,
     mail_queue,
     audit_events,
+    totp_factors,
+    recovery_codes,
+    passkeys,
+    mfa_challenges,
 );

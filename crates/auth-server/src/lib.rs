@@ -14,6 +14,7 @@ pub mod config_file;
 mod keys;
 mod limits;
 mod mail;
+mod mfa_args;
 mod serve;
 mod settings;
 

@@ -310,6 +310,10 @@ pub struct ServeArgs {
     /// flows' links, lifetimes and limits.
     #[command(flatten)]
     pub mail: MailArgs,
+    /// Second factors and passkeys: the WebAuthn relying party, the TOTP issuer, the seed
+    /// profiles' password-only opt-in.
+    #[command(flatten)]
+    pub mfa: crate::mfa_args::MfaArgs,
     /// IPv6 clients are counted per network of this many leading bits (64: one customer's
     /// network; 48: a whole site), for every per-IP limit.
     #[arg(long, env = "AUTH_IPV6_PREFIX_LEN", hide_env_values = true, default_value_t = 64,
@@ -409,11 +413,17 @@ impl ServeArgs {
         Duration::from_secs(self.shutdown_grace)
     }
 
-    fn core_config(&self, signing: Signing, mail: auth_core::config::MailSettings) -> Config {
+    fn core_config(
+        &self,
+        signing: Signing,
+        mail: auth_core::config::MailSettings,
+        mfa: auth_core::config::MfaSettings,
+    ) -> Config {
         let defaults = Config::default();
         Config {
             signing,
             mail,
+            mfa,
             issuer: self.issuer.clone(),
             leeway: Duration::from_secs(self.jwt_leeway),
             argon2: Argon2Params {
@@ -437,6 +447,7 @@ impl ServeArgs {
                 login_ip: self.rate_login_ip,
                 register_ip: self.rate_register_ip,
                 refresh_ip: self.rate_refresh_ip,
+                ..RateLimits::default()
             },
             trusted_proxies: self.trusted_proxies.clone(),
             cors_allowed_origins: self.cors_allowed_origins.clone(),
@@ -662,7 +673,8 @@ pub async fn open_auth(args: &ServeArgs, store: Arc<DieselStore>) -> anyhow::Res
         let mail = args.mail.clone();
         tokio::task::spawn_blocking(move || mail.settings()).await??
     };
-    let config = args.core_config(signing, mail);
+    let mfa = args.mfa.settings(&args.issuer)?;
+    let config = args.core_config(signing, mail, mfa);
     let listen_url = args
         .database
         .database_listen_url

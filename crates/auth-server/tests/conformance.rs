@@ -145,6 +145,8 @@ fn settings(
         .map(|proxy| auth_core::http::parse_trusted_proxy(proxy).expect("a valid range"))
         .collect();
     args.cors_allowed_origins = vec![CORS_ORIGIN.to_owned()];
+    args.mfa.webauthn_rp_id = Some(auth_conformance::matrix::WEBAUTHN_RP_ID.to_owned());
+    args.mfa.webauthn_rp_origin = vec![auth_conformance::matrix::WEBAUTHN_ORIGIN.to_owned()];
     args.rate_login_email_ip = server_limit(MATRIX_LIMITS.login_email_ip);
     args.rate_login_email = server_limit(MATRIX_LIMITS.login_email);
     args.rate_login_ip = server_limit(MATRIX_LIMITS.login_ip);

@@ -19,7 +19,9 @@ mod lockout;
 mod login;
 mod logout;
 mod me;
+mod mfa;
 mod openapi;
+mod passkeys;
 mod password;
 mod personal_token;
 mod rate_limits;
@@ -60,6 +62,8 @@ const GROUPS: &[&[Case]] = &[
     cors::CASES,
     cookies::CASES,
     email::CASES,
+    mfa::CASES,
+    passkeys::CASES,
     openapi::CASES,
 ];
 

@@ -74,6 +74,15 @@ static ROUTES: &[Route] = &[
     .answers(204, None)
     .errors(&[403, 404]),
     route(
+        "DELETE",
+        "/users/{id}/mfa",
+        true,
+        "Remove every second factor of a user (TOTP, recovery codes, passkeys)",
+        |c| reset_mfa(c).boxed(),
+    )
+    .answers(204, None)
+    .errors(&[403, 404]),
+    route(
         "POST",
         "/organizations",
         true,
@@ -275,6 +284,12 @@ async fn delete_user(call: Call<'_>) -> Result<Response, Error> {
 async fn revoke_sessions(call: Call<'_>) -> Result<Response, Error> {
     let admin = admin(&call).await?;
     admin.revoke_credentials(call.id_param("id")?).await?;
+    Ok(Response::empty(204))
+}
+
+async fn reset_mfa(call: Call<'_>) -> Result<Response, Error> {
+    let admin = admin(&call).await?;
+    admin.reset_mfa(call.id_param("id")?).await?;
     Ok(Response::empty(204))
 }
 

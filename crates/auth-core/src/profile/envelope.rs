@@ -100,6 +100,7 @@ pub fn render_error(err: &Error) -> ErrorBody {
         }
         Error::InvalidCredentials => (401, "Invalid credentials", "INVALID_CREDENTIALS"),
         Error::AccountInactive => (403, "User account is not active", "ACCOUNT_INACTIVE"),
+        Error::MfaRequired => (403, super::problem::MFA_REQUIRED, "MFA_REQUIRED"),
         Error::RateLimited(_) => (429, "Too many requests", "RATE_LIMITED"),
         Error::Internal => (500, "Internal server error", "INTERNAL_SERVER_ERROR"),
         Error::Unavailable | Error::Overloaded(_) => {

@@ -125,6 +125,7 @@ pub fn render_error(err: &Error) -> ErrorBody {
     let (status, message) = match err {
         Error::InvalidCredentials => (401, "Invalid credentials".to_owned()),
         Error::AccountInactive => (403, "User account is not active".to_owned()),
+        Error::MfaRequired => (403, super::problem::MFA_REQUIRED.to_owned()),
         Error::RateLimited(_) => (429, "Too many requests".to_owned()),
         Error::MalformedRequest => (422, "The request body must be a JSON object.".to_owned()),
         Error::Validation(errors) => (422, errors.first().map(laravel).unwrap_or_default()),

@@ -141,6 +141,7 @@ pub fn render_error(err: &Error) -> ErrorBody {
     let (status, body) = match err {
         Error::InvalidCredentials => (403, refusal("Invalid credentials")),
         Error::AccountInactive => (403, refusal("User account is not active")),
+        Error::MfaRequired => (403, refusal(super::problem::MFA_REQUIRED)),
         Error::RateLimited(_) => (429, message("Too Many Attempts.")),
         Error::MalformedRequest => {
             let text = "The request body must be a JSON object.";

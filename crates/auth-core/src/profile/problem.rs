@@ -35,6 +35,9 @@ pub struct Problem {
     pub errors: Option<Vec<ProblemField>>,
 }
 
+/// What every profile says when an account's second factor is required.
+pub const MFA_REQUIRED: &str = "Multi-factor authentication required";
+
 /// The machine-readable code `native` (and `envelope`) use for an error.
 pub fn error_code(err: &Error) -> &'static str {
     match err {
@@ -48,6 +51,12 @@ pub fn error_code(err: &Error) -> &'static str {
         Error::CsrfFailed => "CSRF_FAILED",
         Error::InvalidOneTimeToken => "INVALID_TOKEN",
         Error::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+        Error::MfaRequired => "MFA_REQUIRED",
+        Error::WrongMfaCode | Error::SecondFactorFailed => "INVALID_MFA_CODE",
+        Error::InvalidMfaToken => "INVALID_MFA_TOKEN",
+        Error::InvalidChallenge => "INVALID_CHALLENGE",
+        Error::PasskeyRejected => "INVALID_PASSKEY",
+        Error::MfaAlreadyEnabled => "MFA_ALREADY_ENABLED",
         Error::NotFound => "NOT_FOUND",
         Error::LastAdmin => "LAST_ADMIN",
         Error::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
@@ -74,6 +83,12 @@ pub fn error_detail(err: &Error) -> &'static str {
         Error::CsrfFailed => "Missing or wrong X-CSRF-Token for this session",
         Error::InvalidOneTimeToken => "The link is invalid, used or expired",
         Error::EmailNotVerified => "Email address not verified",
+        Error::MfaRequired => MFA_REQUIRED,
+        Error::WrongMfaCode | Error::SecondFactorFailed => "The code is wrong or was already used",
+        Error::InvalidMfaToken => "The sign-in attempt is invalid, used or expired: log in again",
+        Error::InvalidChallenge => "The challenge is invalid, used or expired",
+        Error::PasskeyRejected => "The passkey was not accepted",
+        Error::MfaAlreadyEnabled => "Two-factor authentication is already enabled",
         Error::NotFound => "Not found",
         Error::LastAdmin => "The last active admin cannot be demoted, deactivated or deleted",
         Error::MethodNotAllowed(_) => "Method not allowed",

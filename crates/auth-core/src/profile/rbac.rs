@@ -176,6 +176,7 @@ pub fn render_error(err: &Error) -> ErrorBody {
     let (status, detail) = match err {
         Error::InvalidCredentials => (401, Detail::Message("Incorrect email or password")),
         Error::AccountInactive => (403, Detail::Message("User account is not active")),
+        Error::MfaRequired => (403, Detail::Message(super::problem::MFA_REQUIRED)),
         Error::MissingToken | Error::InvalidToken => {
             (401, Detail::Message("Could not validate credentials"))
         }

@@ -3,6 +3,8 @@
 use uuid::Uuid;
 
 use super::audit::Event;
+use super::mfa::{FirstFactor, Gate, Next, SecondFactor, after_first_factor, step_up};
+use super::throttle::Admitted;
 use super::{
     Client, Context, EmailFlows, NewAccount, SessionGrant, SessionTerms, Sessions, Throttle,
     ThrottledAction,
@@ -12,8 +14,8 @@ use crate::error::{Error, Input, Rule};
 use crate::password::{Verification, is_supported_hash};
 use crate::principal::Principal;
 use crate::store::{
-    AuditKind, NewUser, Revocation, RoleRecord, SessionRevocation, StoreError, UserPatch,
-    UserRecord,
+    AuditKind, FailureQuery, NewUser, Revocation, RoleRecord, SessionRevocation, StoreError,
+    UserPatch, UserRecord,
 };
 use crate::validate::{check_email, check_new_password, email_key, is_common_password};
 
@@ -69,21 +71,31 @@ impl Accounts<'_> {
         password: String,
         client: Client<'_>,
     ) -> Result<UserRecord, Error> {
-        let user = self
-            .check_credentials_unrecorded(email, password, client)
-            .await?;
-        login_succeeded(self.0, &user, client).await;
-        Ok(user)
+        let (user, passed) = self.check_password(email, password, client).await?;
+        // The personal-token profile has no second step.
+        match after_first_factor(
+            self.0,
+            user,
+            FirstFactor::Password(passed),
+            client,
+            Gate::Seed,
+        )
+        .await?
+        {
+            Next::Open(user) => Ok(user),
+            Next::SecondStep(_) => Err(Error::MfaRequired),
+        }
     }
 
-    /// [`Accounts::check_credentials`] recording refusals only (the caller records the
-    /// success, once it has decided the login goes on).
-    pub(super) async fn check_credentials_unrecorded(
+    /// [`Accounts::check_credentials`] recording refusals only: a right password leaves the
+    /// throttle's bookkeeping to the caller ([`PasswordPassed`]), which records the success
+    /// once it has decided the login goes on.
+    pub(super) async fn check_password(
         &self,
         email: &str,
         password: String,
         client: Client<'_>,
-    ) -> Result<UserRecord, Error> {
+    ) -> Result<(UserRecord, PasswordPassed), Error> {
         let throttle = Throttle(self.0);
         let key = email_key(email);
         let now = self.0.now();
@@ -124,8 +136,14 @@ impl Accounts<'_> {
                 if verification == Verification::MatchNeedsRehash {
                     self.upgrade_hash(&user, rehash_password).await;
                 }
-                throttle.succeeded(admitted, &query, now).await?;
-                Ok(user)
+                Ok((
+                    user,
+                    PasswordPassed {
+                        admitted,
+                        query,
+                        now,
+                    },
+                ))
             }
             (user, _) => {
                 throttle.failed(admitted, now).await;
@@ -212,10 +230,12 @@ impl Accounts<'_> {
         principal: &Principal,
         current_password: String,
         new_password: String,
+        proof: &SecondFactor,
         client: Client<'_>,
     ) -> Result<(), Error> {
         self.verify_current_password(principal, current_password, client)
             .await?;
+        step_up(self.0, principal, proof, client).await?;
         check_password_policy(self.0, Input::NewPassword, &new_password)?;
         let hash = self.0.hasher.hash(new_password).await?;
         let user_id = principal.user.id;
@@ -261,13 +281,27 @@ impl Accounts<'_> {
     }
 }
 
-/// Records a successful login of `user` from `client`.
-pub(super) async fn login_succeeded(ctx: &Context, user: &UserRecord, client: Client<'_>) {
-    Event::new(AuditKind::LoginSucceeded)
-        .user(user.id)
-        .from(client)
-        .record(ctx)
-        .await;
+/// A right password whose throttle bookkeeping waits for the login's outcome.
+#[must_use = "a passed password ends as succeeded or held"]
+pub(super) struct PasswordPassed {
+    admitted: Admitted,
+    query: FailureQuery,
+    now: i64,
+}
+
+impl PasswordPassed {
+    /// The login succeeds: the email's failures are forgotten, the address known.
+    pub(super) async fn succeeded(self, ctx: &Context) -> Result<(), Error> {
+        Throttle(ctx)
+            .succeeded(self.admitted, &self.query, self.now)
+            .await
+    }
+
+    /// The login waits for a second factor (or is refused without a failure): the
+    /// reservation goes, the failures stay.
+    pub(super) async fn held(self, ctx: &Context) {
+        Throttle(ctx).release(self.admitted).await;
+    }
 }
 
 /// Records a refused login (of the account `target` when the address has one).

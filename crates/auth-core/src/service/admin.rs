@@ -170,6 +170,33 @@ impl<'a> Admin<'a> {
         Ok(())
     }
 
+    /// Removes every second factor of the user (TOTP, recovery codes, passkeys, open
+    /// challenges), e.g. after a lost phone: they sign in with the password alone until
+    /// they set one up again. Audited, and the user gets a notice by mail. `NotFound` for an
+    /// unknown id.
+    pub async fn reset_mfa(&self, id: Uuid) -> Result<(), Error> {
+        let user = self.user(id).await?;
+        let had = self.ctx.store(move |store| store.reset_mfa(id)).await?;
+        self.record(
+            AuditKind::AdminMfaReset,
+            Some(id),
+            Some(serde_json::json!({
+                "totp": had.totp,
+                "passkeys": had.passkeys,
+                "recovery_codes": had.recovery_codes,
+            })),
+        )
+        .await;
+        if had.any()
+            && let Err(err) = super::EmailFlows(self.ctx)
+                .notify_factor(&user, false, "every second factor (by an administrator)")
+                .await
+        {
+            tracing::warn!(error = %err, "second-factor notice not queued");
+        }
+        Ok(())
+    }
+
     /// Deletes a user and everything of theirs. `LastAdmin`, deleting nothing, for the last
     /// active admin; `NotFound` for an unknown id.
     pub async fn delete_user(&self, id: Uuid) -> Result<(), Error> {

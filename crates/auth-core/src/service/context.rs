@@ -15,6 +15,7 @@ use crate::store::{Store, StoreError, StoreResult};
 use crate::token::TokenSigner;
 use crate::token::csrf::CsrfKey;
 use crate::token::mail_seal::MailSealKey;
+use crate::token::totp::TotpSealKey;
 use crate::workers::Workers;
 
 /// The shared context of the services. One per [`crate::Auth`].
@@ -27,6 +28,10 @@ pub(crate) struct Context {
     pub(crate) csrf: CsrfKey,
     /// Seals queued mail.
     pub(crate) mail_key: MailSealKey,
+    /// Seals TOTP secrets.
+    pub(crate) totp_key: TotpSealKey,
+    /// The WebAuthn relying party, when passkeys are configured.
+    pub(crate) passkeys: Option<crate::passkey::RelyingParty>,
     /// Wakes this instance's mail sender when a message is queued.
     pub(crate) mail_wakeup: Arc<tokio::sync::Notify>,
     pub(crate) cache: Arc<PrincipalCache>,
@@ -75,6 +80,8 @@ impl Context {
             hasher,
             csrf: CsrfKey::derive(&config.signing),
             mail_key: MailSealKey::derive(&config.signing),
+            totp_key: TotpSealKey::derive(&config.signing),
+            passkeys: None,
             mail_wakeup: Arc::new(tokio::sync::Notify::new()),
             signer,
             cache: Arc::new(PrincipalCache::new(

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use super::accounts::check_password_policy;
 use super::audit::Event;
-use super::{
-    Accounts, Client, Context, SessionGrant, SessionTerms, Sessions, Throttle, ThrottledAction,
+use super::mfa::{
+    FirstFactor, Gate, LoginOutcome, Next, SecondFactor, after_first_factor, step_up,
 };
+use super::{Accounts, Client, Context, SessionTerms, Sessions, Throttle, ThrottledAction};
 use crate::cache::Stale;
 use crate::clock::secs;
 use crate::error::{Error, Input};
@@ -150,16 +151,19 @@ impl EmailFlows<'_> {
         token: &str,
         client: Client<'_>,
         terms: SessionTerms,
-    ) -> Result<SessionGrant, Error> {
+    ) -> Result<LoginOutcome, Error> {
         let (user, _) = self.consume(token, TokenPurpose::MagicLink).await?;
         let user = self.mark_verified(&user).await?;
-        Event::new(AuditKind::LoginSucceeded)
-            .user(user.id)
-            .from(client)
-            .detail(serde_json::json!({ "method": "magic_link" }))
-            .record(self.0)
-            .await;
-        Sessions(self.0).open(user, client.user_agent, terms).await
+        // A link is a first factor: a user with a second factor still needs it.
+        match after_first_factor(self.0, user, FirstFactor::MagicLink, client, Gate::Native).await?
+        {
+            Next::Open(user) => Ok(LoginOutcome::Session(
+                Sessions(self.0)
+                    .open(user, client.user_agent, terms)
+                    .await?,
+            )),
+            Next::SecondStep(challenge) => Ok(LoginOutcome::SecondFactor(challenge)),
+        }
     }
 
     /// `POST /email`: after the current password (a wrong one counts as a failed login),
@@ -170,6 +174,7 @@ impl EmailFlows<'_> {
         principal: &Principal,
         new_email: &str,
         current_password: String,
+        proof: &SecondFactor,
         client: Client<'_>,
     ) -> Result<(), Error> {
         let new_email = new_email.trim().to_owned();
@@ -177,6 +182,7 @@ impl EmailFlows<'_> {
         Accounts(self.0)
             .verify_current_password(principal, current_password, client)
             .await?;
+        step_up(self.0, principal, proof, client).await?;
         Throttle(self.0).hit(ThrottledAction::Mail, client).await?;
         let key = email_key(&new_email);
         let taken = self
@@ -223,6 +229,34 @@ impl EmailFlows<'_> {
     /// The security notice after a password change.
     pub async fn notify_password_changed(&self, user: &UserRecord) -> Result<(), Error> {
         self.notify(user, MailKind::PasswordChanged, "").await
+    }
+
+    /// The security notice after a second factor was added (`added`) or removed; `factor`
+    /// names it ("an authenticator app (TOTP)", "the passkey \"Laptop\"").
+    pub async fn notify_factor(
+        &self,
+        user: &UserRecord,
+        added: bool,
+        factor: &str,
+    ) -> Result<(), Error> {
+        let kind = if added {
+            MailKind::FactorAdded
+        } else {
+            MailKind::FactorRemoved
+        };
+        if !self.address_allows(kind, &user.email).await? {
+            return Ok(());
+        }
+        let mail = self.0.config.mail.templates.render(
+            kind,
+            &user.email,
+            Placeholders {
+                email: &user.email,
+                factor,
+                ..Placeholders::default()
+            },
+        );
+        self.0.queue_mail(&mail).await
     }
 
     /// Uses up a token of `purpose` sent to the account's own address: its active user, or
@@ -359,6 +393,7 @@ impl EmailFlows<'_> {
                 email: &user.email,
                 new_email,
                 expires_in: ttl,
+                ..Placeholders::default()
             },
         );
         self.0.queue_mail(&mail).await

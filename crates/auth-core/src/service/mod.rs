@@ -21,7 +21,9 @@ mod credentials;
 mod email_flows;
 mod keys;
 mod mail_sender;
+mod mfa;
 mod mint;
+mod passkeys;
 mod personal_tokens;
 mod purge;
 mod refresh;
@@ -41,6 +43,8 @@ pub use accounts::Accounts;
 pub use admin::Admin;
 pub use credentials::is_safe_method;
 pub use email_flows::{ANSWER_FLOOR, EmailFlows};
+pub use mfa::{LoginOutcome, MFA_TOKEN_PREFIX, Mfa, MfaChallenge, SecondFactor, TotpSetup};
+pub use passkeys::{PasskeyCeremony, Passkeys};
 pub use personal_tokens::PersonalTokens;
 pub use purge::Purged;
 pub use sessions::{Sessions, bearer_token};
@@ -191,6 +195,9 @@ pub enum StartError {
     /// The store's worker threads could not be started.
     #[error("cannot start the store threads: {0}")]
     Threads(std::io::Error),
+    /// The WebAuthn relying party is misconfigured (the message says how).
+    #[error("invalid WebAuthn settings: {0}")]
+    Webauthn(String),
 }
 
 /// The auth service: the entry to every domain service. Cheap to share behind an `Arc`;
@@ -231,8 +238,20 @@ impl Auth {
             config.hashing_niceness,
         )
         .map_err(|_| StartError::Hashing)?;
-        let ctx =
+        let passkeys = match &config.mfa.webauthn {
+            Some(settings) => Some(
+                crate::passkey::RelyingParty::new(
+                    &settings.rp_id,
+                    &settings.origins,
+                    &config.issuer,
+                )
+                .map_err(StartError::Webauthn)?,
+            ),
+            None => None,
+        };
+        let mut ctx =
             Context::new(store, hasher, signer, clock, config).map_err(StartError::Threads)?;
+        ctx.passkeys = passkeys;
         Ok(Self { ctx })
     }
 
@@ -284,6 +303,16 @@ impl Auth {
     /// Login, authentication, refresh, logout, the caller's sessions.
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions(&self.ctx)
+    }
+
+    /// Second factors: TOTP, recovery codes, a login's second step.
+    pub fn mfa(&self) -> Mfa<'_> {
+        Mfa(&self.ctx)
+    }
+
+    /// Passkeys: registration, sign-in, step-up (`NotFound` everywhere unless configured).
+    pub fn passkeys(&self) -> Passkeys<'_> {
+        Passkeys(&self.ctx)
     }
 
     /// The caller's personal access tokens.

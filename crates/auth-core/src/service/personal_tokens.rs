@@ -5,6 +5,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::audit::Event;
+use super::mfa::SecondFactor;
 use super::{Accounts, Client, Context, IssuedPersonalToken};
 use crate::cache::Stale;
 use crate::clock::secs;
@@ -27,6 +28,7 @@ impl PersonalTokens<'_> {
         &self,
         principal: &Principal,
         current_password: String,
+        proof: &SecondFactor,
         client: Client<'_>,
         name: String,
         expires_in: Option<Duration>,
@@ -37,6 +39,7 @@ impl PersonalTokens<'_> {
         Accounts(self.0)
             .verify_current_password(principal, current_password, client)
             .await?;
+        super::mfa::step_up(self.0, principal, proof, client).await?;
         self.create_from(principal.user.id, name, expires_in, client)
             .await
     }

@@ -2,7 +2,7 @@
 //! timer, instead of piling up (expired sessions with their refresh state, personal tokens
 //! past expiry, rate-limit counters and login failures out of every window, addresses not
 //! logged in from within the known-address window, one-time mail tokens past expiry, audit
-//! events past their retention).
+//! events past their retention, expired second-factor and passkey challenges).
 //!
 //! One task per service runs one round at a time, so an instance never has two batches in
 //! flight. Instances sharing a database may purge at the same moment: every batch is a
@@ -37,6 +37,8 @@ pub struct Purged {
     pub one_time_tokens: u64,
     /// Audit-log events older than `Config::audit_retention`.
     pub audit_events: u64,
+    /// Challenges of second steps, step-ups and passkey ceremonies past expiry.
+    pub challenges: u64,
 }
 
 impl Auth {
@@ -68,6 +70,7 @@ impl Auth {
             one_time_tokens: batches(ctx, move |s| s.purge_one_time_tokens(now, PURGE_BATCH))
                 .await?,
             audit_events: purge_audit(ctx, now).await?,
+            challenges: batches(ctx, move |s| s.purge_expired_challenges(now, PURGE_BATCH)).await?,
         })
     }
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::accounts::{login_failed, login_succeeded};
+use super::accounts::login_failed;
 use super::audit::Event;
+use super::mfa::{FirstFactor, Gate, LoginOutcome, Next, after_first_factor};
 use super::mint::mint;
 use super::{Accounts, Client, Context, SessionGrant, SessionTerms, keys};
 use crate::cache::{CacheKey, Stale};
@@ -25,9 +26,11 @@ const MAX_USER_AGENT_LEN: usize = 512;
 const TOUCH_INTERVAL_SECS: i64 = 60;
 
 /// The `outcome` label of a password login's result, for the metrics.
-fn login_outcome(result: &Result<SessionGrant, Error>) -> &'static str {
+fn login_outcome(result: &Result<LoginOutcome, Error>) -> &'static str {
     match result {
-        Ok(_) => "success",
+        Ok(LoginOutcome::Session(_)) => "success",
+        Ok(LoginOutcome::SecondFactor(_)) => "second_factor_required",
+        Err(Error::MfaRequired) => "mfa_required",
         Err(Error::InvalidCredentials) => "invalid_credentials",
         Err(Error::AccountInactive) => "inactive",
         Err(Error::RateLimited(_)) => "rate_limited",
@@ -42,7 +45,9 @@ fn login_outcome(result: &Result<SessionGrant, Error>) -> &'static str {
 pub struct Sessions<'a>(pub(super) &'a Context);
 
 impl Sessions<'_> {
-    /// Logs in: checks the credentials and opens a session.
+    /// Logs in through a profile with no second step (the seed profiles): checks the
+    /// credentials and opens a session. A user with a second factor is refused with
+    /// `MfaRequired`, unless the deployment allows password-only logins there.
     pub async fn login(
         &self,
         email: &str,
@@ -50,7 +55,39 @@ impl Sessions<'_> {
         client: Client<'_>,
         terms: SessionTerms,
     ) -> Result<SessionGrant, Error> {
-        let outcome = self.password_login(email, password, client, terms).await;
+        match self
+            .begin_login_through(email, password, client, terms, Gate::Seed)
+            .await?
+        {
+            LoginOutcome::Session(grant) => Ok(grant),
+            LoginOutcome::SecondFactor(_) => Err(Error::MfaRequired),
+        }
+    }
+
+    /// Logs in through `native`: checks the credentials, then opens a session, or for a user
+    /// with a second factor answers the second step ([`crate::service::Mfa::verify`]).
+    pub async fn begin_login(
+        &self,
+        email: &str,
+        password: String,
+        client: Client<'_>,
+        terms: SessionTerms,
+    ) -> Result<LoginOutcome, Error> {
+        self.begin_login_through(email, password, client, terms, Gate::Native)
+            .await
+    }
+
+    async fn begin_login_through(
+        &self,
+        email: &str,
+        password: String,
+        client: Client<'_>,
+        terms: SessionTerms,
+        gate: Gate,
+    ) -> Result<LoginOutcome, Error> {
+        let outcome = self
+            .password_login(email, password, client, terms, gate)
+            .await;
         self.0.metrics.login(login_outcome(&outcome));
         outcome
     }
@@ -61,17 +98,23 @@ impl Sessions<'_> {
         password: String,
         client: Client<'_>,
         terms: SessionTerms,
-    ) -> Result<SessionGrant, Error> {
-        let user = Accounts(self.0)
-            .check_credentials_unrecorded(email, password, client)
+        gate: Gate,
+    ) -> Result<LoginOutcome, Error> {
+        let (user, passed) = Accounts(self.0)
+            .check_password(email, password, client)
             .await?;
         // Told only after the right password, like an inactive account.
         if self.0.config.mail.require_verified_email && user.email_verified_at.is_none() {
+            passed.held(self.0).await;
             login_failed(self.0, Some(user.id), "email_not_verified", client).await;
             return Err(Error::EmailNotVerified);
         }
-        login_succeeded(self.0, &user, client).await;
-        self.open(user, client.user_agent, terms).await
+        match after_first_factor(self.0, user, FirstFactor::Password(passed), client, gate).await? {
+            Next::Open(user) => Ok(LoginOutcome::Session(
+                self.open(user, client.user_agent, terms).await?,
+            )),
+            Next::SecondStep(challenge) => Ok(LoginOutcome::SecondFactor(challenge)),
+        }
     }
 
     /// Opens a session for a user whose credentials were checked, remembering the profile

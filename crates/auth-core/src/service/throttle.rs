@@ -26,6 +26,8 @@ pub enum ThrottledAction {
     Refresh,
     /// Requests that send mail (forgot password, magic link, resend, email change).
     Mail,
+    /// Passkey ceremonies started (sign-in, registration, step-up).
+    Passkey,
 }
 
 /// The rate-limit service.
@@ -40,6 +42,7 @@ impl Throttle<'_> {
             ThrottledAction::Register => ("register", limits.register_ip),
             ThrottledAction::Refresh => ("refresh", limits.refresh_ip),
             ThrottledAction::Mail => ("mail", self.0.config.mail.per_ip),
+            ThrottledAction::Passkey => ("passkey", limits.passkey_ip),
         };
         if !limit.enabled() {
             return Ok(());

@@ -45,11 +45,21 @@ pub enum AuditKind {
     AdminSessionsRevoked,
     /// An admin created an organization.
     AdminOrganizationCreated,
+    /// A second factor was added (detail: `factor`, `totp` or `passkey`, and a passkey's id).
+    MfaFactorAdded,
+    /// A second factor was removed (detail: `factor`, and a passkey's id).
+    MfaFactorRemoved,
+    /// A new set of recovery codes replaced the old one.
+    MfaRecoveryCodesRegenerated,
+    /// A recovery code was used (detail: how many are left).
+    MfaRecoveryCodeUsed,
+    /// An admin removed every second factor of a user.
+    AdminMfaReset,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 19] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::RateLimitTripped,
@@ -64,10 +74,15 @@ impl AuditKind {
         AuditKind::AdminUserDeleted,
         AuditKind::AdminSessionsRevoked,
         AuditKind::AdminOrganizationCreated,
+        AuditKind::MfaFactorAdded,
+        AuditKind::MfaFactorRemoved,
+        AuditKind::MfaRecoveryCodesRegenerated,
+        AuditKind::MfaRecoveryCodeUsed,
+        AuditKind::AdminMfaReset,
     ];
 
     /// Every kind's stored name, in the order of [`AuditKind::ALL`].
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 19] = [
         "login.succeeded",
         "login.failed",
         "rate_limit.tripped",
@@ -82,6 +97,11 @@ impl AuditKind {
         "admin.user_deleted",
         "admin.sessions_revoked",
         "admin.organization_created",
+        "mfa.factor_added",
+        "mfa.factor_removed",
+        "mfa.recovery_codes_regenerated",
+        "mfa.recovery_code_used",
+        "admin.mfa_reset",
     ];
 
     /// The stored name, e.g. `login.succeeded`.
@@ -101,6 +121,11 @@ impl AuditKind {
             AuditKind::AdminUserDeleted => "admin.user_deleted",
             AuditKind::AdminSessionsRevoked => "admin.sessions_revoked",
             AuditKind::AdminOrganizationCreated => "admin.organization_created",
+            AuditKind::MfaFactorAdded => "mfa.factor_added",
+            AuditKind::MfaFactorRemoved => "mfa.factor_removed",
+            AuditKind::MfaRecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
+            AuditKind::MfaRecoveryCodeUsed => "mfa.recovery_code_used",
+            AuditKind::AdminMfaReset => "admin.mfa_reset",
         }
     }
 

@@ -11,6 +11,7 @@ mod sealed;
 mod signer;
 #[cfg(test)]
 mod tests;
+pub mod totp;
 
 pub use keys::generate_signing_key;
 pub use maintenance::{Rewrapped, retire_signing_key, rewrap};

@@ -373,6 +373,7 @@ fn same_session(expected: Uuid, refresh: &NewRefreshToken) -> StoreResult<()> {
 mod audit_store;
 mod keys_store;
 mod mail_store;
+mod mfa_store;
 mod organizations_store;
 mod personal_tokens_store;
 mod rate_limits_store;

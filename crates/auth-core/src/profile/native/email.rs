@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::super::Call;
 use super::super::body::UserBody;
 use super::super::transport::Transport;
-use super::{ACCESS_TTL, grant_answer};
+use super::ACCESS_TTL;
 use crate::error::{Error, Rule};
 use crate::http::Response;
 use crate::profile::session_terms;
@@ -106,6 +106,9 @@ pub struct EmailChangeRequest {
     /// The caller's current password.
     #[schema(format = Password)]
     pub current_password: String,
+    /// The step-up, for accounts with a second factor.
+    #[serde(flatten)]
+    pub step_up: super::mfa::StepUpFields,
 }
 
 /// `POST /verify-email`.
@@ -164,12 +167,12 @@ pub(super) async fn verify_magic_link(call: Call<'_>) -> Result<Response, Error>
     let token = token(&mut fields);
     let transport = Transport::decode(&mut fields);
     fields.finish()?;
-    let grant = call
+    let outcome = call
         .auth
         .email_flows()
         .magic_link_login(&token, call.client(), session_terms(&call, ACCESS_TTL))
         .await?;
-    grant_answer(&call, 200, &grant, transport)
+    super::mfa::login_answer(&call, &outcome, transport)
 }
 
 /// `POST /email`.
@@ -178,6 +181,7 @@ pub(super) async fn request_email_change(call: Call<'_>) -> Result<Response, Err
     let mut fields = call.fields()?;
     let new_email = fields.email("new_email");
     let current = fields.presented_password("current_password");
+    let proof = super::mfa::second_factor(&mut fields);
     fields.finish()?;
     call.auth
         .email_flows()
@@ -185,6 +189,7 @@ pub(super) async fn request_email_change(call: Call<'_>) -> Result<Response, Err
             &principal,
             &new_email.unwrap_or_default(),
             current.unwrap_or_default(),
+            &proof,
             call.client(),
         )
         .await?;

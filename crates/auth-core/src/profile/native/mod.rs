@@ -3,17 +3,14 @@
 
 use std::time::Duration;
 
-use futures_util::FutureExt as _;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::body::{UserBody, timestamp};
 use super::problem::{Problem, render_error};
-use super::transport::{
-    Transport, clear_cookies, cookie_answer, or_cookie_session, refresh_cookie,
-};
+use super::transport::{Transport, clear_cookies, cookie_answer, refresh_cookie};
 
-use super::{Call, Profile, Route, jwt_ttl, list_of, route, schema_of, session_terms};
+use super::{Call, Profile, jwt_ttl, schema_of, session_terms};
 use crate::error::Error;
 use crate::http::Response;
 use crate::service::TokenPair;
@@ -35,174 +32,15 @@ pub static PROFILE: Profile = Profile {
 };
 
 mod email;
+mod mfa;
+mod passkeys;
 mod requests;
+mod routes;
 mod tokens;
 
-use email::{
-    AcceptedBody, EmailChangeRequest, EmailRequest, MagicLinkVerifyRequest, ResetPasswordRequest,
-    TokenRequest,
-};
-use requests::{NativeLoginRequest, PasswordChangeRequest, RefreshRequest, RegisterRequest};
-use tokens::{CreateTokenRequest, PersonalTokenBody, create_token, delete_token};
+use routes::ROUTES;
 
-static ROUTES: &[Route] = &[
-    route("POST", "/register", false, "Register a new user", |c| {
-        register(c).boxed()
-    })
-    .body(schema_of::<RegisterRequest>)
-    .answers(201, Some(or_cookie_session::<AuthResponse<'static>>))
-    .sets_cookies()
-    .errors(&[400, 422]),
-    route(
-        "POST",
-        "/login",
-        false,
-        "Log in with email and password",
-        |c| login(c).boxed(),
-    )
-    .body(schema_of::<NativeLoginRequest>)
-    .answers(200, Some(or_cookie_session::<AuthResponse<'static>>))
-    .sets_cookies()
-    .errors(&[401, 403, 422, 429]),
-    route("GET", "/me", true, "The authenticated user", |c| {
-        me(c).boxed()
-    })
-    .answers(200, Some(schema_of::<UserBody<'static>>)),
-    route(
-        "POST",
-        "/refresh",
-        false,
-        "Rotate the session's tokens",
-        |c| refresh(c).boxed(),
-    )
-    .optional_body(schema_of::<RefreshRequest>)
-    .answers(200, Some(or_cookie_session::<TokenBody<'static>>))
-    .takes_refresh_cookie()
-    .errors(&[401, 422]),
-    route(
-        "POST",
-        "/logout",
-        true,
-        "Revoke this session or personal token",
-        |c| logout(c).boxed(),
-    )
-    .answers(204, None)
-    .sets_cookies(),
-    route("GET", "/sessions", true, "The user's live sessions", |c| {
-        sessions(c).boxed()
-    })
-    .answers(200, Some(list_of::<SessionBody>)),
-    route("DELETE", "/sessions/{id}", true, "Revoke a session", |c| {
-        delete_session(c).boxed()
-    })
-    .answers(204, None)
-    .errors(&[404]),
-    route("POST", "/password", true, "Change the password", |c| {
-        password(c).boxed()
-    })
-    .body(schema_of::<PasswordChangeRequest>)
-    .answers(204, None)
-    .errors(&[403, 422]),
-    route("POST", "/verify-email", false, "Verify the address", |c| {
-        email::verify_email(c).boxed()
-    })
-    .body(schema_of::<TokenRequest>)
-    .answers(204, None)
-    .errors(&[400]),
-    route(
-        "POST",
-        "/verify-email/resend",
-        true,
-        "Send a new verification link",
-        |c| email::resend_verification(c).boxed(),
-    )
-    .answers(202, Some(schema_of::<AcceptedBody>))
-    .errors(&[429]),
-    route(
-        "POST",
-        "/password/forgot",
-        false,
-        "Mail a password-reset link",
-        |c| email::forgot_password(c).boxed(),
-    )
-    .body(schema_of::<EmailRequest>)
-    .answers(202, Some(schema_of::<AcceptedBody>))
-    .errors(&[429]),
-    route(
-        "POST",
-        "/password/reset",
-        false,
-        "Set a new password from a reset link",
-        |c| email::reset_password(c).boxed(),
-    )
-    .body(schema_of::<ResetPasswordRequest>)
-    .answers(204, None)
-    .errors(&[400]),
-    route("POST", "/magic-link", false, "Mail a sign-in link", |c| {
-        email::request_magic_link(c).boxed()
-    })
-    .body(schema_of::<EmailRequest>)
-    .answers(202, Some(schema_of::<AcceptedBody>))
-    .errors(&[429]),
-    route(
-        "POST",
-        "/magic-link/verify",
-        false,
-        "Sign in with a sign-in link",
-        |c| email::verify_magic_link(c).boxed(),
-    )
-    .body(schema_of::<MagicLinkVerifyRequest>)
-    .answers(200, Some(or_cookie_session::<AuthResponse<'static>>))
-    .sets_cookies()
-    .errors(&[400]),
-    route(
-        "POST",
-        "/email",
-        true,
-        "Change the address (mails a confirmation link)",
-        |c| email::request_email_change(c).boxed(),
-    )
-    .body(schema_of::<EmailChangeRequest>)
-    .answers(202, Some(schema_of::<AcceptedBody>))
-    .errors(&[403, 429]),
-    route(
-        "POST",
-        "/email/confirm",
-        false,
-        "Confirm a new address",
-        |c| email::confirm_email_change(c).boxed(),
-    )
-    .body(schema_of::<TokenRequest>)
-    .answers(200, Some(schema_of::<UserBody<'static>>))
-    .errors(&[400]),
-    route(
-        "POST",
-        "/tokens",
-        true,
-        "Create a personal access token",
-        |c| create_token(c).boxed(),
-    )
-    .body(schema_of::<CreateTokenRequest>)
-    .answers(201, Some(schema_of::<PersonalTokenBody<'static>>))
-    .errors(&[403, 422, 429]),
-    route(
-        "GET",
-        "/tokens",
-        true,
-        "The user's personal access tokens",
-        |c| tokens::tokens(c).boxed(),
-    )
-    .answers(200, Some(list_of::<PersonalTokenBody<'static>>)),
-    route(
-        "DELETE",
-        "/tokens/{id}",
-        true,
-        "Revoke a personal access token",
-        |c| delete_token(c).boxed(),
-    )
-    .answers(204, None)
-    .errors(&[404]),
-];
+use requests::{NativeLoginRequest, PasswordChangeRequest, RefreshRequest, RegisterRequest};
 
 /// The token object (no `Debug`: it holds the tokens).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -288,17 +126,17 @@ fn grant_answer(
 
 async fn login(call: Call<'_>) -> Result<Response, Error> {
     let (body, transport) = NativeLoginRequest::decode(&call)?;
-    let grant = call
+    let outcome = call
         .auth
         .sessions()
-        .login(
+        .begin_login(
             &body.email,
             body.password,
             call.client(),
             session_terms(&call, ACCESS_TTL),
         )
         .await?;
-    grant_answer(&call, 200, &grant, transport)
+    mfa::login_answer(&call, &outcome, transport)
 }
 
 async fn me(call: Call<'_>) -> Result<Response, Error> {
@@ -395,6 +233,7 @@ async fn password(call: Call<'_>) -> Result<Response, Error> {
             &principal,
             body.current_password,
             body.new_password,
+            &body.proof,
             call.client(),
         )
         .await?;

@@ -5,7 +5,9 @@ use serde::Serialize;
 
 use super::super::transport::Transport;
 use super::super::{Call, LoginRequest};
+use super::mfa::{StepUpFields, second_factor};
 use crate::error::Error;
+use crate::service::SecondFactor;
 
 /// `POST /register`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -98,6 +100,12 @@ pub struct PasswordChangeRequest {
     /// The new password, 8 to 1024 characters.
     #[schema(format = Password, min_length = 8, max_length = 1024)]
     pub new_password: String,
+    /// The step-up, for accounts with a second factor.
+    #[serde(flatten)]
+    pub step_up: StepUpFields,
+    /// What the step-up fields held.
+    #[serde(skip)]
+    pub proof: SecondFactor,
 }
 
 impl PasswordChangeRequest {
@@ -105,10 +113,13 @@ impl PasswordChangeRequest {
         let mut fields = call.fields()?;
         let current = fields.presented_password("current_password");
         let new = fields.new_password("new_password");
+        let proof = second_factor(&mut fields);
         fields.finish()?;
         Ok(Self {
             current_password: current.unwrap_or_default(),
             new_password: new.unwrap_or_default(),
+            step_up: StepUpFields::default(),
+            proof,
         })
     }
 }

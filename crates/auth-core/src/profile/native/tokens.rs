@@ -55,6 +55,12 @@ pub struct CreateTokenRequest {
     /// Lifetime in seconds; never expires without it.
     #[schema(minimum = 1)]
     pub expires_in: Option<i64>,
+    /// The step-up, for accounts with a second factor.
+    #[serde(flatten)]
+    pub step_up: super::mfa::StepUpFields,
+    /// What the step-up fields held.
+    #[serde(skip)]
+    pub proof: crate::service::SecondFactor,
 }
 
 impl CreateTokenRequest {
@@ -71,11 +77,14 @@ impl CreateTokenRequest {
         if expires_in.is_some_and(|secs| !(1..=MAX_TOKEN_TTL_SECS).contains(&secs)) {
             fields.reject("expires_in", Rule::Between(1, MAX_TOKEN_TTL_SECS));
         }
+        let proof = super::mfa::second_factor(&mut fields);
         fields.finish()?;
         Ok(Self {
             name: name.unwrap_or_default(),
             current_password: current.unwrap_or_default(),
             expires_in,
+            step_up: super::mfa::StepUpFields::default(),
+            proof,
         })
     }
 }
@@ -96,6 +105,7 @@ pub(super) async fn create_token(call: Call<'_>) -> Result<Response, Error> {
         .create_for(
             &principal,
             body.current_password,
+            &body.proof,
             call.client(),
             body.name,
             expires_in,

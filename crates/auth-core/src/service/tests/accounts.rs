@@ -74,6 +74,7 @@ async fn a_password_change_keeps_only_the_callers_session_and_personal_tokens() 
                 &me,
                 "wrong password".to_owned(),
                 "a new password".to_owned(),
+                &crate::service::SecondFactor::default(),
                 super::client(1),
             )
             .await,
@@ -84,6 +85,7 @@ async fn a_password_change_keeps_only_the_callers_session_and_personal_tokens() 
             &me,
             PASSWORD.to_owned(),
             "a new password".to_owned(),
+            &crate::service::SecondFactor::default(),
             super::client(1),
         )
         .await
@@ -185,6 +187,7 @@ async fn common_passwords_are_refused_by_default_wherever_one_is_set() {
             &me,
             PASSWORD.to_owned(),
             "sunshine".to_owned(),
+            &crate::service::SecondFactor::default(),
             super::client(1),
         )
         .await;

@@ -179,7 +179,14 @@ async fn password_tokens_and_sessions_are_recorded_for_their_user() {
     let id = me.user.id;
     let tokens = world.auth.personal_tokens();
     let issued = tokens
-        .create_for(&me, PASSWORD.to_owned(), client(6), "ci".to_owned(), None)
+        .create_for(
+            &me,
+            PASSWORD.to_owned(),
+            &crate::service::SecondFactor::default(),
+            client(6),
+            "ci".to_owned(),
+            None,
+        )
         .await
         .expect("token");
     let created = only(&store, "token.created");
@@ -210,6 +217,7 @@ async fn password_tokens_and_sessions_are_recorded_for_their_user() {
             &me,
             PASSWORD.to_owned(),
             "a whole new secret".to_owned(),
+            &crate::service::SecondFactor::default(),
             client(8),
         )
         .await
@@ -406,6 +414,7 @@ async fn a_failed_audit_write_never_fails_the_request() {
             &me,
             PASSWORD.to_owned(),
             "still a good secret".to_owned(),
+            &crate::service::SecondFactor::default(),
             client(2),
         )
         .await

@@ -51,6 +51,7 @@ async fn a_purge_round_removes_what_has_expired_and_keeps_the_rest() {
     assert_eq!(
         purged,
         Purged {
+            challenges: 0,
             sessions: 1,
             personal_tokens: 1,
             // The old failure; the new login's own rows are recent and stay.

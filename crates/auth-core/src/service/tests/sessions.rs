@@ -128,7 +128,14 @@ async fn personal_tokens_need_the_current_password_and_a_session() {
     let tokens = world.auth.personal_tokens();
     for _ in 0..10 {
         let guess = tokens
-            .create_for(&me, "guess".to_owned(), client(9), "x".to_owned(), None)
+            .create_for(
+                &me,
+                "guess".to_owned(),
+                &crate::service::SecondFactor::default(),
+                client(9),
+                "x".to_owned(),
+                None,
+            )
             .await;
         assert!(matches!(guess, Err(Error::WrongCurrentPassword)));
     }
@@ -136,6 +143,7 @@ async fn personal_tokens_need_the_current_password_and_a_session() {
         .create_for(
             &me,
             super::PASSWORD.to_owned(),
+            &crate::service::SecondFactor::default(),
             client(9),
             "x".to_owned(),
             None,
@@ -149,6 +157,7 @@ async fn personal_tokens_need_the_current_password_and_a_session() {
         .create_for(
             &me,
             super::PASSWORD.to_owned(),
+            &crate::service::SecondFactor::default(),
             client(2),
             "ok".to_owned(),
             None,
@@ -164,6 +173,7 @@ async fn personal_tokens_need_the_current_password_and_a_session() {
             .create_for(
                 &by_token,
                 super::PASSWORD.to_owned(),
+                &crate::service::SecondFactor::default(),
                 client(2),
                 "child".to_owned(),
                 None

@@ -59,7 +59,7 @@ impl MfaTables {
     fn replace_codes(&mut self, user_id: Uuid, codes: &[TokenHash]) {
         self.recovery_codes.retain(|(user, _)| *user != user_id);
         self.recovery_codes
-            .extend(codes.iter().map(|hash| (user_id, hash.clone())));
+            .extend(codes.iter().map(|hash| (user_id, *hash)));
     }
 }
 
@@ -157,11 +157,7 @@ impl MfaStore for MemoryStore {
     }
 
     fn use_recovery_code(&self, user_id: Uuid, hash: &TokenHash) -> StoreResult<bool> {
-        Ok(self
-            .lock()?
-            .mfa
-            .recovery_codes
-            .remove(&(user_id, hash.clone())))
+        Ok(self.lock()?.mfa.recovery_codes.remove(&(user_id, *hash)))
     }
 
     fn add_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<()> {
@@ -247,7 +243,7 @@ impl MfaStore for MemoryStore {
         state
             .mfa
             .challenges
-            .insert(challenge.hash.clone(), challenge.clone());
+            .insert(challenge.hash, challenge.clone());
         Ok(())
     }
 
@@ -306,7 +302,7 @@ impl MfaStore for MemoryStore {
             .values()
             .filter(|c| c.expires_at <= before)
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .map(|c| c.hash.clone())
+            .map(|c| c.hash)
             .collect();
         for hash in &expired {
             state.mfa.challenges.remove(hash);

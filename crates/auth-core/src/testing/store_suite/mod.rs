@@ -40,6 +40,8 @@ mod guards;
 mod keys;
 mod login_reservations;
 mod mail_queue;
+mod mfa;
+mod mfa_challenges;
 mod one_time_tokens;
 mod personal_tokens;
 mod purges;
@@ -74,6 +76,20 @@ pub use login_reservations::{
 pub use mail_queue::{
     concurrent_mail_claims_hand_each_message_out_once, mail_is_claimed_when_due_oldest_first,
     mail_is_rescheduled_and_deleted,
+};
+pub use mfa::{
+    concurrent_mfa_uses_have_one_winner, deleting_totp_removes_its_recovery_codes,
+    mfa_rows_go_with_their_user, passkeys_are_listed_oldest_first_and_unique,
+    passkeys_are_touched_and_deleted_by_their_owner, recovery_codes_are_used_once,
+    reset_mfa_removes_every_factor, totp_setup_is_pending_until_confirmed,
+    totp_steps_are_compare_and_set,
+};
+pub use mfa_challenges::{
+    challenges_are_found_by_purpose_until_expiry,
+    challenges_are_taken_once_for_their_purpose_while_live,
+    concurrent_challenge_failures_are_each_counted,
+    concurrent_takes_of_a_challenge_have_one_winner, expired_challenges_are_purged_in_batches,
+    failed_challenges_are_counted_and_deleted_at_max,
 };
 pub use one_time_tokens::{
     concurrent_consumes_of_a_one_time_token_have_one_winner,
@@ -211,6 +227,21 @@ macro_rules! __store_suite {
             audit_events_round_trip_newest_first
             audit_events_are_filtered_and_paged
             old_audit_events_are_purged
+            totp_setup_is_pending_until_confirmed
+            totp_steps_are_compare_and_set
+            concurrent_mfa_uses_have_one_winner
+            deleting_totp_removes_its_recovery_codes
+            recovery_codes_are_used_once
+            passkeys_are_listed_oldest_first_and_unique
+            passkeys_are_touched_and_deleted_by_their_owner
+            reset_mfa_removes_every_factor
+            mfa_rows_go_with_their_user
+            challenges_are_found_by_purpose_until_expiry
+            failed_challenges_are_counted_and_deleted_at_max
+            concurrent_challenge_failures_are_each_counted
+            challenges_are_taken_once_for_their_purpose_while_live
+            concurrent_takes_of_a_challenge_have_one_winner
+            expired_challenges_are_purged_in_batches
         ]);
     };
     (consts () [$($case:ident)*]) => {
