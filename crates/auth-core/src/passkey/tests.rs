@@ -278,8 +278,10 @@ fn asserted_credential_reads_the_id_and_the_user_handle() {
 }
 
 /// A real ceremony: what Chromium 156's virtual authenticator (CTAP2, internal, resident
-/// key, user verification) sent from `http://localhost:PORT` with these options, and the
-/// states this module made (recorded by running the browser test's passkey flow).
+/// key, user verification) sent from `http://localhost:PORT`, with the states and passkeys
+/// this module made for it. Recorded once from the browser test's passkey flow, run against
+/// a stand-in server over this module that logged them; it only needs recording again if
+/// webauthn-rs changes its state or passkey format.
 fn chrome() -> (RelyingParty, Value) {
     let recorded: Value =
         serde_json::from_str(include_str!("chrome.json")).expect("the recording is JSON");
