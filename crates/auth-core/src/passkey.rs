@@ -338,11 +338,22 @@ fn rejected(error: webauthn_rs::prelude::WebauthnError) -> PasskeyError {
     PasskeyError::Rejected(error.to_string())
 }
 
+/// The passkey after a verified assertion. webauthn-rs checks the sign counter against the
+/// passkeys as they were when the ceremony started (its state keeps a copy); this checks it
+/// again against the stored passkey now, so that of two ceremonies started before either
+/// finished, an assertion whose counter another has since passed is refused too.
 fn used(
     passkey: &mut Passkey,
     result: &webauthn_rs::prelude::AuthenticationResult,
 ) -> Result<Used, PasskeyError> {
     let credential_id = URL_SAFE_NO_PAD.encode(result.cred_id());
+    let stored = stored_counter(passkey)?;
+    if (result.counter() > 0 || stored > 0) && result.counter() <= stored {
+        return Err(PasskeyError::Rejected(format!(
+            "sign counter {} not above the stored {stored}: possibly a cloned authenticator",
+            result.counter()
+        )));
+    }
     let data = match passkey.update_credential(result) {
         Some(true) => Some(to_string(&*passkey)?),
         Some(false) => None,
@@ -356,6 +367,15 @@ fn used(
         credential_id,
         data,
     })
+}
+
+/// A passkey's stored sign counter (webauthn-rs keeps it private; its serialization shows it).
+fn stored_counter(passkey: &Passkey) -> Result<u32, PasskeyError> {
+    let value = to_json(passkey)?;
+    value["cred"]["counter"]
+        .as_u64()
+        .and_then(|c| u32::try_from(c).ok())
+        .ok_or(PasskeyError::State)
 }
 
 fn parse_passkeys(passkeys: &[String]) -> Result<Vec<Passkey>, PasskeyError> {

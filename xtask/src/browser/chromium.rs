@@ -24,7 +24,8 @@ const LISTENING: &str = "DevTools listening on ";
 /// to 127.0.0.1, and a stock profile calls home (component updates, safe browsing, metrics,
 /// sync). No host name resolves (`--host-resolver-rules`) and anything that is not loopback
 /// would go to a proxy on the discard port, which refuses it; loopback never goes through a
-/// proxy in Chromium.
+/// proxy in Chromium. `localhost` resolves too (to loopback): the passkey flow's page is served
+/// there, since an RP id cannot be an IP address.
 const FLAGS: &[&str] = &[
     "--headless=new",
     "--no-sandbox",
@@ -45,7 +46,7 @@ const FLAGS: &[&str] = &[
     "--no-pings",
     "--password-store=basic",
     "--use-mock-keychain",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
     "--proxy-server=http://127.0.0.1:9",
 ];
 

@@ -1,5 +1,5 @@
 //! The flows of one adapter × database ([`Check`]): a fresh database, the server and the two
-//! page servers, then the bearer, blocked and cookie flows in one [`Tab`], each a list of
+//! page servers, then the bearer, blocked, cookie and passkey flows in one [`Tab`], each a list of
 //! [`Step`]s; [`page_phase`] runs one of the page's functions and turns what it resolves to
 //! into steps.
 
@@ -18,6 +18,7 @@ use super::jar::{
     sent_to,
 };
 use super::page::PageServer;
+use super::passkey;
 use super::tab::Tab;
 use crate::server::{Adapter, Database, FreshDatabase, Launch, ServerProcess, random_hex_32};
 
@@ -32,6 +33,10 @@ pub enum Flow {
     Cookie,
     /// A registration from an origin not on the allow-list, which the browser must block.
     Blocked,
+    /// Passkeys (WebAuthn) against Chromium's virtual authenticator, from
+    /// `http://localhost:PORT`: registration, discoverable and email sign-in, the second
+    /// factor, step-up, the exclude list, deletion.
+    Passkey,
 }
 
 impl Flow {
@@ -41,6 +46,7 @@ impl Flow {
             Flow::Bearer => "bearer",
             Flow::Cookie => "cookie",
             Flow::Blocked => "blocked",
+            Flow::Passkey => "passkey",
         }
     }
 }
@@ -130,13 +136,21 @@ impl Check<'_> {
         let stranger = PageServer::start(self.runtime)?;
         let scratch = tempfile::tempdir()?;
         let fresh = FreshDatabase::new(self.database, self.postgres_url, "auth_browser")?;
-        let args = vec![
+        let mut origins = page.origin();
+        let mut args = Vec::new();
+        if flows.contains(&Flow::Passkey) {
+            // The passkey flow's page is on http://localhost:PORT, the RP id `localhost`.
+            let localhost = page.localhost_origin();
+            origins = format!("{origins},{localhost}");
+            args.extend(passkey::server_args(&localhost));
+        }
+        args.extend([
             "--cors-allowed-origins".to_owned(),
-            page.origin(),
+            origins,
             // Plain HTTP on 127.0.0.1, where the browser would not send Secure cookies.
             "--cookie-secure".to_owned(),
             "false".to_owned(),
-        ];
+        ]);
         let launch = Launch {
             binary: self.binary,
             adapter: self.adapter,
@@ -161,6 +175,7 @@ impl Check<'_> {
                 Flow::Bearer => bearer(&mut tab, &page.origin(), &api),
                 Flow::Cookie => cookie(&mut tab, &page.origin(), &api),
                 Flow::Blocked => blocked(&mut tab, &stranger.origin(), &api),
+                Flow::Passkey => passkey::flow(&mut tab, &page.localhost_origin(), &api),
             };
             steps.extend(flow_steps.into_iter().map(|step| (flow.name(), step)));
         }
@@ -260,7 +275,7 @@ fn cookie(tab: &mut Tab<'_>, origin: &str, api: &str) -> Vec<Step> {
 /// Navigates to `origin` (when given), runs `window.<function>(api)` and appends its steps;
 /// what the page could read, or `None` when the phase stopped early (a step that later ones
 /// depend on failed, or the page could not run it): the flow stops there.
-fn page_phase(
+pub(super) fn page_phase(
     tab: &mut Tab<'_>,
     origin: Option<&str>,
     function: &str,
@@ -311,17 +326,18 @@ fn page_phase(
 
 #[cfg(test)]
 mod tests {
-    use super::super::page;
+    use super::super::{page, passkey};
 
     #[test]
     fn the_page_defines_every_flow_the_test_calls() {
-        for function in [
+        let others = [
             "bearerFlow",
             "cookieLogin",
             "cookieRefresh",
             "cookieLogout",
             "blockedFlow",
-        ] {
+        ];
+        for function in others.into_iter().chain(passkey::PHASES) {
             assert!(
                 page::PAGE.contains(&format!("window.{function} = ")),
                 "{function}"

@@ -10,8 +10,8 @@
 //!
 //! The parts, one job each: `chromium` (the browser process), `cdp` (the DevTools client),
 //! `page` (the test page and its server), `tab` (one browser context and its page), `flows`
-//! (the flows of one adapter × database, as steps) and `jar` (the cookie-jar checks of the
-//! cookie flow); this module parses the arguments, launches the browser, runs every
+//! (the flows of one adapter × database, as steps), `jar` (the cookie-jar checks of the
+//! cookie flow) and `passkey` (the passkey flow and Chromium's virtual authenticator); this module parses the arguments, launches the browser, runs every
 //! adapter × database, prints the results and handles signals.
 
 mod cdp;
@@ -19,6 +19,7 @@ mod chromium;
 mod flows;
 mod jar;
 mod page;
+mod passkey;
 mod tab;
 
 use std::fmt::Write as _;
@@ -53,7 +54,7 @@ pub struct Args {
     database: Database,
     /// The flows to run (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',',
-          default_values_t = [Flow::Bearer, Flow::Cookie, Flow::Blocked])]
+          default_values_t = [Flow::Bearer, Flow::Cookie, Flow::Blocked, Flow::Passkey])]
     flows: Vec<Flow>,
     /// Postgres admin URL under which a fresh database is created per run
     /// (default: `AUTH_TEST_POSTGRES_URL`, else the local server).

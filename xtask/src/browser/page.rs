@@ -40,6 +40,13 @@ impl PageServer {
     pub fn origin(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// `http://localhost:PORT`: the same server under a name, which the passkey flow needs (a
+    /// WebAuthn RP id cannot be an IP address, and `http://localhost` is a secure context).
+    /// Chromium resolves `localhost` to loopback itself.
+    pub fn localhost_origin(&self) -> String {
+        format!("http://localhost:{}", self.addr.port())
+    }
 }
 
 impl Drop for PageServer {

@@ -73,8 +73,9 @@ impl<'a> Tab<'a> {
         messages[messages.len().saturating_sub(SHOWN)..].to_vec()
     }
 
-    /// Sends a command to this tab's page.
-    fn call(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
+    /// Sends a command to this tab's page (e.g. the `WebAuthn` domain's, whose virtual
+    /// authenticators belong to the tab).
+    pub fn call(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
         self.cdp.call_in(&self.session, method, params)
     }
 

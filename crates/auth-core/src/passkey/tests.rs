@@ -276,3 +276,130 @@ fn asserted_credential_reads_the_id_and_the_user_handle() {
         );
     }
 }
+
+/// A real ceremony: what Chromium 156's virtual authenticator (CTAP2, internal, resident
+/// key, user verification) sent from `http://localhost:PORT`, with the states and passkeys
+/// this module made for it. Recorded once from the browser test's passkey flow, run against
+/// a stand-in server over this module that logged them; it only needs recording again if
+/// webauthn-rs changes its state or passkey format.
+fn chrome() -> (RelyingParty, Value) {
+    let recorded: Value =
+        serde_json::from_str(include_str!("chrome.json")).expect("the recording is JSON");
+    let origin = recorded["origin"].as_str().expect("origin").to_owned();
+    let rp = RelyingParty::new("localhost", &[origin], "test").expect("relying party");
+    (rp, recorded)
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().expect("a string")
+}
+
+#[test]
+fn a_real_registration_is_accepted_and_gives_the_credential_id() {
+    let (rp, recorded) = chrome();
+    let registration = &recorded["registration"];
+    let registered = rp
+        .finish_registration(text(&registration["state"]), &registration["credential"])
+        .expect("Chromium's credential is accepted");
+    assert_eq!(
+        registered.credential_id,
+        text(&registration["credential"]["rawId"])
+    );
+    assert_eq!(
+        registered.credential_id,
+        text(&recorded["registered"]["credential_id"])
+    );
+    assert_eq!(registered.data, text(&recorded["registered"]["data"]));
+
+    // The same credential for another origin is refused.
+    let elsewhere = RelyingParty::new("localhost", &["http://localhost:1".to_owned()], "x")
+        .expect("relying party");
+    let refused =
+        elsewhere.finish_registration(text(&registration["state"]), &registration["credential"]);
+    assert!(
+        matches!(refused, Err(PasskeyError::Rejected(_))),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_real_discoverable_sign_in_is_verified_and_its_counter_checked() {
+    let (rp, recorded) = chrome();
+    let sign_in = &recorded["discoverable"];
+    let (state, credential) = (text(&sign_in["state"]), &sign_in["credential"]);
+    let asserted = RelyingParty::asserted_credential(credential).expect("reads");
+    assert_eq!(
+        asserted.credential_id,
+        text(&recorded["registered"]["credential_id"])
+    );
+    assert_eq!(
+        asserted.user_id().map(|id| id.to_string()).as_deref(),
+        recorded["user_id"].as_str()
+    );
+    let used = rp
+        .finish_discoverable(state, credential, text(&sign_in["passkey"]))
+        .expect("verified");
+    assert_eq!(used.credential_id, asserted.credential_id);
+    let data = used.data.expect("the counter moved");
+    let counter = |data: &str| -> Value {
+        serde_json::from_str::<Value>(data).expect("passkey JSON")["cred"]["counter"].clone()
+    };
+    assert!(counter(&data).as_u64() > counter(text(&sign_in["passkey"])).as_u64());
+
+    // Against the passkey as a later sign-in left it, the same assertion is a replay.
+    let later = text(&recorded["authentication"]["passkey"]);
+    let replay = rp.finish_discoverable(state, credential, later);
+    assert!(
+        matches!(&replay, Err(PasskeyError::Rejected(_))),
+        "{replay:?}"
+    );
+    // Another passkey than the one the assertion names.
+    let other = text(&sign_in["passkey"]).replace(&asserted.credential_id, "AAECAw");
+    assert!(matches!(
+        rp.finish_discoverable(state, credential, &other),
+        Err(PasskeyError::Rejected(_))
+    ));
+    // A signature that does not verify.
+    let mut forged = credential.clone();
+    forged["response"]["signature"] = Value::from(b64(&[0x30, 0x06, 2, 1, 1, 2, 1, 1]));
+    assert!(matches!(
+        rp.finish_discoverable(state, &forged, text(&sign_in["passkey"])),
+        Err(PasskeyError::Rejected(_))
+    ));
+}
+
+#[test]
+fn a_real_sign_in_with_an_allow_list_is_verified() {
+    let (rp, recorded) = chrome();
+    let sign_in = &recorded["authentication"];
+    let (state, credential) = (text(&sign_in["state"]), &sign_in["credential"]);
+    let passkeys = [text(&sign_in["passkey"]).to_owned()];
+    let used = rp
+        .finish_authentication(state, credential, &passkeys)
+        .expect("verified");
+    assert_eq!(
+        used.credential_id,
+        text(&recorded["registered"]["credential_id"])
+    );
+    let after = used.data.expect("the counter moved");
+
+    // The state keeps the passkeys as they were at the start; the same assertion finished
+    // again against the stored passkey it has since moved on is a replay all the same.
+    let replay = rp.finish_authentication(state, credential, &[after]);
+    assert!(
+        matches!(&replay, Err(PasskeyError::Rejected(m)) if m.contains("counter")),
+        "{replay:?}"
+    );
+
+    // A passkey the user no longer has does not count, even if the state allowed it.
+    assert!(matches!(
+        rp.finish_authentication(state, credential, &[]),
+        Err(PasskeyError::Rejected(_))
+    ));
+    // Another ceremony's assertion (its challenge) is refused.
+    let other = &recorded["discoverable"]["credential"];
+    assert!(matches!(
+        rp.finish_authentication(state, other, &passkeys),
+        Err(PasskeyError::Rejected(_))
+    ));
+}
