@@ -32,7 +32,7 @@ const MAIL_WAIT: Duration = Duration::from_secs(15);
 const QUIET_WAIT: Duration = Duration::from_secs(2);
 
 /// The next mail to `to`, or a failure naming what was expected.
-async fn mail_to(
+pub(super) async fn mail_to(
     mailbox: &Arc<dyn Mailbox>,
     to: &str,
     what: &str,
@@ -44,7 +44,7 @@ async fn mail_to(
 }
 
 /// The link token of a mail.
-fn token_of(mail: &ReceivedMail, what: &str) -> Result<String, Failure> {
+pub(super) fn token_of(mail: &ReceivedMail, what: &str) -> Result<String, Failure> {
     mail.token().ok_or_else(|| {
         Failure::new(
             format!("{what}: a link with a `token` (or the bare token)"),

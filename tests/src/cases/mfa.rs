@@ -25,6 +25,7 @@ cases!("mfa" needs [Native]:
     disabling_needs_the_password_and_a_code,
     sensitive_operations_need_a_step_up,
     status_lists_the_factors,
+    magic_link_asks_for_the_second_step,
     seed_rbac_login_refused needs [Native, Rbac],
     seed_jwt_user_login_refused needs [Native, JwtUser],
     seed_personal_token_login_refused needs [Native, PersonalToken],
@@ -569,5 +570,42 @@ async fn admin_reset_removes_every_factor(ctx: Ctx) -> CaseResult {
     .send()
     .await?
     .expect_problem(404, "NOT_FOUND")?;
+    Ok(())
+}
+
+async fn magic_link_asks_for_the_second_step(ctx: Ctx) -> CaseResult {
+    let mailbox = ctx.require_mailbox()?;
+    let enrolled = enrolled(&ctx).await?;
+    let email = &enrolled.account.email;
+    ctx.post_json("/magic-link", &json!({"email": email}))
+        .await?
+        .expect_status(202)?;
+    // The verification mail and the notice of the new factor come first.
+    let mut token = None;
+    for _ in 0..4 {
+        let mail = super::email::mail_to(&mailbox, email, "the sign-in mail").await?;
+        if mail.subject.contains("sign-in link") {
+            token = Some(super::email::token_of(&mail, "magic link")?);
+            break;
+        }
+    }
+    let token = token.ok_or_else(|| Failure::new("a sign-in mail", "other mails only"))?;
+    let resp = ctx
+        .post_json("/magic-link/verify", &json!({"token": token}))
+        .await?;
+    let body = resp.expect_json(200)?;
+    if body["mfa_required"] != json!(true) || body.get("token").is_some() {
+        return Err(resp
+            .fail("{mfa_required: true, mfa_token, methods} and no token: a link is one factor")
+            .into());
+    }
+    let mfa_token = resp.str_at("/mfa_token")?.to_owned();
+    verify(
+        &ctx,
+        &json!({"mfa_token": mfa_token, "code": enrolled.totp.code(0)}),
+    )
+    .await?
+    .expect_shape(200, &crate::shape::AUTH)
+    .step("the second step of a magic-link sign-in")?;
     Ok(())
 }
