@@ -266,6 +266,9 @@ pub fn when_key_file_missing(store: &DieselStore) -> anyhow::Result<WhenMissing>
     let sealed = store
         .setting(auth_core::token::SEALED_JWT_SECRET_SETTING)?
         .is_some()
+        || store
+            .setting(auth_core::token::SEALED_TOTP_KEY_SETTING)?
+            .is_some()
         || !store.signing_keys()?.is_empty();
     Ok(if sealed {
         WhenMissing::Refuse

@@ -249,9 +249,21 @@ impl Auth {
             ),
             None => None,
         };
+        let totp_key = match &config.signing {
+            crate::config::Signing::EdDsa { key_encryption_key } => {
+                crate::token::totp::TotpSealKey::from_stored(crate::token::stored_totp_key(
+                    store.as_ref(),
+                    key_encryption_key,
+                )?)
+            }
+            crate::config::Signing::Hs256 { .. } => {
+                crate::token::totp::TotpSealKey::derive(&config.signing)
+            }
+        };
         let mut ctx =
             Context::new(store, hasher, signer, clock, config).map_err(StartError::Threads)?;
         ctx.passkeys = passkeys;
+        ctx.totp_key = totp_key;
         Ok(Self { ctx })
     }
 

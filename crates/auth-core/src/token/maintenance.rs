@@ -4,7 +4,7 @@
 
 use super::KeyError;
 use super::keys::{decrypt_private_key, encrypt_private_key};
-use super::sealed::{SEALED_JWT_SECRET_SETTING, open_setting, seal_plain_secret, seal_setting};
+use super::sealed::{SEALED_SETTINGS, open_setting, seal_plain_secret, seal_setting};
 use crate::store::{KeyStore, Reseal, ResealedKey, ResealedSetting};
 
 /// Retires the signing key `kid`: it is deleted (its private part with it), so servers stop
@@ -33,11 +33,13 @@ pub fn retire_signing_key(store: &dyn KeyStore, kid: &str) -> Result<(), KeyErro
 pub struct Rewrapped {
     /// Private signing keys.
     pub signing_keys: usize,
-    /// Sealed secrets besides them (the generated HS256 secret, when there is one).
+    /// Sealed secrets besides them (the generated HS256 secret and the TOTP sealing key,
+    /// when there are).
     pub secrets: usize,
 }
 
-/// Re-seals every private signing key and the generated HS256 secret from the key-encryption
+/// Re-seals every private signing key, the generated HS256 secret and the TOTP sealing key
+/// (each when there is one) from the key-encryption
 /// key `old` to `new`, in one store transaction: after it, only `new` opens them. Nothing is
 /// written when any of them does not open under `old` (`Undecryptable`,
 /// `SettingUndecryptable`), or when the keys changed meanwhile (`Changed`: run it again). A
@@ -56,14 +58,14 @@ pub fn rewrap(store: &dyn KeyStore, old: &[u8; 32], new: &[u8; 32]) -> Result<Re
             new_private_key,
         });
     }
-    let stored_secret = store
-        .setting(SEALED_JWT_SECRET_SETTING)
-        .map_err(KeyError::Store)?;
-    if let Some(old_value) = stored_secret {
-        let secret = open_setting(old, SEALED_JWT_SECRET_SETTING, &old_value)?;
+    for name in SEALED_SETTINGS {
+        let Some(old_value) = store.setting(name).map_err(KeyError::Store)? else {
+            continue;
+        };
+        let secret = open_setting(old, name, &old_value)?;
         reseal.settings.push(ResealedSetting {
-            key: SEALED_JWT_SECRET_SETTING.to_owned(),
-            new_value: seal_setting(new, SEALED_JWT_SECRET_SETTING, &secret)?,
+            key: name.to_owned(),
+            new_value: seal_setting(new, name, &secret)?,
             old_value,
         });
     }

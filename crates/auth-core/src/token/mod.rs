@@ -16,8 +16,8 @@ pub mod totp;
 pub use keys::generate_signing_key;
 pub use maintenance::{Rewrapped, retire_signing_key, rewrap};
 pub use sealed::{
-    PLAIN_JWT_SECRET_SETTING, SEALED_JWT_SECRET_SETTING, open_setting, seal_setting,
-    stored_hs256_secret,
+    PLAIN_JWT_SECRET_SETTING, SEALED_JWT_SECRET_SETTING, SEALED_TOTP_KEY_SETTING, open_setting,
+    seal_setting, stored_hs256_secret, stored_totp_key,
 };
 pub use signer::TokenSigner;
 

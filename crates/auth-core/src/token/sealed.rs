@@ -13,6 +13,11 @@ use crate::store::KeyStore;
 
 /// Setting that keeps the generated HS256 secret, sealed under the KEK.
 pub const SEALED_JWT_SECRET_SETTING: &str = "jwt_secret_sealed";
+/// Setting that keeps the key TOTP secrets are sealed with under EdDSA, itself sealed under
+/// the KEK (so a KEK rewrap moves it with the rest, and the TOTP factors survive).
+pub const SEALED_TOTP_KEY_SETTING: &str = "totp_key_sealed";
+/// Every sealed setting a KEK rewrap moves.
+pub(super) const SEALED_SETTINGS: [&str; 2] = [SEALED_JWT_SECRET_SETTING, SEALED_TOTP_KEY_SETTING];
 /// Setting where releases before sealing kept the generated HS256 secret in plain text. It
 /// is sealed (and deleted) the first time the secret is loaded.
 pub const PLAIN_JWT_SECRET_SETTING: &str = "jwt_secret";
@@ -99,6 +104,20 @@ pub fn stored_hs256_secret(store: &dyn KeyStore, kek: &[u8; 32]) -> Result<Vec<u
         .get_or_init_setting(SEALED_JWT_SECRET_SETTING, &candidate)
         .map_err(KeyError::Store)?;
     open_setting(kek, SEALED_JWT_SECRET_SETTING, &stored)
+}
+
+/// The database's key for sealing TOTP secrets, kept sealed under `kek`: created on first use
+/// (two instances racing agree on one), the same on every later start with the same KEK.
+/// Blocks (store calls).
+pub fn stored_totp_key(store: &dyn KeyStore, kek: &[u8; 32]) -> Result<[u8; 32], KeyError> {
+    let generated: [u8; 32] = rand::random();
+    let candidate = seal_setting(kek, SEALED_TOTP_KEY_SETTING, &generated)?;
+    let stored = store
+        .get_or_init_setting(SEALED_TOTP_KEY_SETTING, &candidate)
+        .map_err(KeyError::Store)?;
+    let key = open_setting(kek, SEALED_TOTP_KEY_SETTING, &stored)?;
+    key.try_into()
+        .map_err(|_| KeyError::SettingUndecryptable(SEALED_TOTP_KEY_SETTING.to_owned()))
 }
 
 /// Seals the plain-text secret of an older release, if there is one, then deletes the plain

@@ -410,3 +410,14 @@ fn rewrap_seals_a_plain_secret_too_and_needs_nothing_stored() {
         plain.as_bytes()
     );
 }
+
+#[test]
+fn rewrap_moves_the_totp_key_too() {
+    let store = MemoryStore::new();
+    let key = stored_totp_key(&store, &KEK).unwrap();
+    assert_eq!(stored_totp_key(&store, &KEK).unwrap(), key, "made once");
+    let done = rewrap(&store, &KEK, &OTHER_KEK).unwrap();
+    assert_eq!(done.secrets, 1);
+    assert_eq!(stored_totp_key(&store, &OTHER_KEK).unwrap(), key);
+    assert!(stored_totp_key(&store, &KEK).is_err());
+}

@@ -6,11 +6,13 @@
 //! the store refuses a step once used ([`crate::store::MfaStore::use_totp_step`]), so a code
 //! works once even within its window.
 //!
-//! At rest a TOTP secret is sealed (ChaCha20-Poly1305) under a key derived from the secret
-//! every instance shares, bound to its user: a copy of the database alone yields no secret,
-//! and a sealed secret moved to another user's row does not open. Changing that shared secret
-//! voids every TOTP factor (their owners sign in with a recovery code or a passkey and set
-//! TOTP up again).
+//! At rest a TOTP secret is sealed (ChaCha20-Poly1305), bound to its user: a copy of the
+//! database alone yields no secret, and a sealed secret moved to another user's row does not
+//! open. The key: with EdDSA a random one generated once and kept sealed under the
+//! key-encryption key (`SEALED_TOTP_KEY_SETTING`; a KEK rewrap moves it), with HS256 one
+//! derived from the HS256 secret (the generated one never changes; replacing a configured
+//! secret voids every TOTP factor, whose owners then sign in with a recovery code or a
+//! passkey and set TOTP up again).
 
 use subtle::ConstantTimeEq as _;
 use totp_rs::{Algorithm, TOTP};
@@ -122,9 +124,14 @@ fn sealed_name(user_id: Uuid) -> Vec<u8> {
 }
 
 impl TotpSealKey {
-    /// Derives the key from the signing secret the instances share.
+    /// Derives the key from the signing secret the instances share (HS256).
     pub fn derive(signing: &Signing) -> Self {
         Self(derived_key(signing, KEY_LABEL))
+    }
+
+    /// The key kept in the database (EdDSA, see [`super::stored_totp_key`]).
+    pub fn from_stored(key: [u8; 32]) -> Self {
+        Self(key)
     }
 
     /// The user's secret, sealed.

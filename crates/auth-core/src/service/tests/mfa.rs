@@ -260,3 +260,32 @@ async fn an_admin_reset_removes_every_factor_and_tells_the_user() {
     );
     assert_eq!(of_kind(&store, "admin.mfa_reset").len(), 1);
 }
+
+#[tokio::test]
+async fn totp_factors_survive_a_kek_rewrap_under_eddsa() {
+    let eddsa = |kek: [u8; 32]| {
+        let mut config = config();
+        config.signing = crate::config::Signing::EdDsa {
+            key_encryption_key: kek,
+        };
+        config
+    };
+    let store = Arc::new(MemoryStore::new());
+    let world = World::on(store.clone(), eddsa([1; 32]));
+    world.account("kek@example.com", &[]).await;
+    let (secret, _, _, _) = enable(&world, "kek@example.com").await;
+    crate::token::rewrap(store.as_ref(), &[1; 32], &[2; 32]).expect("rewrapped");
+    let world = World::on(store, eddsa([2; 32]));
+    let token = first_step(&world, "kek@example.com").await;
+    world
+        .auth
+        .mfa()
+        .verify(
+            &token,
+            &with_code(code(&secret, &world, 0)),
+            client(1),
+            TERMS,
+        )
+        .await
+        .expect("the factor still verifies under the new KEK");
+}
