@@ -9,6 +9,7 @@ use super::prelude::*;
 
 cases!("passkeys" needs [Native]:
     registration_options_name_the_relying_party_and_the_user,
+    registration_needs_the_current_password,
     sign_in_options_are_discoverable_without_an_email,
     challenges_are_fresh_single_use_and_bound_to_their_account,
     forged_credentials_are_refused,
@@ -54,7 +55,7 @@ async fn registration_options_name_the_relying_party_and_the_user(ctx: Ctx) -> C
         &ctx,
         "/passkeys/register/start",
         Some(&account.pair.access),
-        &json!({}),
+        &json!({"current_password": account.password}),
     )
     .await?;
     let (_, options) = ceremony(&resp)?;
@@ -115,14 +116,14 @@ async fn challenges_are_fresh_single_use_and_bound_to_their_account(ctx: Ctx) ->
         &ctx,
         "/passkeys/register/start",
         Some(&ada.pair.access),
-        &json!({}),
+        &json!({"current_password": ada.password}),
     )
     .await?;
     let second = post(
         &ctx,
         "/passkeys/register/start",
         Some(&ada.pair.access),
-        &json!({}),
+        &json!({"current_password": ada.password}),
     )
     .await?;
     let ((token, options), (_, again)) = (ceremony(&first)?, ceremony(&second)?);
@@ -161,7 +162,7 @@ async fn forged_credentials_are_refused(ctx: Ctx) -> CaseResult {
         &ctx,
         "/passkeys/register/start",
         Some(&account.pair.access),
-        &json!({}),
+        &json!({"current_password": account.password}),
     )
     .await?;
     let (token, _) = ceremony(&resp)?;
@@ -222,5 +223,34 @@ async fn list_and_removal_of_a_new_account(ctx: Ctx) -> CaseResult {
         .await?
         .expect_problem(404, "NOT_FOUND")
         .step("a step-up without a passkey")?;
+    Ok(())
+}
+
+async fn registration_needs_the_current_password(ctx: Ctx) -> CaseResult {
+    let account = ctx.register().await?;
+    let bearer = Some(account.pair.access.as_str());
+    post(&ctx, "/passkeys/register/start", bearer, &json!({}))
+        .await?
+        .expect_validation("current_password")
+        .step("without the current password: a bearer token alone adds no credential")?;
+    post(
+        &ctx,
+        "/passkeys/register/start",
+        bearer,
+        &json!({"current_password": unique_password()}),
+    )
+    .await?
+    .expect_problem(403, crate::native::INVALID_CREDENTIALS)
+    .step("with a wrong current password")?;
+    let token = ctx.create_token(&account, None).await?;
+    post(
+        &ctx,
+        "/passkeys/register/start",
+        Some(&token.token),
+        &json!({"current_password": account.password}),
+    )
+    .await?
+    .expect_problem(403, "FORBIDDEN")
+    .step("through a personal access token")?;
     Ok(())
 }

@@ -173,18 +173,28 @@ pub(super) async fn assertion_accepted(
 }
 
 impl Passkeys<'_> {
-    /// Begins registering a passkey for the caller, after a step-up when the caller already
-    /// has a second factor. The options exclude the caller's passkeys, so an authenticator
-    /// that holds one refuses to make another.
+    /// Begins registering a passkey for the caller of a session, after the current password
+    /// (a wrong one counts as a failed login) and, when the caller already has a second
+    /// factor, a step-up: a stolen access token alone cannot add a credential that signs in
+    /// without the password, and a personal token cannot add one at all (`Forbidden`). The
+    /// options exclude the caller's passkeys, so an authenticator that holds one refuses to
+    /// make another.
     pub async fn start_registration(
         &self,
         principal: &Principal,
+        current_password: String,
         proof: &SecondFactor,
         client: Client<'_>,
     ) -> Result<PasskeyCeremony, Error> {
         let rp = relying_party(self.0)?;
+        if principal.session_id().is_none() {
+            return Err(Error::Forbidden);
+        }
         Throttle(self.0)
             .hit(ThrottledAction::Passkey, client)
+            .await?;
+        super::Accounts(self.0)
+            .verify_current_password(principal, current_password, client)
             .await?;
         step_up(self.0, principal, proof, client).await?;
         let user = &principal.user;

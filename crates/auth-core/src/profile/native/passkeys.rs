@@ -58,9 +58,13 @@ pub struct StepUpBody<'a> {
     pub options: &'a Value,
 }
 
-/// `POST /passkeys/register/start`: the step-up, where the account has a second factor.
+/// `POST /passkeys/register/start`: the current password and, where the account has a
+/// second factor, the step-up (no `Debug`: it holds the password).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RegisterStartRequest {
+    /// The current password.
+    #[schema(format = Password)]
+    pub current_password: String,
     /// The step-up.
     #[serde(flatten)]
     pub step_up: StepUpFields,
@@ -119,13 +123,19 @@ fn credential(fields: &mut Fields) -> Option<Value> {
 /// `POST /passkeys/register/start`.
 pub(super) async fn register_start(call: Call<'_>) -> Result<Response, Error> {
     let principal = call.principal().await?;
-    let mut fields = Fields::parse_optional(call.body())?;
+    let mut fields = call.fields()?;
+    let current = fields.presented_password("current_password");
     let proof = second_factor(&mut fields);
     fields.finish()?;
     let started = call
         .auth
         .passkeys()
-        .start_registration(&principal, &proof, call.client())
+        .start_registration(
+            &principal,
+            current.unwrap_or_default(),
+            &proof,
+            call.client(),
+        )
         .await?;
     Ok(ceremony(&started))
 }

@@ -239,7 +239,7 @@ pub(super) static ROUTES: &[Route] = &[
         "Begin registering a passkey",
         |c| passkeys::register_start(c).boxed(),
     )
-    .optional_body(schema_of::<RegisterStartRequest>)
+    .body(schema_of::<RegisterStartRequest>)
     .answers(200, Some(schema_of::<CeremonyBody<'static>>))
     .errors(&[403, 404, 422, 429]),
     route(
