@@ -127,7 +127,8 @@ impl EmailFlows<'_> {
             .detail(serde_json::json!({ "via": "password.reset" }))
             .record(self.0)
             .await;
-        self.notify(&updated, MailKind::PasswordChanged, "").await
+        self.notify(&updated, MailKind::PasswordChanged, Placeholders::default())
+            .await
     }
 
     /// `POST /magic-link`: a sign-in link to an active account of that address; the same
@@ -221,14 +222,18 @@ impl EmailFlows<'_> {
                 }
             })
             .await??;
-        self.notify(&old, MailKind::EmailChanged, &updated.email)
-            .await?;
+        let values = Placeholders {
+            new_email: &updated.email,
+            ..Placeholders::default()
+        };
+        self.notify(&old, MailKind::EmailChanged, values).await?;
         Ok(updated)
     }
 
     /// The security notice after a password change.
     pub async fn notify_password_changed(&self, user: &UserRecord) -> Result<(), Error> {
-        self.notify(user, MailKind::PasswordChanged, "").await
+        self.notify(user, MailKind::PasswordChanged, Placeholders::default())
+            .await
     }
 
     /// The security notice after a second factor was added (`added`) or removed; `factor`
@@ -244,19 +249,11 @@ impl EmailFlows<'_> {
         } else {
             MailKind::FactorRemoved
         };
-        if !self.address_allows(kind, &user.email).await? {
-            return Ok(());
-        }
-        let mail = self.0.config.mail.templates.render(
-            kind,
-            &user.email,
-            Placeholders {
-                email: &user.email,
-                factor,
-                ..Placeholders::default()
-            },
-        );
-        self.0.queue_mail(&mail).await
+        let values = Placeholders {
+            factor,
+            ..Placeholders::default()
+        };
+        self.notify(user, kind, values).await
     }
 
     /// Uses up a token of `purpose` sent to the account's own address: its active user, or
@@ -399,12 +396,13 @@ impl EmailFlows<'_> {
         self.0.queue_mail(&mail).await
     }
 
-    /// Queues a notice of `kind` to the user's address; limited per address like the links.
+    /// Queues a notice of `kind` to the user's address, `values` filling the template beside
+    /// the address; limited per address like the links.
     async fn notify(
         &self,
         user: &UserRecord,
         kind: MailKind,
-        new_email: &str,
+        values: Placeholders<'_>,
     ) -> Result<(), Error> {
         if !self.address_allows(kind, &user.email).await? {
             return Ok(());
@@ -414,8 +412,7 @@ impl EmailFlows<'_> {
             &user.email,
             Placeholders {
                 email: &user.email,
-                new_email,
-                ..Placeholders::default()
+                ..values
             },
         );
         self.0.queue_mail(&mail).await

@@ -10,6 +10,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::accounts::login_failed;
 use super::audit::Event;
 use super::mfa::{SecondFactor, step_up};
 use super::{
@@ -352,12 +353,7 @@ impl Passkeys<'_> {
         let rp = relying_party(self.0)?;
         let (for_user, state) = take(self.0, ChallengePurpose::PasskeyLogin, token).await?;
         let refused = |reason: &'static str, target: Option<Uuid>| async move {
-            Event::new(AuditKind::LoginFailed)
-                .target(target)
-                .from(client)
-                .reason(reason)
-                .record(self.0)
-                .await;
+            login_failed(self.0, target, reason, client).await;
             self.0.metrics.login("invalid_credentials");
             Error::InvalidCredentials
         };

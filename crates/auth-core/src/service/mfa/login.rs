@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::super::accounts::PasswordPassed;
+use super::super::accounts::{PasswordPassed, login_failed};
 use super::super::audit::Event;
 use super::super::{Client, Context, SessionGrant, SessionTerms, Sessions, Throttle, passkeys};
 use super::Mfa;
@@ -114,12 +114,7 @@ pub(in crate::service) async fn after_first_factor(
         passed.held(ctx).await;
     }
     if gate == Gate::Seed {
-        Event::new(AuditKind::LoginFailed)
-            .target(user.id)
-            .from(client)
-            .reason("mfa_required")
-            .record(ctx)
-            .await;
+        login_failed(ctx, Some(user.id), "mfa_required", client).await;
         return Err(Error::MfaRequired);
     }
     Ok(Next::SecondStep(issue(ctx, &user, factors).await?))
@@ -235,12 +230,7 @@ impl Mfa<'_> {
                 throttle.failed(admitted, now).await;
                 ctx.store(move |store| store.fail_challenge(&hash, MAX_WRONG_ANSWERS))
                     .await?;
-                Event::new(AuditKind::LoginFailed)
-                    .target(user.id)
-                    .from(client)
-                    .reason("wrong_second_factor")
-                    .record(ctx)
-                    .await;
+                login_failed(ctx, Some(user.id), "wrong_second_factor", client).await;
                 return Err(Error::SecondFactorFailed);
             }
             Err(err) => {
