@@ -3,16 +3,24 @@
 //! enables TOTP proves the server computes codes as every authenticator app does. Checked
 //! against the RFC's test vectors and, where Debian's `oathtool` is installed, against it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use hmac::{Hmac, Mac as _};
 use sha1::Sha1;
 
 /// Seconds per step.
 pub(crate) const STEP: u64 = 30;
 
-/// A TOTP secret as an authenticator app holds it.
-#[derive(Clone)]
+/// How long before a step ends the suite stops sending the previous step's code: a request
+/// sent later could reach the server after the boundary, where that code is two steps old.
+const PREVIOUS_STEP_MARGIN: Duration = Duration::from_secs(10);
+
+/// A TOTP secret as an authenticator app holds it, and the steps the suite has spent on it.
 pub(crate) struct Totp {
     key: Vec<u8>,
+    /// The lowest step not yet sent: the server takes each step once and only ascending.
+    next_step: AtomicU64,
 }
 
 impl Totp {
@@ -36,7 +44,10 @@ impl Totp {
                 bits &= (1 << count) - 1;
             }
         }
-        (!key.is_empty()).then_some(Self { key })
+        (!key.is_empty()).then_some(Self {
+            key,
+            next_step: AtomicU64::new(0),
+        })
     }
 
     /// The code of time step `step` (RFC 4226's HOTP of the counter).
@@ -54,17 +65,53 @@ impl Totp {
         format!("{:06}", binary % 1_000_000)
     }
 
-    /// The code of the step `offset` steps from now's (by this machine's clock).
-    pub(crate) fn code(&self, offset: i64) -> String {
-        self.code_at_step(current_step().saturating_add_signed(offset))
+    /// A code the server must take, sent now: of the steps it accepts (now's, one before, one
+    /// after), the lowest this authenticator has not sent yet. The previous step's code only
+    /// while the boundary is more than [`PREVIOUS_STEP_MARGIN`] away (a request may land after
+    /// it); when the next step's code is spent too, this waits for the boundary.
+    pub(crate) async fn fresh_code(&self) -> String {
+        loop {
+            let (now, into_step) = clock();
+            if let Some(step) = safe_step(self.next_step.load(Ordering::SeqCst), now, into_step) {
+                self.next_step.store(step + 1, Ordering::SeqCst);
+                return self.code_at_step(step);
+            }
+            tokio::time::sleep(Duration::from_secs(STEP) - into_step).await;
+        }
+    }
+
+    /// A six-digit string the server must refuse: the code of no step within two of now's.
+    pub(crate) fn wrong_code(&self) -> String {
+        let (now, _) = clock();
+        let near: Vec<String> = (now - 2..=now + 2)
+            .map(|step| self.code_at_step(step))
+            .collect();
+        (0..10u32)
+            .map(|digit| digit.to_string().repeat(6))
+            .find(|candidate| !near.contains(candidate))
+            .unwrap_or_else(|| unreachable!("five steps cannot have ten codes"))
     }
 }
 
-/// The current time step.
-pub(crate) fn current_step() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / STEP)
+/// The lowest step from `next` on whose code, sent `into_step` into step `now`, the server
+/// takes however late in its window it arrives; `None` until the next boundary.
+fn safe_step(next: u64, now: u64, into_step: Duration) -> Option<u64> {
+    let earliest = if into_step + PREVIOUS_STEP_MARGIN < Duration::from_secs(STEP) {
+        now - 1
+    } else {
+        now
+    };
+    let step = next.max(earliest);
+    (step <= now + 1).then_some(step)
+}
+
+/// The current time step and how far into it the clock is.
+fn clock() -> (u64, Duration) {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let step = since_epoch.as_secs() / STEP;
+    (step, since_epoch - Duration::from_secs(step * STEP))
 }
 
 #[cfg(test)]
@@ -76,6 +123,7 @@ mod tests {
         // Appendix B, SHA-1 ("12345678901234567890"), last six digits.
         let totp = Totp {
             key: b"12345678901234567890".to_vec(),
+            next_step: AtomicU64::new(0),
         };
         for (time, code) in [
             (59, "287082"),
@@ -87,6 +135,20 @@ mod tests {
         ] {
             assert_eq!(totp.code_at_step(time / STEP), code, "T = {time}");
         }
+    }
+
+    #[test]
+    fn codes_sent_keep_clear_of_a_step_boundary() {
+        let early = Duration::from_secs(5);
+        let late = Duration::from_secs(25);
+        // Early in a step: the previous step's code, then now's, then the next one's.
+        assert_eq!(safe_step(0, 100, early), Some(99));
+        assert_eq!(safe_step(100, 100, early), Some(100));
+        assert_eq!(safe_step(101, 100, early), Some(101));
+        assert_eq!(safe_step(102, 100, early), None);
+        // Late in a step the previous step's code would land two steps old.
+        assert_eq!(safe_step(0, 100, late), Some(100));
+        assert_eq!(safe_step(99, 100, late), Some(100));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! login, step-up of sensitive operations, the seed profiles' refusal, and the admin reset.
 //! TOTP codes come from the suite's own implementation ([`crate::totp`]), never the server's.
 //!
-//! A code is accepted once: an account's TOTP steps are used up one by one, so a case
-//! confirms with the code of the step before now's and then uses now's and the next one's.
+//! A code is accepted once and steps only ascend, so every code a case sends comes from
+//! [`Totp::fresh_code`], which spends the steps in order and keeps clear of step boundaries.
 
 use super::common::post;
 use super::prelude::*;
@@ -40,6 +40,8 @@ const MFA_REQUIRED_MESSAGE: &str = "Multi-factor authentication required";
 struct Enrolled {
     account: Account,
     totp: Totp,
+    /// The code the confirmation spent.
+    confirm_code: String,
     recovery_codes: Vec<String>,
 }
 
@@ -77,16 +79,17 @@ async fn setup(ctx: &Ctx, account: &Account) -> Result<Totp, Failure> {
     Totp::from_base32(&secret).ok_or_else(|| resp.fail("a base32 secret"))
 }
 
-/// A new account with TOTP on, confirmed with the code of the step before now's.
+/// A new account with TOTP on.
 async fn enrolled(ctx: &Ctx) -> Result<Enrolled, Failure> {
     let account = ctx.register().await?;
     let totp = setup(ctx, &account).await?;
+    let confirm_code = totp.fresh_code().await;
     let resp = send(
         ctx,
         Method::POST,
         "/mfa/totp/confirm",
         &account.pair.access,
-        &json!({"code": totp.code(-1)}),
+        &json!({"code": confirm_code}),
     )
     .await?;
     resp.expect_json(200).step("confirming TOTP")?;
@@ -106,6 +109,7 @@ async fn enrolled(ctx: &Ctx) -> Result<Enrolled, Failure> {
     Ok(Enrolled {
         account,
         totp,
+        confirm_code,
         recovery_codes: codes,
     })
 }
@@ -148,11 +152,7 @@ async fn setup_changes_nothing_until_confirmed(ctx: Ctx) -> CaseResult {
 async fn confirm_needs_a_right_code_and_gives_ten_recovery_codes(ctx: Ctx) -> CaseResult {
     let account = ctx.register().await?;
     let totp = setup(&ctx, &account).await?;
-    let wrong = if totp.code(0) == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let wrong = totp.wrong_code();
     send(
         &ctx,
         Method::POST,
@@ -171,7 +171,7 @@ async fn confirm_needs_a_right_code_and_gives_ten_recovery_codes(ctx: Ctx) -> Ca
         Method::POST,
         "/mfa/totp/confirm",
         &account.pair.access,
-        &json!({"code": totp.code(0)}),
+        &json!({"code": totp.fresh_code().await}),
     )
     .await?;
     let body = resp.expect_json(200)?;
@@ -216,7 +216,7 @@ async fn second_step_with_a_code_opens_the_session_once(ctx: Ctx) -> CaseResult 
     let mfa_token = first_step(&ctx, &enrolled.account).await?;
     let resp = verify(
         &ctx,
-        &json!({"mfa_token": mfa_token, "code": enrolled.totp.code(0)}),
+        &json!({"mfa_token": mfa_token, "code": enrolled.totp.fresh_code().await}),
     )
     .await?;
     resp.expect_shape(200, &crate::shape::AUTH)?;
@@ -225,7 +225,7 @@ async fn second_step_with_a_code_opens_the_session_once(ctx: Ctx) -> CaseResult 
     ctx.expect_accepted(&access, &enrolled.account).await?;
     verify(
         &ctx,
-        &json!({"mfa_token": mfa_token, "code": enrolled.totp.code(1)}),
+        &json!({"mfa_token": mfa_token, "code": enrolled.totp.fresh_code().await}),
     )
     .await?
     .expect_problem(401, "INVALID_MFA_TOKEN")
@@ -249,7 +249,7 @@ async fn second_step_with_a_code_opens_the_session_once(ctx: Ctx) -> CaseResult 
 
 async fn a_code_is_accepted_once(ctx: Ctx) -> CaseResult {
     let enrolled = enrolled(&ctx).await?;
-    let code = enrolled.totp.code(0);
+    let code = enrolled.totp.fresh_code().await;
     let first = first_step(&ctx, &enrolled.account).await?;
     verify(&ctx, &json!({"mfa_token": first, "code": code}))
         .await?
@@ -262,14 +262,14 @@ async fn a_code_is_accepted_once(ctx: Ctx) -> CaseResult {
     // The code the confirmation used is spent too.
     verify(
         &ctx,
-        &json!({"mfa_token": second, "code": enrolled.totp.code(-1)}),
+        &json!({"mfa_token": second, "code": enrolled.confirm_code}),
     )
     .await?
     .expect_problem(401, "INVALID_MFA_CODE")
     .step("the confirmation's code")?;
     verify(
         &ctx,
-        &json!({"mfa_token": second, "code": enrolled.totp.code(1)}),
+        &json!({"mfa_token": second, "code": enrolled.totp.fresh_code().await}),
     )
     .await?
     .expect_status(200)
@@ -321,7 +321,7 @@ async fn new_recovery_codes_void_the_old_ones(ctx: Ctx) -> CaseResult {
         Method::POST,
         "/mfa/recovery-codes",
         bearer,
-        &json!({"current_password": enrolled.account.password, "code": enrolled.totp.code(0)}),
+        &json!({"current_password": enrolled.account.password, "code": enrolled.totp.fresh_code().await}),
     )
     .await?;
     let fresh = resp
@@ -370,7 +370,7 @@ async fn wrong_answers_kill_the_mfa_token(ctx: Ctx) -> CaseResult {
     }
     verify(
         &ctx,
-        &json!({"mfa_token": mfa_token, "code": enrolled.totp.code(0)}),
+        &json!({"mfa_token": mfa_token, "code": enrolled.totp.fresh_code().await}),
     )
     .await?
     .expect_problem(401, "INVALID_MFA_TOKEN")
@@ -428,15 +428,17 @@ async fn disabling_needs_the_password_and_a_code(ctx: Ctx) -> CaseResult {
         .await?
         .expect_problem(403, "MFA_REQUIRED")
         .step("without a code")?;
-    disable(json!({"current_password": account.password, "code": enrolled.totp.code(-1)}))
+    disable(json!({"current_password": account.password, "code": enrolled.confirm_code}))
         .await?
         .expect_problem(403, "INVALID_MFA_CODE")
         .step("with a used code")?;
-    disable(json!({"current_password": unique_password(), "code": enrolled.totp.code(0)}))
+    // The refused password spends no code: the same one then succeeds.
+    let code = enrolled.totp.fresh_code().await;
+    disable(json!({"current_password": unique_password(), "code": code}))
         .await?
         .expect_problem(403, INVALID_CREDENTIALS)
         .step("with a wrong password")?;
-    disable(json!({"current_password": account.password, "code": enrolled.totp.code(0)}))
+    disable(json!({"current_password": account.password, "code": code}))
         .await?
         .expect_no_content()?;
     ctx.login(account, None)
@@ -478,7 +480,7 @@ async fn sensitive_operations_need_a_step_up(ctx: Ctx) -> CaseResult {
         Method::POST,
         "/tokens",
         bearer,
-        &json!({"name": "ci", "current_password": account.password, "code": enrolled.totp.code(0)}),
+        &json!({"name": "ci", "current_password": account.password, "code": enrolled.totp.fresh_code().await}),
     )
     .await?
     .expect_status(201)
@@ -602,7 +604,7 @@ async fn magic_link_asks_for_the_second_step(ctx: Ctx) -> CaseResult {
     let mfa_token = resp.str_at("/mfa_token")?.to_owned();
     verify(
         &ctx,
-        &json!({"mfa_token": mfa_token, "code": enrolled.totp.code(0)}),
+        &json!({"mfa_token": mfa_token, "code": enrolled.totp.fresh_code().await}),
     )
     .await?
     .expect_shape(200, &crate::shape::AUTH)
