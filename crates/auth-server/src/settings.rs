@@ -275,6 +275,10 @@ pub struct ServeArgs {
     /// Refreshes allowed per client IP.
     #[arg(long, env = "AUTH_RATE_REFRESH_IP", hide_env_values = true, default_value = "300/900", value_parser = Limit::parse)]
     pub rate_refresh_ip: Limit,
+    /// Passkey ceremonies (sign-ins, registrations, step-ups) started per client IP; each
+    /// start keeps a challenge in the database until it is used or expires.
+    #[arg(long, env = "AUTH_RATE_PASSKEY_IP", hide_env_values = true, default_value = "60/600", value_parser = Limit::parse)]
+    pub rate_passkey_ip: Limit,
     /// Proxies whose `X-Forwarded-For` is believed, comma-separated addresses or CIDR ranges
     /// (`10.0.0.1,10.8.0.0/16,fd00::/8`).
     #[arg(long, env = "AUTH_TRUSTED_PROXIES", hide_env_values = true, value_delimiter = ',',
@@ -447,7 +451,7 @@ impl ServeArgs {
                 login_ip: self.rate_login_ip,
                 register_ip: self.rate_register_ip,
                 refresh_ip: self.rate_refresh_ip,
-                ..RateLimits::default()
+                passkey_ip: self.rate_passkey_ip,
             },
             trusted_proxies: self.trusted_proxies.clone(),
             cors_allowed_origins: self.cors_allowed_origins.clone(),
@@ -738,7 +742,7 @@ pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
 
 #[cfg(test)]
 mod tests {
-    use clap::{Args as _, Subcommand as _};
+    use clap::{Args as _, FromArgMatches as _, Subcommand as _};
 
     use super::*;
 
@@ -769,6 +773,42 @@ mod tests {
         for command in &commands {
             assert_eq!(showing_env_values(command), Vec::<String>::new());
         }
+    }
+
+    /// Every rate limit has its flag, and each flag reaches the core's configuration.
+    #[test]
+    fn rate_limit_flags_reach_the_core() {
+        let command = ServeArgs::augment_args(clap::Command::new("serve"));
+        let matches = command
+            .try_get_matches_from([
+                "serve",
+                "--rate-login-email-ip=1/10",
+                "--rate-login-email=2/20",
+                "--rate-login-ip=3/30",
+                "--rate-register-ip=4/40",
+                "--rate-refresh-ip=5/50",
+                "--rate-passkey-ip=6/60",
+            ])
+            .expect("flags");
+        let args = ServeArgs::from_arg_matches(&matches).expect("args");
+        let config = args.core_config(
+            Signing::Hs256 {
+                secret: vec![1; 32],
+            },
+            auth_core::config::MailSettings::default(),
+            auth_core::config::MfaSettings::default(),
+        );
+        assert_eq!(
+            config.rate_limits,
+            RateLimits {
+                login_email_ip: Limit::per(1, 10),
+                login_email: Limit::per(2, 20),
+                login_ip: Limit::per(3, 30),
+                register_ip: Limit::per(4, 40),
+                refresh_ip: Limit::per(5, 50),
+                passkey_ip: Limit::per(6, 60),
+            }
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod bounds;
 mod email_flows;
 mod keys;
 mod mfa;
+mod passkeys;
 mod purge;
 mod refresh;
 mod sessions;
