@@ -742,9 +742,20 @@ pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
 
 #[cfg(test)]
 mod tests {
-    use clap::{Args as _, FromArgMatches as _, Subcommand as _};
+    use clap::{Args as _, Parser as _, Subcommand as _};
 
     use super::*;
+
+    /// `ServeArgs` from `flags` as `auth-server serve` parses them (no configuration file).
+    pub(super) fn parse(flags: &[&str]) -> Result<ServeArgs, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let argv = std::iter::once("auth-server").chain(flags.iter().copied());
+        Only::try_parse_from(argv).map(|only| only.args)
+    }
 
     /// The names of arguments of `command` (and its subcommands) that read the environment
     /// but would show its value in `--help`.
@@ -778,19 +789,15 @@ mod tests {
     /// Every rate limit has its flag, and each flag reaches the core's configuration.
     #[test]
     fn rate_limit_flags_reach_the_core() {
-        let command = ServeArgs::augment_args(clap::Command::new("serve"));
-        let matches = command
-            .try_get_matches_from([
-                "serve",
-                "--rate-login-email-ip=1/10",
-                "--rate-login-email=2/20",
-                "--rate-login-ip=3/30",
-                "--rate-register-ip=4/40",
-                "--rate-refresh-ip=5/50",
-                "--rate-passkey-ip=6/60",
-            ])
-            .expect("flags");
-        let args = ServeArgs::from_arg_matches(&matches).expect("args");
+        let args = parse(&[
+            "--rate-login-email-ip=1/10",
+            "--rate-login-email=2/20",
+            "--rate-login-ip=3/30",
+            "--rate-register-ip=4/40",
+            "--rate-refresh-ip=5/50",
+            "--rate-passkey-ip=6/60",
+        ])
+        .expect("flags");
         let config = args.core_config(
             Signing::Hs256 {
                 secret: vec![1; 32],
@@ -834,18 +841,8 @@ mod tests {
 
 #[cfg(test)]
 mod common_password_flag {
-    use super::*;
-    use clap::Parser as _;
-
-    #[derive(clap::Parser)]
-    struct Only {
-        #[command(flatten)]
-        args: ServeArgs,
-    }
-
     fn refuses(flags: &[&str]) -> Result<bool, clap::Error> {
-        let argv = std::iter::once("auth-server").chain(flags.iter().copied());
-        Only::try_parse_from(argv).map(|only| only.args.refuse_common_passwords)
+        super::tests::parse(flags).map(|args| args.refuse_common_passwords)
     }
 
     #[test]
