@@ -313,8 +313,8 @@ impl ServerProcess {
         Ok(())
     }
 
-    /// The last lines of the server's log, for error messages.
-    fn log_tail(&self) -> String {
+    /// The last lines of the server's log, for error messages (empty when it logged nothing).
+    pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");

@@ -15,6 +15,8 @@ pub struct Answer {
     pub status: u16,
     /// Whether `Retry-After` came with it.
     pub retry_after: bool,
+    /// Its delay, when it was a number of seconds.
+    pub retry_after_secs: Option<u64>,
     /// The JSON body, or `Value::Null`.
     pub body: Value,
     /// Time from sending to the whole answer read.
@@ -67,11 +69,16 @@ impl Api {
         let start = Instant::now();
         let response = request.send().await?;
         let status = response.status().as_u16();
-        let retry_after = response.headers().contains_key("retry-after");
+        let retry_after_header = response.headers().get("retry-after");
+        let retry_after = retry_after_header.is_some();
+        let retry_after_secs = retry_after_header
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let bytes = response.bytes().await?;
         Ok(Answer {
             status,
             retry_after,
+            retry_after_secs,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             took: start.elapsed(),
         })
