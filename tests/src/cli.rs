@@ -61,7 +61,8 @@ pub struct Args {
     #[arg(long)]
     pub forwarded_for: bool,
     /// The deployment applies the contract's rate limits (login 10/900 per email and IP,
-    /// 100/3600 per email, 100/900 per IP; registration 30/3600 and refresh 300/900 per IP),
+    /// 100/3600 per email, 100/900 per IP; registration 30/3600 and refresh 300/900 per IP;
+    /// passkey ceremonies started 60/600 per IP),
     /// which the rate-limit cases then exhaust. Needs `--forwarded-for`: exhausting a limit
     /// from one address would block the rest of the run.
     #[arg(long, requires = "forwarded_for")]

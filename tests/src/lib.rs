@@ -171,17 +171,21 @@ pub struct Limits {
     pub register_ip: Limit,
     /// Refreshes from one client IP.
     pub refresh_ip: Limit,
+    /// Passkey ceremonies (sign-in, registration, step-up) started from one client IP.
+    pub passkey_ip: Limit,
 }
 
 impl Limits {
     /// The contract's limits: logins 10/900 per email and IP, 100/3600 per email, 100/900
-    /// per IP; registrations 30/3600 and refreshes 300/900 per IP.
+    /// per IP; registrations 30/3600 and refreshes 300/900 per IP; passkey ceremonies
+    /// started 60/600 per IP (issue 15's abuse limit, the server's default).
     pub const CONTRACT: Limits = Limits {
         login_email_ip: Limit::per(10, 900),
         login_email: Limit::per(100, 3600),
         login_ip: Limit::per(100, 900),
         register_ip: Limit::per(30, 3600),
         refresh_ip: Limit::per(300, 900),
+        passkey_ip: Limit::per(60, 600),
     };
 
     /// The largest `max` a rate-limit case exhausts; a case whose limit is higher is

@@ -296,6 +296,7 @@ fn serve_args(config: &ServerConfig<'_>, smtp_url: &str) -> Vec<String> {
         format!("--rate-login-ip={}", limits.login_ip),
         format!("--rate-register-ip={}", limits.register_ip),
         format!("--rate-refresh-ip={}", limits.refresh_ip),
+        format!("--rate-passkey-ip={}", limits.passkey_ip),
         "--refresh-reuse-interval".to_owned(),
         SUITE_REUSE_INTERVAL.as_secs().to_string(),
         "--smtp-url".to_owned(),

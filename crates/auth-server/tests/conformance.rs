@@ -152,6 +152,7 @@ fn settings(
     args.rate_login_ip = server_limit(MATRIX_LIMITS.login_ip);
     args.rate_register_ip = server_limit(MATRIX_LIMITS.register_ip);
     args.rate_refresh_ip = server_limit(MATRIX_LIMITS.refresh_ip);
+    args.rate_passkey_ip = server_limit(MATRIX_LIMITS.passkey_ip);
     (args, secret)
 }
 

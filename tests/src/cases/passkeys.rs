@@ -14,6 +14,7 @@ cases!("passkeys" needs [Native]:
     challenges_are_fresh_single_use_and_bound_to_their_account,
     forged_credentials_are_refused,
     list_and_removal_of_a_new_account,
+    ceremony_starts_are_limited_per_ip,
 );
 
 /// `POST route` with `body` (and `bearer`), skipping the case when passkeys are off.
@@ -252,5 +253,40 @@ async fn registration_needs_the_current_password(ctx: Ctx) -> CaseResult {
     .await?
     .expect_problem(403, "FORBIDDEN")
     .step("through a personal access token")?;
+    Ok(())
+}
+
+/// Every ceremony start stores a challenge, so starts are limited per client IP (the target's
+/// `passkey_ip`): past it a sign-in start and a registration start get 429 with the
+/// profile's rate-limit problem and `Retry-After` within the window; another client is not
+/// held back.
+async fn ceremony_starts_are_limited_per_ip(ctx: Ctx) -> CaseResult {
+    let limit = super::rate_limits::limits(&ctx)?.passkey_ip;
+    let n = super::rate_limits::exercised(limit, "passkey ceremonies per IP")?;
+    // Registered first: the registration start below comes from the limited client.
+    let account = ctx.register().await?;
+    for i in 0..n {
+        let resp = post(&ctx, "/passkeys/login/start", None, &json!({})).await?;
+        ceremony(&resp).step(&format!(
+            "sign-in start {} of {n} from one client IP",
+            i + 1
+        ))?;
+    }
+    let resp = post(&ctx, "/passkeys/login/start", None, &json!({})).await?;
+    super::rate_limits::expect_native_limited(&resp, limit.window)
+        .step(&format!("sign-in start {} from one client IP", n + 1))?;
+    let body = json!({"current_password": account.password});
+    let resp = post(
+        &ctx,
+        "/passkeys/register/start",
+        Some(&account.pair.access),
+        &body,
+    )
+    .await?;
+    super::rate_limits::expect_native_limited(&resp, limit.window)
+        .step("a registration start from the same client IP")?;
+    let other = ctx.another_client()?;
+    let resp = post(&other, "/passkeys/login/start", None, &json!({})).await?;
+    ceremony(&resp).step("a sign-in start from another client IP")?;
     Ok(())
 }
